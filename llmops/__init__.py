@@ -1,0 +1,89 @@
+"""llmops: local-first LLMOps. Prompts, evals, traces and gates in one offline package.
+
+The public API is re-exported here and imported lazily, so ``import llmops`` stays fast and
+loads none of litellm, chromadb, torch or llama.cpp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from llmops._exceptions import (
+    CheckFailed,
+    ConfigError,
+    InputError,
+    LlmopsError,
+    ModelError,
+    NotFoundError,
+    StoreError,
+    SuiteError,
+    TemplateError,
+    UnknownModelError,
+    YamlError,
+)
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from llmops.config import Config, load_config
+    from llmops.evals import EvalRun, run_suite
+    from llmops.llm import Completion, complete, resolve_model
+    from llmops.prompts import PromptVersion, register_prompt
+    from llmops.store import Store, open_store
+    from llmops.tracing import flush
+
+_LAZY: dict[str, str] = {
+    "Completion": "llmops.llm",
+    "Config": "llmops.config",
+    "EvalRun": "llmops.evals",
+    "PromptVersion": "llmops.prompts",
+    "Store": "llmops.store",
+    "complete": "llmops.llm",
+    "flush": "llmops.tracing",
+    "load_config": "llmops.config",
+    "open_store": "llmops.store",
+    "register_prompt": "llmops.prompts",
+    "resolve_model": "llmops.llm",
+    "run_suite": "llmops.evals",
+}
+
+__all__ = [
+    "CheckFailed",
+    "Completion",
+    "Config",
+    "ConfigError",
+    "EvalRun",
+    "InputError",
+    "LlmopsError",
+    "ModelError",
+    "NotFoundError",
+    "PromptVersion",
+    "Store",
+    "StoreError",
+    "SuiteError",
+    "TemplateError",
+    "UnknownModelError",
+    "YamlError",
+    "__version__",
+    "complete",
+    "flush",
+    "load_config",
+    "open_store",
+    "register_prompt",
+    "resolve_model",
+    "run_suite",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,93 @@
+"""The one exception hierarchy of llmops.
+
+Every error a user can cause or meet is an ``LlmopsError`` with a message written for
+that user; the CLI prints it on one line and exits with ``exit_code``::
+
+    LlmopsError                   exit 2: bad input or environment
+    ├── ConfigError               a config file is invalid (file, key, what was expected)
+    ├── InputError                a file or argument given by the user is wrong
+    │   ├── YamlError             malformed YAML (file:line)
+    │   ├── SuiteError            an eval suite is inconsistent
+    │   └── NotFoundError         a named thing (run, trace, prompt, file) does not exist
+    ├── TemplateError             a prompt template cannot render (names the variable)
+    ├── UnknownModelError         a model name is not configured (lists the known ones)
+    ├── ModelError                a model call failed after its retries
+    ├── StoreError                the store cannot be opened or is at the wrong revision
+    └── CheckFailed               exit 1: a threshold or gate was not met
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckFailed",
+    "ConfigError",
+    "InputError",
+    "LlmopsError",
+    "ModelError",
+    "NotFoundError",
+    "StoreError",
+    "SuiteError",
+    "TemplateError",
+    "UnknownModelError",
+    "YamlError",
+]
+
+
+class LlmopsError(Exception):
+    """Base class: a user-facing error with a one-line message and an exit code."""
+
+    exit_code: int = 2
+
+
+class ConfigError(LlmopsError):
+    """The project config is invalid."""
+
+
+class InputError(LlmopsError):
+    """A file or argument given by the user is wrong."""
+
+
+class YamlError(InputError):
+    """A YAML file cannot be parsed; the message names file and line."""
+
+    def __init__(self, path: str, line: int | None, problem: str) -> None:
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: invalid YAML: {problem}")
+
+
+class SuiteError(InputError):
+    """An eval suite is inconsistent (missing dataset, unknown scorer, bad field)."""
+
+
+class NotFoundError(InputError):
+    """A named object (run, trace, prompt, file) does not exist."""
+
+
+class TemplateError(LlmopsError):
+    """A prompt template cannot be compiled or rendered."""
+
+
+class UnknownModelError(LlmopsError):
+    """A model name is not configured."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        listed = ", ".join(sorted(known)) or "(none)"
+        super().__init__(f"unknown model '{name}'; configured models: {listed}")
+
+
+class ModelError(LlmopsError):
+    """A model call failed after its retries."""
+
+
+class StoreError(LlmopsError):
+    """The store cannot be opened, reached or migrated."""
+
+
+class CheckFailed(LlmopsError):
+    """A threshold or gate was evaluated and not met (exit 1)."""
+
+    exit_code = 1

@@ -1,0 +1,97 @@
+"""YAML loading that keeps line numbers, so every error can name file and line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from llmops._exceptions import InputError, NotFoundError, YamlError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = ["YamlDocument", "describe_validation_error", "load_yaml", "parse_yaml"]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML file: its data plus the node tree used to locate keys."""
+
+    path: str
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """The 1-based line of the deepest node found along ``loc``."""
+        node = self.root
+        line = node.start_mark.line + 1 if node is not None else None
+        for key in loc:
+            child = _child(node, key)
+            if child is None:
+                break
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+    def where(self, loc: Sequence[str | int]) -> str:
+        """``path:line`` for ``loc``, or just the path when the line is unknown."""
+        line = self.line_of(loc)
+        return f"{self.path}:{line}" if line is not None else self.path
+
+
+def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(key):
+                found: yaml.Node = value_node
+                return found
+    elif (
+        isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value)
+    ):
+        child: yaml.Node = node.value[key]
+        return child
+    return None
+
+
+def parse_yaml(text: str, path: str) -> YamlDocument:
+    """Parse ``text``; a syntax error becomes a ``YamlError`` naming ``path`` and line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlError(path, line, exc.problem or str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(path, None, str(exc)) from None
+    return YamlDocument(path=path, data=data, root=root)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Read and parse a YAML file; a missing file is a ``NotFoundError``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    return parse_yaml(text, str(path))
+
+
+def describe_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
+    """One line naming file:line, the key, what was expected and what was found."""
+    first = exc.errors()[0]
+    loc = [part for part in first["loc"] if isinstance(part, str | int)]
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{doc.where(loc)}: key '{key}': {first['msg']}{shown}{more}"

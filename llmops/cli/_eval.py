@@ -1,0 +1,215 @@
+"""``llmops eval``: run eval suites."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmops._exceptions import CheckFailed, InputError
+from llmops.cli._output import console, fmt_ms, fmt_score, print_json, short
+from llmops.evals._run import RunObserver
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from llmops.evals import CaseResult, EvalRun
+
+__all__ = ["eval_app"]
+
+eval_app = typer.Typer(help="Run evaluation suites.", no_args_is_help=True)
+
+
+def _parse_fail_under(values: list[str], scorers: list[str]) -> dict[str, float]:
+    thresholds: dict[str, float] = {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        try:
+            threshold = float(number)
+        except ValueError:
+            raise InputError(f"--fail-under {value!r}: expected NUMBER or SCORER=NUMBER") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError(f"--fail-under {value!r}: the threshold must be between 0 and 1")
+        if name and name not in scorers:
+            raise InputError(
+                f"--fail-under {value!r}: the suite has no scorer '{name}' ({', '.join(scorers)})"
+            )
+        for scorer in [name] if name else scorers:
+            thresholds[scorer] = threshold
+    return thresholds
+
+
+class _Progress(RunObserver):
+    """A rich progress bar with ETA and the running mean of the first scorer."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[score]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
+        )
+        self._enabled = enabled
+        self._task: TaskID | None = None
+        self._sum = 0.0
+        self._n = 0
+        self._errors = 0
+        self._scorer: str | None = None
+
+    def on_start(self, run_id: str, total: int, model: str, prompt: str) -> None:
+        if self._enabled:
+            console.print(
+                f"run [bold]{run_id[:12]}[/] · model [cyan]{model}[/] · "
+                f"prompt [cyan]{prompt}[/] · {total} cases"
+            )
+        self._progress.start()
+        self._task = self._progress.add_task("evaluating", total=total, score="")
+
+    def on_result(self, result: CaseResult) -> None:
+        if self._scorer is None and result.scores:
+            self._scorer = next(iter(result.scores))
+        value = result.scores.get(self._scorer) if self._scorer else None
+        if value is not None:
+            self._sum += value
+            self._n += 1
+        self._errors += result.error is not None
+        text = f"{self._scorer} {self._sum / self._n:.2f}" if self._n and self._scorer else ""
+        if self._errors:
+            text += f" · {self._errors} errors"
+        assert self._task is not None
+        self._progress.update(self._task, advance=1, score=text)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
+    from rich.table import Table
+
+    if show_cases:
+        cases = Table(title=f"{run.suite} · cases", title_justify="left")
+        cases.add_column("#", justify="right")
+        cases.add_column("expected", no_wrap=True, overflow="ellipsis", max_width=24)
+        cases.add_column("output", no_wrap=True, overflow="ellipsis", max_width=48)
+        for name in run.summary:
+            cases.add_column(name, justify="right")
+        cases.add_column("latency", justify="right")
+        for result in run.results:
+            output = (
+                short(result.output, 50)
+                if result.error is None
+                else f"[red]error: {short(result.error, 44)}"
+            )
+            cases.add_row(
+                str(result.case.index + 1),
+                short(result.case.expected, 24),
+                output,
+                *(fmt_score(result.scores.get(name)) for name in run.summary),
+                fmt_ms(result.latency_ms),
+            )
+        console.print(cases)
+    table = Table(title=f"{run.suite} · summary", title_justify="left")
+    for column in ("scorer", "mean", "± stderr", "measured", "unmeasured", "threshold", "result"):
+        table.add_column(column, justify="left" if column == "scorer" else "right")
+    failed = run.failed_thresholds()
+    for name, summary in run.summary.items():
+        threshold = run.thresholds.get(name)
+        verdict = "" if threshold is None else ("[red]FAIL" if name in failed else "[green]pass")
+        table.add_row(
+            name,
+            fmt_score(summary.mean),
+            fmt_score(summary.stderr),
+            str(summary.n),
+            str(summary.unmeasured),
+            "-" if threshold is None else f"{threshold:.2f}",
+            verdict,
+        )
+    console.print(table)
+    tokens = sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in run.results)
+    console.print(
+        f"{len(run.results)} cases · {run.n_errors} errors · {tokens} tokens · {elapsed:.1f} s · "
+        f"run id {run.id} (llmops runs show {run.id[:12]})"
+    )
+
+
+def _run_json(run: EvalRun) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "suite": run.suite,
+        "model": run.model,
+        "prompt": run.prompt,
+        "status": run.status,
+        "cases": len(run.results),
+        "errors": run.n_errors,
+        "summary": {name: s.to_dict() for name, s in run.summary.items()},
+        "thresholds": run.thresholds,
+        "failed_thresholds": {
+            k: {"mean": m, "threshold": t} for k, (m, t) in run.failed_thresholds().items()
+        },
+    }
+
+
+@eval_app.command("run")
+def run(
+    suite: Path = typer.Argument(..., help="Suite file, e.g. evals/llmops_docs.yaml."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Configured model name (default: the suite's)."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Run only the first N cases."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-j", min=1, help="Cases in flight."
+    ),
+    fail_under: list[str] = typer.Option(
+        [],
+        "--fail-under",
+        help="Exit 1 when a mean is below: NUMBER (every scorer) or SCORER=NUMBER.",
+    ),
+    allow_errors: bool = typer.Option(
+        False, "--allow-errors", help="Exit 0 even when some cases errored."
+    ),
+    cases: bool = typer.Option(True, "--cases/--no-cases", help="Print the per-case table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run an eval suite against its prompt and model, store and print the results."""
+    from llmops.evals import load_suite, run_suite
+
+    spec = load_suite(suite).spec
+    overrides = _parse_fail_under(fail_under, spec.scorers)
+    progress = _Progress(enabled=not as_json)
+    started = time.perf_counter()
+    try:
+        result = run_suite(
+            suite, model=model, limit=limit, concurrency=concurrency, observer=progress
+        )
+    finally:
+        progress.stop()
+    result.thresholds.update(overrides)
+    if as_json:
+        print_json(_run_json(result))
+    else:
+        _print_run(result, time.perf_counter() - started, cases)
+    problems = []
+    failed = result.failed_thresholds()
+    if failed:
+        detail = ", ".join(f"{k} {fmt_score(m)} < {t:.2f}" for k, (m, t) in failed.items())
+        problems.append(f"threshold not met: {detail}")
+    if result.n_errors and not allow_errors:
+        problems.append(
+            f"{result.n_errors} case(s) failed with errors (see llmops runs show {result.id[:12]})"
+        )
+    if problems:
+        raise CheckFailed("; ".join(problems))

@@ -1,0 +1,144 @@
+"""``llmops runs``: list and show stored eval runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from llmops.cli._output import console, fmt_ms, fmt_score, fmt_time, print_json, short
+
+__all__ = ["runs_app"]
+
+runs_app = typer.Typer(help="List and show stored eval runs.", no_args_is_help=True)
+
+
+def _run_dict(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "suite": run.suite,
+        "model": run.model_name,
+        "model_string": run.model,
+        "prompt_version_id": run.prompt_version_id,
+        "status": run.status,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "cases": run.n_cases,
+        "errors": run.n_errors,
+        "dataset_hash": run.dataset_hash,
+        "config": run.config,
+        "summary": run.summary or {},
+    }
+
+
+@runs_app.command("list")
+def list_(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
+    suite: str | None = typer.Option(None, "--suite", help="Only runs of this suite."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List eval runs, newest first."""
+    from rich.table import Table
+
+    from llmops.evals import list_runs
+    from llmops.store import open_store
+
+    runs = list_runs(open_store(), limit=limit, suite=suite)
+    if as_json:
+        print_json([_run_dict(run) for run in runs])
+        return
+    table = Table()
+    for column in (
+        "id",
+        "suite",
+        "model",
+        "prompt",
+        "status",
+        "cases",
+        "errors",
+        "scores",
+        "started",
+    ):
+        table.add_column(column)
+    for run in runs:
+        scores = " ".join(f"{k}={fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items())
+        prompt = (run.config or {}).get("prompt", "-")
+        table.add_row(
+            run.id[:12],
+            run.suite,
+            run.model_name,
+            prompt,
+            run.status,
+            str(run.n_cases),
+            str(run.n_errors),
+            scores,
+            fmt_time(run.started_at),
+        )
+    console.print(
+        table if runs else "no eval runs yet: try `llmops eval run evals/llmops_docs.yaml`"
+    )
+
+
+@runs_app.command("show")
+def show(
+    run_id: str = typer.Argument(..., help="Run id or a unique prefix of it."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one run: its settings, per-case outputs and scores."""
+    from rich.table import Table
+
+    from llmops.evals import get_run
+    from llmops.store import open_store
+
+    detail = get_run(open_store(), run_id)
+    run = detail.run
+    if as_json:
+        data = _run_dict(run)
+        data["cases"] = [
+            {
+                "index": case.case_index,
+                "inputs": case.inputs,
+                "expected": case.expected,
+                "output": case.output,
+                "error": case.error,
+                "latency_ms": case.latency_ms,
+                "input_tokens": case.input_tokens,
+                "output_tokens": case.output_tokens,
+                "trace_id": case.trace_id,
+                "scores": {
+                    k: {"value": s.value, "error": s.error}
+                    for k, s in detail.scores.get(case.case_index, {}).items()
+                },
+            }
+            for case in detail.cases
+        ]
+        print_json(data)
+        return
+    prompt = (run.config or {}).get("prompt", "-")
+    console.print(
+        f"[bold]run {run.id}[/] · suite {run.suite} · model {run.model_name} ({run.model}) · "
+        f"prompt {prompt} · {run.status} · {fmt_time(run.started_at)}"
+    )
+    scorers = list((run.summary or {}).keys())
+    table = Table()
+    for column in ("#", "expected", "output", *scorers, "latency", "tokens", "trace"):
+        wide = column in ("expected", "output")
+        table.add_column(column, no_wrap=wide, overflow="ellipsis", max_width=48 if wide else None)
+    for case in detail.cases:
+        scores = detail.scores.get(case.case_index, {})
+        output = (
+            short(case.output, 50) if case.error is None else f"[red]error: {short(case.error, 44)}"
+        )
+        tokens = (case.input_tokens or 0) + (case.output_tokens or 0)
+        table.add_row(
+            str(case.case_index + 1),
+            short(case.expected, 24),
+            output,
+            *(fmt_score(scores[k].value) if k in scores else "-" for k in scorers),
+            fmt_ms(case.latency_ms),
+            str(tokens),
+            (case.trace_id or "-")[:12],
+        )
+    console.print(table)
+    summary = " · ".join(f"{k} {fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items())
+    console.print(f"{run.n_cases} cases · {run.n_errors} errors · {summary}")

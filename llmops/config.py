@@ -1,0 +1,155 @@
+"""Project configuration: ``configs/llmops.yaml``, validated, with environment overrides.
+
+The project folder is the nearest folder, walking up from the working directory, that holds
+``configs/llmops.yaml``; without one, llmops keeps its data under ``~/.llmops``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmops._exceptions import ConfigError, UnknownModelError
+from llmops._yaml import describe_validation_error, load_yaml
+
+__all__ = [
+    "CONFIG_RELPATH",
+    "SETTINGS",
+    "Config",
+    "ModelConfig",
+    "PathsConfig",
+    "Setting",
+    "find_project_dir",
+    "load_config",
+]
+
+CONFIG_RELPATH = Path("configs") / "llmops.yaml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An environment variable llmops reads, with what it overrides."""
+
+    env: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("LLMOPS_CONFIG", "Path of the config file; skips the search for configs/llmops.yaml."),
+    Setting("LLMOPS_HOME", "Data folder when no project is found (default ~/.llmops)."),
+    Setting(
+        "LLMOPS_STORE_URL",
+        "Store URL, overriding store_url (sqlite:///... or postgresql+psycopg://...).",
+    ),
+    Setting("LLMOPS_DEFAULT_MODEL", "Name of the model used when a suite names none."),
+    Setting(
+        "LLMOPS_LOCAL_MODEL_PATH", "GGUF file for the local model, instead of the packaged SmolLM2."
+    ),
+)
+
+
+class ModelConfig(BaseModel):
+    """A named model: a litellm model string (or ``local/<name>``) and its call parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    api_base: str | None = None
+    api_key_env: str | None = None
+
+
+class PathsConfig(BaseModel):
+    """Folders of the project, relative to the project folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: str = "prompts"
+    evals: str = "evals"
+
+
+def _default_models() -> dict[str, ModelConfig]:
+    return {
+        "local": ModelConfig(model="local/smollm2", params={"temperature": 0.0, "max_tokens": 64})
+    }
+
+
+class Config(BaseModel):
+    """The validated content of ``configs/llmops.yaml`` plus where it was found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_url: str | None = None
+    default_model: str = "local"
+    models: dict[str, ModelConfig] = Field(default_factory=_default_models)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+
+    project_dir: Path | None = Field(default=None, exclude=True)
+    source: str | None = Field(default=None, exclude=True)
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the embedded store and caches live."""
+        if self.project_dir is not None:
+            return self.project_dir / ".llmops"
+        return Path(os.environ.get("LLMOPS_HOME") or Path.home() / ".llmops")
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL after environment overrides, defaulting to SQLite in ``data_dir``."""
+        url = os.environ.get("LLMOPS_STORE_URL") or self.store_url
+        return url or f"sqlite:///{self.data_dir / 'llmops.db'}"
+
+    def path(self, name: str) -> Path:
+        """A project folder (``prompts`` or ``evals``) as an absolute path."""
+        base = self.project_dir or Path.cwd()
+        return base / str(getattr(self.paths, name))
+
+    def model(self, name: str | None = None) -> tuple[str, ModelConfig]:
+        """The named model (default: ``default_model``), or ``UnknownModelError``."""
+        key = name or os.environ.get("LLMOPS_DEFAULT_MODEL") or self.default_model
+        if key not in self.models:
+            raise UnknownModelError(key, list(self.models))
+        return key, self.models[key]
+
+
+def find_project_dir(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` holding ``configs/llmops.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_RELPATH).is_file():
+            return folder
+    return None
+
+
+def load_config(start: Path | None = None) -> Config:
+    """Load and validate the project config, or return defaults when there is none."""
+    explicit = os.environ.get("LLMOPS_CONFIG")
+    if explicit:
+        path = Path(explicit).resolve()
+        project_dir: Path | None = (
+            path.parent.parent if path.parent.name == "configs" else path.parent
+        )
+    else:
+        project_dir = find_project_dir(start)
+        if project_dir is None:
+            return Config()
+        path = project_dir / CONFIG_RELPATH
+    doc = load_yaml(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{doc.where([])}: expected a mapping of settings at the top level")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(doc, exc)) from None
+    if config.default_model not in config.models:
+        raise ConfigError(
+            f"{doc.where(['default_model'])}: key 'default_model': '{config.default_model}' is not "
+            f"one of the configured models ({', '.join(sorted(config.models)) or 'none'})"
+        )
+    return config.model_copy(update={"project_dir": project_dir, "source": str(path)})

@@ -1,0 +1,131 @@
+"""Eval runs in the store: created, filled in batches, finished, listed and shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import col, select
+
+from llmops._exceptions import NotFoundError
+from llmops.evals._runner import CaseResult
+from llmops.store import Store
+from llmops.store.models import EvalCaseRecord, EvalRunRecord, EvalScoreRecord, table_of, utcnow
+
+__all__ = ["RunDetail", "finish_run", "get_run", "list_runs", "start_run", "write_results"]
+
+
+def start_run(store: Store, record: EvalRunRecord) -> None:
+    """Record a run as ``running`` before any case executes."""
+    with store.write() as session:
+        session.add(record)
+
+
+def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> None:
+    """Write a batch of case results and their scores in one transaction."""
+    if not results:
+        return
+    cases = [
+        {
+            "run_id": run_id,
+            "case_index": r.case.index,
+            "inputs": r.case.row,
+            "expected": r.case.expected,
+            "output": r.output,
+            "error": r.error,
+            "latency_ms": r.latency_ms,
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "trace_id": r.trace_id,
+        }
+        for r in results
+    ]
+    scores = [
+        {
+            "run_id": run_id,
+            "case_index": r.case.index,
+            "scorer": name,
+            "value": value,
+            "error": r.score_errors.get(name),
+        }
+        for r in results
+        for name, value in r.scores.items()
+    ]
+    with store.write() as session:
+        connection = session.connection()
+        connection.execute(insert(table_of(EvalCaseRecord)), cases)
+        if scores:
+            connection.execute(insert(table_of(EvalScoreRecord)), scores)
+
+
+def finish_run(
+    store: Store, run_id: str, *, status: str, n_cases: int, n_errors: int, summary: dict[str, Any]
+) -> None:
+    """Mark a run finished with its aggregate scores."""
+    with store.write() as session:
+        record = session.get(EvalRunRecord, run_id)
+        if record is None:
+            raise NotFoundError(f"eval run '{run_id}' not found")
+        record.status = status
+        record.ended_at = utcnow()
+        record.n_cases = n_cases
+        record.n_errors = n_errors
+        record.summary = summary
+        session.add(record)
+
+
+def _resolve_id(store: Store, run_id: str) -> str:
+    with store.session() as session:
+        if session.get(EvalRunRecord, run_id) is not None:
+            return run_id
+        matches = session.exec(
+            select(EvalRunRecord.id)
+            .where(col(EvalRunRecord.id).startswith(run_id.lower()))
+            .limit(2)
+        ).all()
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise NotFoundError(f"eval run id prefix '{run_id}' is ambiguous")
+    raise NotFoundError(f"eval run '{run_id}' not found")
+
+
+def list_runs(store: Store, *, limit: int = 50, suite: str | None = None) -> list[EvalRunRecord]:
+    """The newest runs first."""
+    query = select(EvalRunRecord).order_by(col(EvalRunRecord.started_at).desc()).limit(limit)
+    if suite is not None:
+        query = query.where(EvalRunRecord.suite == suite)
+    with store.session() as session:
+        return list(session.exec(query).all())
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with its cases and their scores."""
+
+    run: EvalRunRecord
+    cases: list[EvalCaseRecord]
+    scores: dict[int, dict[str, EvalScoreRecord]]
+
+
+def get_run(store: Store, run_id: str) -> RunDetail:
+    """One run by id (or unique id prefix) with every case and score."""
+    full_id = _resolve_id(store, run_id)
+    with store.session() as session:
+        run = session.get(EvalRunRecord, full_id)
+        assert run is not None
+        cases = list(
+            session.exec(
+                select(EvalCaseRecord)
+                .where(EvalCaseRecord.run_id == full_id)
+                .order_by(col(EvalCaseRecord.case_index))
+            ).all()
+        )
+        scores: dict[int, dict[str, EvalScoreRecord]] = {}
+        for score in session.exec(
+            select(EvalScoreRecord).where(EvalScoreRecord.run_id == full_id)
+        ).all():
+            scores.setdefault(score.case_index, {})[score.scorer] = score
+    return RunDetail(run=run, cases=cases, scores=scores)

@@ -1,0 +1,221 @@
+"""Model calls: every model is reached through litellm, with retries and a span per call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from llmops._aio import run_sync
+from llmops._exceptions import ModelError
+from llmops.config import Config, ModelConfig, load_config
+
+if TYPE_CHECKING:
+    from llmops.prompts import PromptVersion
+
+__all__ = ["Completion", "ResolvedModel", "acomplete", "complete", "resolve_model"]
+
+_NOT_RETRIED = (
+    "AuthenticationError",
+    "BadRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "UnprocessableEntityError",
+    "ContextWindowExceededError",
+    "ContentPolicyViolationError",
+)
+
+
+def _litellm() -> Any:
+    """litellm, imported on first use with its network lookups and telemetry off."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A configured model turned into the arguments of a litellm call."""
+
+    name: str
+    model: str
+    provider: str
+    params: dict[str, Any] = field(default_factory=dict)
+    api_base: str | None = None
+    api_key: str | None = None
+
+    @property
+    def litellm_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model}
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        return kwargs
+
+
+def resolve_model(name: str | None = None, config: Config | None = None) -> ResolvedModel:
+    """The named model of the config (``UnknownModelError`` lists the known names)."""
+    config = config or load_config()
+    key, spec = config.model(name)
+    _litellm()  # import now (about 1-3 s), not inside the first timed call
+    return _resolve(key, spec)
+
+
+def _resolve(key: str, spec: ModelConfig) -> ResolvedModel:
+    api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    if spec.model.startswith("local/"):
+        from llmops.llm._local import local_server
+
+        server = local_server(spec.model.removeprefix("local/"))
+        return ResolvedModel(
+            name=key,
+            model=f"openai/{server.alias}",
+            provider="llama.cpp",
+            params=dict(spec.params),
+            api_base=server.api_base,
+            api_key="local",
+        )
+    provider = spec.model.split("/", 1)[0] if "/" in spec.model else "openai"
+    if spec.api_base and not api_key:
+        api_key = "not-needed"  # self-hosted OpenAI-compatible servers ignore the key
+    return ResolvedModel(
+        name=key,
+        model=spec.model,
+        provider=provider,
+        params=dict(spec.params),
+        api_base=spec.api_base,
+        api_key=api_key,
+    )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's answer with what it cost."""
+
+    text: str
+    model: str
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: float
+    finish_reason: str | None = None
+    attempts: int = 1
+
+
+def _is_retryable(exc: Exception) -> bool:
+    return type(exc).__name__ not in _NOT_RETRIED
+
+
+def _span_attributes(
+    model: ResolvedModel,
+    params: dict[str, Any],
+    messages: list[dict[str, str]],
+    prompt: PromptVersion | None,
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "llmops.span.kind": "llm",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": model.provider,
+        "gen_ai.request.model": model.model,
+        "llmops.model.name": model.name,
+        "gen_ai.input.messages": orjson.dumps(messages).decode(),
+    }
+    for key in ("temperature", "max_tokens", "top_p", "seed"):
+        if params.get(key) is not None:
+            attributes[f"gen_ai.request.{key}"] = params[key]
+    if prompt is not None:
+        attributes["llmops.prompt.name"] = prompt.name
+        attributes["llmops.prompt.version"] = prompt.version
+        attributes["llmops.prompt.id"] = prompt.id
+    return attributes
+
+
+def _completion_of(response: Any, started: float, attempts: int) -> Completion:
+    choice = response.choices[0]
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=choice.message.content or "",
+        model=str(getattr(response, "model", "")),
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        finish_reason=getattr(choice, "finish_reason", None),
+        attempts=attempts,
+    )
+
+
+async def acomplete(
+    messages: list[dict[str, str]],
+    model: ResolvedModel,
+    *,
+    prompt: PromptVersion | None = None,
+    retries: int = 2,
+    backoff_s: float = 0.5,
+    timeout_s: float = 120.0,
+    **params: Any,
+) -> Completion:
+    """Call ``model`` with chat ``messages``; transient failures are retried, then raised.
+
+    The call is traced as an ``llm`` span with GenAI semantic-convention attributes.
+    """
+    from opentelemetry.trace import Status, StatusCode
+
+    from llmops.tracing import get_tracer
+
+    litellm = _litellm()
+    merged = {**model.params, **params}
+    with get_tracer().start_as_current_span(f"chat {model.name}") as span:
+        span.set_attributes(_span_attributes(model, merged, messages, prompt))
+        last: Exception | None = None
+        for attempt in range(1, retries + 2):
+            started = time.perf_counter()
+            try:
+                response = await litellm.acompletion(
+                    messages=messages,
+                    timeout=timeout_s,
+                    num_retries=0,
+                    **model.litellm_kwargs,
+                    **merged,
+                )
+            except Exception as exc:
+                last = exc
+                span.add_event(
+                    "retry", {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]}
+                )
+                if attempt > retries or not _is_retryable(exc):
+                    break
+                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+                continue
+            completion = _completion_of(response, started, attempt)
+            span.set_attributes(
+                {
+                    "gen_ai.response.model": completion.model,
+                    "gen_ai.usage.input_tokens": completion.input_tokens or 0,
+                    "gen_ai.usage.output_tokens": completion.output_tokens or 0,
+                    "gen_ai.response.finish_reasons": [completion.finish_reason or ""],
+                    "gen_ai.output.messages": orjson.dumps(
+                        [{"role": "assistant", "content": completion.text}]
+                    ).decode(),
+                    "llmops.latency_ms": completion.latency_ms,
+                }
+            )
+            return completion
+        message = f"{type(last).__name__}: {last}".splitlines()[0][:500]
+        span.set_status(Status(StatusCode.ERROR, message))
+        raise ModelError(f"model '{model.name}' failed after {attempt} attempt(s): {message}")
+
+
+def complete(
+    messages: list[dict[str, str]], model: ResolvedModel | str | None = None, **kwargs: Any
+) -> Completion:
+    """Blocking form of :func:`acomplete`; ``model`` may be a configured model name."""
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+    return run_sync(acomplete(messages, resolved, **kwargs))

@@ -1,0 +1,170 @@
+"""The ``Store``: an engine, its schema revision, and sessions for reading and writing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session, SQLModel
+
+from llmops._exceptions import StoreError
+from llmops.store import models
+from llmops.store._engine import IMMEDIATE, create_store_engine, display_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+__all__ = ["Store", "head_revision", "open_store"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_INIT_LOCK = 0x6C6C6D6F  # advisory lock id held while a new PostgreSQL store is created
+
+
+def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this version of llmops."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships migrations
+        raise StoreError("llmops ships no store migrations; the installation is broken")
+    return head
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+class Store:
+    """A handle on one llmops database; open it with :func:`open_store`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_store_engine(url)
+        self._write_engine = self.engine.execution_options(**{IMMEDIATE: True})
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def _unreachable(self, exc: Exception) -> StoreError:
+        reason = str(getattr(exc, "orig", exc) or exc).strip().splitlines()[0]
+        return StoreError(f"cannot open store {display_url(self.url)}: {reason}")
+
+    def revision(self) -> str | None:
+        """The schema revision of the database, None when it holds no llmops schema."""
+        try:
+            with self.engine.connect() as connection:
+                return _current_revision(connection)
+        except (OperationalError, DBAPIError) as exc:
+            raise self._unreachable(exc) from None
+
+    def ensure_schema(self) -> None:
+        """Create a new database at the head revision; refuse one at an older revision."""
+        head = head_revision()
+        try:
+            with self._write_engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INIT_LOCK}
+                    )
+                current = _current_revision(connection)
+                if current == head:
+                    return
+                if current is None:
+                    known = set(inspect(connection).get_table_names()) & set(
+                        SQLModel.metadata.tables
+                    )
+                    if known:
+                        raise StoreError(
+                            f"store {display_url(self.url)} has llmops tables but no schema "
+                            "revision; run `llmops store upgrade`"
+                        )
+                    SQLModel.metadata.create_all(connection)
+                    from alembic import command
+
+                    command.stamp(_alembic_config(connection), head)
+                    return
+        except (OperationalError, DBAPIError) as exc:
+            raise self._unreachable(exc) from None
+        raise StoreError(
+            f"store {display_url(self.url)} is at schema revision {current}, this llmops "
+            f"expects {head}: run `llmops store upgrade`"
+        )
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the database to the head revision; returns (before, after)."""
+        from alembic import command
+
+        head = head_revision()
+        try:
+            with self._write_engine.begin() as connection:
+                before = _current_revision(connection)
+                command.upgrade(_alembic_config(connection), "head")
+        except (OperationalError, DBAPIError) as exc:
+            raise self._unreachable(exc) from None
+        return before, head
+
+    def session(self) -> Session:
+        """A session for reading (and short writes that may share the lock)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction holds the write lock from its start, committed on exit."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        """Release the connections of this store."""
+        self.engine.dispose()
+
+
+_open: dict[str, Store] = {}
+_open_lock = threading.Lock()
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store at ``url`` (default: from the project config), created at head if new.
+
+    Stores are cached per URL within the process.
+    """
+    if url is None:
+        from llmops.config import load_config
+
+        url = load_config().resolved_store_url
+    with _open_lock:
+        store = _open.get(url)
+        if store is None:
+            store = Store(url)
+            store.ensure_schema()
+            _open[url] = store
+        return store
+
+
+def _forget_stores() -> None:
+    """Close every cached store (tests and process exit)."""
+    with _open_lock:
+        for store in _open.values():
+            store.close()
+        _open.clear()
+
+
+_ = models  # the tables must be registered on SQLModel.metadata before create_all

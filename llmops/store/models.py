@@ -1,0 +1,146 @@
+"""The store's tables. Schema changes go through an Alembic migration in ``migrations/``.
+
+Times are UTC; span times are integer nanoseconds since the epoch, as in OpenTelemetry.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "EvalCaseRecord",
+    "EvalRunRecord",
+    "EvalScoreRecord",
+    "PromptRecord",
+    "PromptVersionRecord",
+    "SpanRecord",
+    "table_of",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` of a model, for bulk inserts that skip the ORM."""
+    table: Table = getattr(model, "__table__")  # noqa: B009 - not declared on SQLModel's type
+    return table
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+class PromptRecord(SQLModel, table=True):
+    """A named prompt; its content lives in versions."""
+
+    __tablename__ = "prompts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    description: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptVersionRecord(SQLModel, table=True):
+    """An immutable, content-hashed version of a prompt template."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "version", name="uq_prompt_versions_number"),
+        UniqueConstraint("prompt_id", "content_hash", name="uq_prompt_versions_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(foreign_key="prompts.id", index=True)
+    version: int
+    content_hash: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    template: Any = _json()
+    variables: Any = _json()
+    model_params: Any = _json()
+    message: str = Field(default="")
+    author: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalRunRecord(SQLModel, table=True):
+    """One execution of an eval suite against one prompt version and model."""
+
+    __tablename__ = "eval_runs"
+
+    id: str = Field(primary_key=True, max_length=32)
+    suite: str = Field(max_length=200, index=True)
+    suite_path: str = Field(default="")
+    dataset_hash: str = Field(default="", max_length=64)
+    model_name: str = Field(max_length=200)
+    model: str = Field(max_length=400)
+    prompt_version_id: int | None = Field(default=None, foreign_key="prompt_versions.id")
+    status: str = Field(max_length=32, default="running")
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    ended_at: datetime | None = None
+    n_cases: int = 0
+    n_errors: int = 0
+    config: Any = _json(nullable=True)
+    summary: Any = _json(nullable=True)
+
+
+class EvalCaseRecord(SQLModel, table=True):
+    """The target's output for one dataset row of a run."""
+
+    __tablename__ = "eval_cases"
+    __table_args__ = (UniqueConstraint("run_id", "case_index", name="uq_eval_cases_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="eval_runs.id", index=True, max_length=32)
+    case_index: int
+    inputs: Any = _json()
+    expected: str | None = None
+    output: str | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    trace_id: str | None = Field(default=None, max_length=32)
+
+
+class EvalScoreRecord(SQLModel, table=True):
+    """One scorer's value for one case; ``value`` is None when unmeasured (see ``error``)."""
+
+    __tablename__ = "eval_scores"
+    __table_args__ = (
+        UniqueConstraint("run_id", "case_index", "scorer", name="uq_eval_scores_case_scorer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="eval_runs.id", index=True, max_length=32)
+    case_index: int
+    scorer: str = Field(max_length=100)
+    value: float | None = None
+    error: str | None = None
+
+
+class SpanRecord(SQLModel, table=True):
+    """An OpenTelemetry span; a trace is the set of spans sharing ``trace_id``."""
+
+    __tablename__ = "spans"
+    __table_args__ = (Index("ix_spans_parent_start", "parent_span_id", "start_ns"),)
+
+    trace_id: str = Field(primary_key=True, max_length=32)
+    span_id: str = Field(primary_key=True, max_length=16)
+    parent_span_id: str | None = Field(default=None, max_length=16)
+    name: str = Field(max_length=400)
+    kind: str = Field(max_length=32, default="internal")
+    start_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    end_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status_code: str = Field(max_length=8, default="UNSET")
+    status_message: str | None = None
+    attributes: Any = _json()
+    events: Any = _json(nullable=True)

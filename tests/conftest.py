@@ -1,0 +1,96 @@
+"""Shared fixtures: isolated projects, stores on SQLite and PostgreSQL, a fake model server."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _fake_openai import FakeOpenAI
+from _postgres import PostgresCluster, find_pg_bin, require_or_skip_reason
+
+from llmops.store import Store
+from llmops.store._store import _forget_stores
+from llmops.tracing import shutdown_tracing
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's environment, home store or another test's state."""
+    for name in ("LLMOPS_CONFIG", "LLMOPS_STORE_URL", "LLMOPS_DEFAULT_MODEL", "LLMOPS_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LLMOPS_HOME", str(tmp_path / "home"))
+    yield
+    shutdown_tracing()
+    _forget_stores()
+    gc.collect()  # a leaked connection warns here, in the test that leaked it
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    reason = require_or_skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    bin_dir = find_pg_bin()
+    assert bin_dir is not None
+    with PostgresCluster(bin_dir) as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty database, on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A store created at head on each backend."""
+    from llmops.store import open_store
+
+    yield open_store(store_url)
+
+
+@pytest.fixture
+def fake_model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repo's project files (configs, prompts, evals) as the working directory."""
+    root = tmp_path / "project"
+    for folder in ("configs", "prompts", "evals"):
+        shutil.copytree(REPO / folder, root / folder)
+    monkeypatch.chdir(root)
+    return root
+
+
+def use_fake_model(project: Path, fake: FakeOpenAI, **params: object) -> None:
+    """Point the project's default model at the fake server."""
+    import yaml
+
+    config_path = project / "configs" / "llmops.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["models"]["fake"] = {
+        "model": "openai/fake",
+        "api_base": fake.api_base,
+        "params": dict(params),
+    }
+    config["default_model"] = "fake"
+    config_path.write_text(yaml.safe_dump(config))
+    suite = project / "evals" / "llmops_docs.yaml"
+    suite.write_text(suite.read_text().replace("model: local", "model: fake"))

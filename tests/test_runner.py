@@ -1,0 +1,83 @@
+"""The runner with plain Python targets (no model): errors stay on their case, concurrency holds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llmops.evals import SCORERS, Case, TargetOutput, run_cases, summarize
+from llmops.store import Store
+from llmops.tracing import configure_tracing, flush, get_trace
+
+
+def _cases(n: int) -> list[Case]:
+    return [Case(index=i, row={"q": str(i)}, expected=str(i)) for i in range(n)]
+
+
+def test_failures_are_recorded_per_case_and_the_run_goes_on(store: Store) -> None:
+    configure_tracing(store)
+
+    async def target(case: Case) -> TargetOutput:
+        if case.index == 2:
+            raise RuntimeError("model exploded")
+        return TargetOutput(case.row["q"] if case.index != 3 else "wrong", 5, 1)
+
+    def broken_scorer(output: str, expected: str | None) -> float:
+        raise ValueError("scorer bug")
+
+    scorers = {"exact_match": SCORERS["exact_match"], "broken": broken_scorer}
+    results = asyncio.run(run_cases(_cases(5), target, scorers, run_id="r1", concurrency=2))
+    assert [r.case.index for r in results] == [0, 1, 2, 3, 4]
+    assert results[2].error == "RuntimeError: model exploded"
+    assert results[2].scores["exact_match"] is None
+    assert results[2].score_errors["exact_match"] == "target failed"
+    assert results[3].scores["exact_match"] == 0.0
+    assert all(r.scores["broken"] is None for r in results)
+    assert all("scorer bug" in r.score_errors["broken"] for r in results if r.error is None)
+    summary = summarize(results, ["exact_match", "broken"])
+    assert summary["exact_match"].mean == pytest.approx(3 / 4)
+    assert (summary["exact_match"].n, summary["exact_match"].unmeasured) == (4, 1)
+    assert summary["broken"].mean is None and summary["broken"].unmeasured == 5
+    flush()
+    failed = get_trace(store, results[2].trace_id or "")
+    assert failed[0].status_code == "ERROR" and failed[0].kind == "evaluator"
+
+
+def test_concurrency_is_bounded() -> None:
+    in_flight = 0
+    peak = 0
+
+    async def target(case: Case) -> TargetOutput:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return TargetOutput(case.row["q"])
+
+    seen: list[int] = []
+    results = asyncio.run(
+        run_cases(
+            _cases(20),
+            target,
+            {"exact_match": SCORERS["exact_match"]},
+            run_id="r2",
+            concurrency=3,
+            on_result=lambda r: seen.append(r.case.index),
+        )
+    )
+    assert peak == 3
+    assert sorted(seen) == list(range(20))
+    assert summarize(results, ["exact_match"])["exact_match"].mean == 1.0
+
+
+def test_out_of_range_scores_are_unmeasured() -> None:
+    async def target(case: Case) -> TargetOutput:
+        return TargetOutput("x")
+
+    results = asyncio.run(
+        run_cases(_cases(1), target, {"bad": lambda o, e: float("nan")}, run_id="r3")
+    )
+    assert results[0].scores["bad"] is None
+    assert "outside [0, 1]" in results[0].score_errors["bad"]

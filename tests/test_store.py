@@ -1,0 +1,170 @@
+"""The store on SQLite and PostgreSQL: schema at head, migrations, prompt versions, runs, spans."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from llmops import StoreError
+from llmops.prompts import PromptSpec, register_prompt
+from llmops.store import Store, head_revision, open_store
+from llmops.store.models import EvalRunRecord
+
+
+def test_new_store_is_created_at_head(store: Store) -> None:
+    assert store.revision() == head_revision()
+    with store.session() as session:
+        tables = set(SQLModel.metadata.tables)
+        if store.dialect == "sqlite":
+            rows = session.connection().execute(
+                text("select name from sqlite_master where type='table'")
+            )
+        else:
+            rows = session.connection().execute(
+                text("select tablename from pg_tables where schemaname='public'")
+            )
+        assert tables <= {row[0] for row in rows}
+
+
+def test_migrations_build_the_same_schema_as_the_models(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    store = Store(store_url)
+    before, after = store.upgrade()
+    assert (before, after) == (None, head_revision())
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert diff == []
+    store.ensure_schema()  # a migrated store is accepted as it is
+    store.close()
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_older_revision_is_refused(store: Store) -> None:
+    with store.write() as session:
+        session.connection().execute(text("update alembic_version set version_num = 'old'"))
+    other = Store(store.url)
+    with pytest.raises(
+        StoreError, match=r"at schema revision old, this llmops expects .*llmops store upgrade"
+    ):
+        other.ensure_schema()
+    other.close()
+
+
+def test_unreachable_postgres_is_one_clear_error() -> None:
+    with pytest.raises(
+        StoreError, match=r"^cannot open store postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:1/db: "
+    ):
+        Store("postgresql+psycopg://u:secret@127.0.0.1:1/db").ensure_schema()
+
+
+def test_sqlite_in_unwritable_place_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot create the folder of store"):
+        Store(f"sqlite:///{blocker / 'sub' / 'x.db'}")
+
+
+def test_unsupported_url() -> None:
+    with pytest.raises(StoreError, match="unsupported store URL mysql://"):
+        Store("mysql://h/db")
+    with pytest.raises(StoreError, match="invalid store URL"):
+        Store("not a url")
+
+
+def _spec(body: str) -> PromptSpec:
+    return PromptSpec(name="qa", template=body, model_params={"temperature": 0})
+
+
+def test_prompt_versions_are_content_hashed(store: Store) -> None:
+    first = register_prompt(store, _spec("Q: {{ q }}"), author="ada")
+    again = register_prompt(store, _spec("Q: {{ q }}"), author="bob")
+    second = register_prompt(store, _spec("Question: {{ q }}"), author="ada")
+    assert (first.version, again.version, second.version) == (1, 1, 2)
+    assert first.id == again.id != second.id
+    assert first.content_hash != second.content_hash
+    assert first.variables == ["q"]
+    assert second.render(q="x") == "Question: x"
+
+
+def test_concurrent_registration_makes_no_duplicates(store: Store) -> None:
+    errors: list[BaseException] = []
+    versions: list[int] = []
+
+    def push(body: str) -> None:
+        try:
+            versions.append(register_prompt(store, _spec(body)).version)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=(f"v{i % 4} {{{{ q }}}}",)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(set(versions)) == [1, 2, 3, 4]
+
+
+def test_eval_run_round_trip(store: Store) -> None:
+    from llmops.evals import Case, CaseResult, get_run, list_runs
+    from llmops.evals._results import finish_run, start_run, write_results
+
+    start_run(store, EvalRunRecord(id="a" * 32, suite="s", model_name="m", model="openai/m"))
+    results = [
+        CaseResult(
+            case=Case(index=i, row={"q": i}, expected="x"),
+            output="x" if i else None,
+            error=None if i else "boom",
+            scores={"exact_match": 1.0 if i else None},
+            score_errors={} if i else {"exact_match": "target failed"},
+        )
+        for i in range(3)
+    ]
+    write_results(store, "a" * 32, results)
+    finish_run(
+        store,
+        "a" * 32,
+        status="completed_with_errors",
+        n_cases=3,
+        n_errors=1,
+        summary={"exact_match": {"mean": 1.0}},
+    )
+    detail = get_run(store, "aaaa")
+    assert detail.run.status == "completed_with_errors"
+    assert [case.output for case in detail.cases] == [None, "x", "x"]
+    assert detail.scores[0]["exact_match"].error == "target failed"
+    assert detail.scores[2]["exact_match"].value == 1.0
+    assert [run.id for run in list_runs(store)] == ["a" * 32]
+
+
+def test_spans_are_written_in_bulk_and_read_as_traces(store: Store) -> None:
+    from llmops.tracing import configure_tracing, flush, get_trace, get_tracer, list_traces
+
+    configure_tracing(store)
+    tracer = get_tracer()
+    with tracer.start_as_current_span("root") as root:
+        root.set_attribute("llmops.span.kind", "chain")
+        for i in range(3):
+            with tracer.start_as_current_span(f"child {i}") as child:
+                child.set_attribute("gen_ai.usage.input_tokens", i)
+    assert flush()
+    [summary] = list_traces(store)
+    assert (summary.name, summary.span_count) == ("root", 4)
+    spans = get_trace(store, summary.trace_id[:10])
+    assert [span.name for span in spans] == ["root", "child 0", "child 1", "child 2"]
+    assert spans[0].kind == "chain" and spans[0].parent_span_id is None
+    assert {span.parent_span_id for span in spans[1:]} == {spans[0].span_id}
+    assert spans[3].attributes["gen_ai.usage.input_tokens"] == 2
