@@ -98,27 +98,31 @@ class _Progress(RunObserver):
 
 
 def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     if show_cases:
+        names = list(run.summary)
+        fixed = (2 + 3) + (7 + 3) + sum(max(5, len(name)) + 3 for name in names) + 3 * 2 + 1
+        free = max(20, console.width - fixed)
+        expected_width, output_width = free // 3, free - free // 3
         cases = Table(title=f"{run.suite} · cases", title_justify="left")
-        cases.add_column("#", justify="right")
-        cases.add_column("expected", no_wrap=True, overflow="ellipsis", max_width=24)
-        cases.add_column("output", no_wrap=True, overflow="ellipsis", max_width=48)
-        for name in run.summary:
-            cases.add_column(name, justify="right")
-        cases.add_column("latency", justify="right")
+        cases.add_column("#", justify="right", no_wrap=True)
+        cases.add_column("expected", no_wrap=True, max_width=expected_width)
+        cases.add_column("output", no_wrap=True, max_width=output_width)
+        for name in names:
+            cases.add_column(name, justify="right", no_wrap=True, min_width=max(5, len(name)))
+        cases.add_column("latency", justify="right", no_wrap=True, min_width=7)
         for result in run.results:
-            output = (
-                short(result.output, 50)
-                if result.error is None
-                else f"[red]error: {short(result.error, 44)}"
-            )
+            if result.error is None:
+                output = escape(short(result.output, output_width))
+            else:
+                output = f"[red]error: {escape(short(result.error, output_width - 7))}"
             cases.add_row(
                 str(result.case.index + 1),
-                short(result.case.expected, 24),
+                escape(short(result.case.expected, expected_width)),
                 output,
-                *(fmt_score(result.scores.get(name)) for name in run.summary),
+                *(fmt_score(result.scores.get(name)) for name in names),
                 fmt_ms(result.latency_ms),
             )
         console.print(cases)

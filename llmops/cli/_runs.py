@@ -123,7 +123,13 @@ def show(
     table = Table()
     for column in ("#", "expected", "output", *scorers, "latency", "tokens", "trace"):
         wide = column in ("expected", "output")
-        table.add_column(column, no_wrap=wide, overflow="ellipsis", max_width=48 if wide else None)
+        table.add_column(
+            column,
+            no_wrap=True,
+            overflow="ellipsis",
+            ratio=(2 if column == "output" else 1) if wide else None,
+            min_width=None if wide else len(column),
+        )
     for case in detail.cases:
         scores = detail.scores.get(case.case_index, {})
         output = (
