@@ -16,6 +16,7 @@ from llmops._exceptions import (
     LlmopsError,
     ModelError,
     NotFoundError,
+    OutputParseError,
     StoreError,
     SuiteError,
     TemplateError,
@@ -26,6 +27,7 @@ from llmops._exceptions import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from llmops import prompts
     from llmops.config import Config, load_config
     from llmops.evals import EvalRun, run_suite
     from llmops.llm import Completion, complete, resolve_model
@@ -58,6 +60,7 @@ __all__ = [
     "LlmopsError",
     "ModelError",
     "NotFoundError",
+    "OutputParseError",
     "PromptVersion",
     "Store",
     "StoreError",
@@ -70,13 +73,19 @@ __all__ = [
     "flush",
     "load_config",
     "open_store",
+    "prompts",
     "register_prompt",
     "resolve_model",
     "run_suite",
 ]
 
 
+_SUBPACKAGES = {"prompts"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"llmops.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'llmops' has no attribute {name!r}")

@@ -10,6 +10,7 @@ that user; the CLI prints it on one line and exits with ``exit_code``::
     │   ├── SuiteError            an eval suite is inconsistent
     │   └── NotFoundError         a named thing (run, trace, prompt, file) does not exist
     ├── TemplateError             a prompt template cannot render (names the variable)
+    ├── OutputParseError          a model output does not parse or match its JSON schema
     ├── UnknownModelError         a model name is not configured (lists the known ones)
     ├── ModelError                a model call failed after its retries
     ├── StoreError                the store cannot be opened or is at the wrong revision
@@ -25,6 +26,7 @@ __all__ = [
     "LlmopsError",
     "ModelError",
     "NotFoundError",
+    "OutputParseError",
     "StoreError",
     "SuiteError",
     "TemplateError",
@@ -67,6 +69,10 @@ class NotFoundError(InputError):
 
 class TemplateError(LlmopsError):
     """A prompt template cannot be compiled or rendered."""
+
+
+class OutputParseError(LlmopsError):
+    """A model output is not valid JSON or does not match the prompt's JSON schema."""
 
 
 class UnknownModelError(LlmopsError):

@@ -29,6 +29,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     for name in ("LLMOPS_CONFIG", "LLMOPS_STORE_URL", "LLMOPS_DEFAULT_MODEL", "LLMOPS_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # never the repository's own project and store
     yield
     shutdown_tracing()
     _forget_stores()

@@ -168,3 +168,24 @@ def test_spans_are_written_in_bulk_and_read_as_traces(store: Store) -> None:
     assert spans[0].kind == "chain" and spans[0].parent_span_id is None
     assert {span.parent_span_id for span in spans[1:]} == {spans[0].span_id}
     assert spans[3].attributes["gen_ai.usage.input_tokens"] == 2
+
+
+def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
+    from alembic import command
+
+    from llmops.store._store import _alembic_config
+
+    store = Store(store_url)
+    with store.engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(
+            text("insert into prompts (name, description, created_at) values ('old', 'kept', :t)"),
+            {"t": "2026-01-01 00:00:00"},
+        )
+    with pytest.raises(StoreError, match=r"is at schema revision 0001.*run `llmops store upgrade`"):
+        store.ensure_schema()
+    assert store.upgrade() == ("0001", head_revision())
+    with store.engine.connect() as connection:
+        row = connection.execute(text("select name, description, tags from prompts")).one()
+    assert tuple(row) == ("old", "kept", None)
+    store.close()

@@ -61,7 +61,9 @@ def list_(
     ):
         table.add_column(column)
     for run in runs:
-        scores = " ".join(f"{k}={fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items())
+        scores = "\n".join(
+            f"{k}={fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items()
+        )
         prompt = (run.config or {}).get("prompt", "-")
         table.add_row(
             run.id[:12],

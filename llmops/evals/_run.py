@@ -16,7 +16,14 @@ from llmops.evals._runner import CaseResult, ScoreSummary, TargetOutput, run_cas
 from llmops.evals._scorers import SCORERS
 from llmops.evals._suite import Case, Dataset, LoadedSuite, load_dataset, load_suite
 from llmops.llm import ResolvedModel, acomplete, resolve_model
-from llmops.prompts import PromptVersion, find_prompt_file, load_prompt_file, register_prompt
+from llmops.prompts import (
+    PromptVersion,
+    find_prompt_file,
+    get_version,
+    load_prompt_file,
+    parse_ref,
+    register_prompt,
+)
 from llmops.store import Store, open_store
 from llmops.store.models import EvalRunRecord
 
@@ -115,12 +122,18 @@ def run_suite(
     suite = load_suite(suite_path)
     spec = suite.spec
     dataset = load_dataset(suite.dataset_path, spec.expected)
-    prompt_spec = load_prompt_file(find_prompt_file(config.path("prompts"), spec.prompt))
     model_name = model or spec.model
     config.model(model_name)  # unknown names fail before anything is stored
     store = store or open_store(config.resolved_store_url)
     configure_tracing(store)
-    prompt = register_prompt(store, prompt_spec, message=f"registered by eval suite {spec.name}")
+    if "@" in spec.prompt:  # a registered version or alias, e.g. qa@production
+        name, selector = parse_ref(spec.prompt)
+        prompt = get_version(store, name, selector)
+    else:  # a file in prompts/, registered (idempotently) as a version
+        prompt_spec = load_prompt_file(find_prompt_file(config.path("prompts"), spec.prompt))
+        prompt = register_prompt(
+            store, prompt_spec, message=f"registered by eval suite {spec.name}"
+        )
     mapping = _variable_map(suite, prompt)
     _check_inputs(suite, dataset, prompt, mapping)
     resolved = resolve_model(model_name, config)

@@ -1,56 +1,50 @@
-"""The prompt registry: immutable, content-hashed, numbered versions in the store."""
+"""The prompt registry in the store: numbered content-hashed versions, aliases with history."""
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
-from llmops._exceptions import NotFoundError, StoreError
-from llmops.prompts._files import PromptSpec
-from llmops.prompts._template import Message, TemplateKind, declared_variables, render_template
+from llmops._exceptions import InputError, NotFoundError, StoreError
+from llmops._identity import current_actor
+from llmops.prompts._files import PromptSpec, check_prompt_name
+from llmops.prompts._template import declared_variables
+from llmops.prompts._version import LATEST, PromptVersion, check_alias
 from llmops.store import Store
-from llmops.store.models import PromptRecord, PromptVersionRecord
+from llmops.store.models import (
+    PromptAliasEventRecord,
+    PromptAliasRecord,
+    PromptRecord,
+    PromptVersionRecord,
+    table_of,
+    utcnow,
+)
 
-__all__ = ["PromptVersion", "content_hash", "get_prompt_version", "register_prompt"]
+__all__ = [
+    "AliasEvent",
+    "PromptInfo",
+    "alias_history",
+    "content_hash",
+    "get_prompt_version",
+    "get_version",
+    "list_prompts",
+    "list_versions",
+    "register_prompt",
+    "rollback_alias",
+    "set_alias",
+]
 
-_RETRIES = 5
-
-
-@dataclass(frozen=True)
-class PromptVersion:
-    """One immutable version of a prompt, ready to render."""
-
-    name: str
-    version: int
-    id: int
-    content_hash: str
-    kind: TemplateKind
-    template: Any
-    variables: list[str]
-    model_params: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ref(self) -> str:
-        """``name@version``."""
-        return f"{self.name}@{self.version}"
-
-    def render(self, **variables: Any) -> str | list[Message]:
-        """A string (text template) or a list of chat messages (chat template)."""
-        return render_template(self.kind, self.template, variables, where=f"prompt {self.ref}")
-
-    def messages(self, **variables: Any) -> list[Message]:
-        """The rendered prompt as chat messages (a text template becomes one user message)."""
-        rendered = self.render(**variables)
-        if isinstance(rendered, str):
-            return [{"role": "user", "content": rendered}]
-        return rendered
+_RETRIES = 8
+_P = table_of(PromptRecord)
+_V = table_of(PromptVersionRecord)
+_A = table_of(PromptAliasRecord)
+_E = table_of(PromptAliasEventRecord)
 
 
 def content_hash(kind: str, template: Any, model_params: dict[str, Any]) -> str:
@@ -62,45 +56,108 @@ def content_hash(kind: str, template: Any, model_params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _to_version(name: str, record: PromptVersionRecord) -> PromptVersion:
-    assert record.id is not None
+@dataclass(frozen=True)
+class PromptInfo:
+    """A prompt as listed: metadata, newest version number and aliases."""
+
+    name: str
+    description: str
+    tags: list[str]
+    latest: int
+    aliases: dict[str, int] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tags": self.tags,
+            "latest": self.latest,
+            "aliases": self.aliases,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One recorded move of an alias."""
+
+    alias: str
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    action: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alias": self.alias,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "actor": self.actor,
+            "reason": self.reason,
+            "action": self.action,
+            "created_at": self.created_at,
+        }
+
+
+def _version_of(name: str, row: Any) -> PromptVersion:
     return PromptVersion(
         name=name,
-        version=record.version,
-        id=record.id,
-        content_hash=record.content_hash,
-        kind="chat" if record.kind == "chat" else "text",
-        template=record.template,
-        variables=list(record.variables or []),
-        model_params=dict(record.model_params or {}),
+        version=row.version,
+        id=row.id,
+        content_hash=row.content_hash,
+        kind="chat" if row.kind == "chat" else "text",
+        template=row.template,
+        variables=list(row.variables or []),
+        model_params=dict(row.model_params or {}),
+        message=row.message,
+        author=row.author,
+        created_at=row.created_at,
     )
+
+
+def _prompt_row(connection: Connection, name: str) -> Any:
+    row = connection.execute(select(_P).where(_P.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"prompt '{name}' not found")
+    return row
 
 
 def _try_register(
     store: Store, spec: PromptSpec, digest: str, author: str, message: str
 ) -> PromptVersion:
     with store.write() as session:
-        prompt = session.exec(select(PromptRecord).where(PromptRecord.name == spec.name)).first()
+        connection = session.connection()
+        prompt = connection.execute(select(_P).where(_P.c.name == spec.name)).first()
         if prompt is None:
-            prompt = PromptRecord(name=spec.name, description=spec.description)
-            session.add(prompt)
-            session.flush()
-        existing = session.exec(
-            select(PromptVersionRecord).where(
-                PromptVersionRecord.prompt_id == prompt.id,
-                PromptVersionRecord.content_hash == digest,
-            )
+            prompt_id = connection.execute(
+                _P.insert().values(
+                    name=spec.name,
+                    description=spec.description,
+                    tags=spec.tags,
+                    created_at=utcnow(),
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        else:
+            prompt_id = prompt.id
+            if (prompt.description, prompt.tags or []) != (spec.description, spec.tags):
+                connection.execute(
+                    _P.update()
+                    .where(_P.c.id == prompt_id)
+                    .values(description=spec.description, tags=spec.tags)
+                )
+        existing = connection.execute(
+            select(_V).where(_V.c.prompt_id == prompt_id, _V.c.content_hash == digest)
         ).first()
         if existing is not None:
-            return _to_version(spec.name, existing)
-        latest = session.exec(
-            select(func.max(PromptVersionRecord.version)).where(
-                PromptVersionRecord.prompt_id == prompt.id
-            )
-        ).one()
-        assert prompt.id is not None
+            return _version_of(spec.name, existing)
+        latest = connection.execute(
+            select(func.max(_V.c.version)).where(_V.c.prompt_id == prompt_id)
+        ).scalar()
         record = PromptVersionRecord(
-            prompt_id=prompt.id,
+            prompt_id=prompt_id,
             version=(latest or 0) + 1,
             content_hash=digest,
             kind=spec.kind,
@@ -112,18 +169,18 @@ def _try_register(
         )
         session.add(record)
         session.flush()
-        return _to_version(spec.name, record)
+        return _version_of(spec.name, record)
 
 
 def register_prompt(
     store: Store, spec: PromptSpec, *, author: str | None = None, message: str = ""
 ) -> PromptVersion:
-    """The version holding ``spec``'s content: the existing one, or a new number.
+    """The version holding ``spec``'s content: the existing one, or the next number.
 
-    Safe under concurrent writers: a lost race on the unique constraints is retried.
+    Safe under concurrent writers, across processes: a lost race is retried.
     """
     digest = content_hash(spec.kind, spec.body, spec.model_params)
-    who = author if author is not None else getpass.getuser()
+    who = author if author is not None else current_actor()
     for _ in range(_RETRIES):
         try:
             return _try_register(store, spec, digest, who, message)
@@ -134,12 +191,162 @@ def register_prompt(
     )
 
 
+def get_version(store: Store, name: str, selector: int | str = LATEST) -> PromptVersion:
+    """A version by number, by alias, or the newest (``latest``)."""
+    check_prompt_name(name)
+    query = select(_V).join(_P, _P.c.id == _V.c.prompt_id).where(_P.c.name == name)
+    if isinstance(selector, int):
+        query = query.where(_V.c.version == selector)
+    elif selector == LATEST:
+        query = query.order_by(_V.c.version.desc()).limit(1)
+    else:
+        query = query.join(
+            _A, (_A.c.prompt_id == _V.c.prompt_id) & (_A.c.version == _V.c.version)
+        ).where(_A.c.alias == selector)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+        if row is None:
+            _prompt_row(connection, name)  # a missing prompt is named as such
+            if isinstance(selector, int):
+                raise NotFoundError(f"prompt '{name}' has no version {selector}")
+            aliases = (
+                connection.execute(
+                    select(_A.c.alias).join(_P, _P.c.id == _A.c.prompt_id).where(_P.c.name == name)
+                )
+                .scalars()
+                .all()
+            )
+            known = ", ".join(sorted(aliases)) or "none"
+            raise NotFoundError(f"prompt '{name}' has no alias '{selector}' (aliases: {known})")
+    return _version_of(name, row)
+
+
 def get_prompt_version(store: Store, version_id: int) -> PromptVersion:
     """A version by its database id."""
-    with store.session() as session:
-        record = session.get(PromptVersionRecord, version_id)
-        if record is None:
-            raise NotFoundError(f"prompt version id {version_id} not found")
-        prompt = session.get(PromptRecord, record.prompt_id)
-        assert prompt is not None
-        return _to_version(prompt.name, record)
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(_V, _P.c.name.label("prompt_name"))
+            .join(_P, _P.c.id == _V.c.prompt_id)
+            .where(_V.c.id == version_id)
+        ).first()
+    if row is None:
+        raise NotFoundError(f"prompt version id {version_id} not found")
+    return _version_of(row.prompt_name, row)
+
+
+def list_versions(store: Store, name: str) -> list[PromptVersion]:
+    """Every version of a prompt, newest first."""
+    with store.engine.connect() as connection:
+        prompt = _prompt_row(connection, name)
+        rows = connection.execute(
+            select(_V).where(_V.c.prompt_id == prompt.id).order_by(_V.c.version.desc())
+        ).all()
+    return [_version_of(name, row) for row in rows]
+
+
+def list_prompts(store: Store) -> list[PromptInfo]:
+    """Every prompt with its newest version number and aliases, by name."""
+    with store.engine.connect() as connection:
+        latest = dict(
+            connection.execute(
+                select(_V.c.prompt_id, func.max(_V.c.version)).group_by(_V.c.prompt_id)
+            ).all()
+        )
+        aliases: dict[int, dict[str, int]] = {}
+        for row in connection.execute(select(_A.c.prompt_id, _A.c.alias, _A.c.version)).all():
+            aliases.setdefault(row.prompt_id, {})[row.alias] = row.version
+        prompts = connection.execute(select(_P).order_by(_P.c.name)).all()
+    return [
+        PromptInfo(
+            name=p.name,
+            description=p.description,
+            tags=list(p.tags or []),
+            latest=latest.get(p.id, 0),
+            aliases=dict(sorted(aliases.get(p.id, {}).items())),
+            created_at=p.created_at,
+        )
+        for p in prompts
+    ]
+
+
+def _move(
+    store: Store, name: str, alias: str, version: int, actor: str, reason: str, action: str
+) -> AliasEvent:
+    with store.write() as session:
+        connection = session.connection()
+        prompt = _prompt_row(connection, name)
+        exists = connection.execute(
+            select(_V.c.id).where(_V.c.prompt_id == prompt.id, _V.c.version == version)
+        ).first()
+        if exists is None:
+            raise NotFoundError(f"prompt '{name}' has no version {version}")
+        current = connection.execute(
+            select(_A.c.version).where(_A.c.prompt_id == prompt.id, _A.c.alias == alias)
+        ).scalar()
+        now = utcnow()
+        if current is None:
+            connection.execute(
+                _A.insert().values(
+                    prompt_id=prompt.id, alias=alias, version=version, updated_at=now
+                )
+            )
+        else:
+            connection.execute(
+                _A.update()
+                .where(_A.c.prompt_id == prompt.id, _A.c.alias == alias)
+                .values(version=version, updated_at=now)
+            )
+        connection.execute(
+            _E.insert().values(
+                prompt_id=prompt.id,
+                alias=alias,
+                from_version=current,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                action=action,
+                created_at=now,
+            )
+        )
+    return AliasEvent(alias, current, version, actor, reason, action, now)
+
+
+def set_alias(
+    store: Store, name: str, alias: str, version: int, *, reason: str, actor: str | None = None
+) -> AliasEvent:
+    """Point ``alias`` at ``version``, recording who, when, from where and why."""
+    check_alias(alias)
+    if not reason.strip():
+        raise InputError(f"moving alias '{alias}' of prompt '{name}' needs a reason")
+    return _move(store, name, alias, version, actor or current_actor(), reason, "set")
+
+
+def alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasEvent]:
+    """Every recorded move of the prompt's aliases (or of one alias), newest first."""
+    with store.engine.connect() as connection:
+        prompt = _prompt_row(connection, name)
+        query = select(_E).where(_E.c.prompt_id == prompt.id)
+        if alias is not None:
+            query = query.where(_E.c.alias == alias)
+        rows = connection.execute(query.order_by(_E.c.id.desc())).all()
+    return [
+        AliasEvent(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.action, r.created_at)
+        for r in rows
+    ]
+
+
+def rollback_alias(
+    store: Store, name: str, alias: str, *, reason: str = "", actor: str | None = None
+) -> AliasEvent:
+    """Move ``alias`` back to the version it pointed to before its last move."""
+    check_alias(alias)
+    events = alias_history(store, name, alias)
+    if not events:
+        raise NotFoundError(f"prompt '{name}' has no alias '{alias}'")
+    previous = events[0].from_version
+    if previous is None:
+        raise InputError(
+            f"alias '{alias}' of prompt '{name}' has no earlier version to roll back to"
+        )
+    why = reason or f"rollback from version {events[0].to_version}"
+    return _move(store, name, alias, previous, actor or current_actor(), why, "rollback")

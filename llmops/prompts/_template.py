@@ -1,4 +1,9 @@
-"""Prompt templates: Jinja2 in a sandbox, strict about variables, compiled once."""
+"""Prompt templates: Jinja2 in a sandbox, strict about variables, compiled once.
+
+A text template is one string. A chat template is a list of messages, each either
+``{"role": ..., "content": ...}`` (content is a template) or ``{"placeholder": NAME}``,
+which is replaced by the list of messages passed as variable NAME (e.g. a chat history).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from llmops._exceptions import TemplateError
 
-__all__ = ["Message", "TemplateKind", "declared_variables", "render_template"]
+__all__ = [
+    "ROLES",
+    "Message",
+    "TemplateKind",
+    "declared_variables",
+    "placeholders_of",
+    "render_template",
+]
 
 TemplateKind = Literal["text", "chat"]
-Message = dict[str, str]
+Message = dict[str, Any]
+ROLES = ("system", "user", "assistant", "tool", "developer")
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
@@ -24,20 +37,16 @@ _ENV = ImmutableSandboxedEnvironment(
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
+def _syntax_error(where: str, exc: TemplateSyntaxError) -> TemplateError:
+    return TemplateError(f"{where}: template syntax error on line {exc.lineno}: {exc.message}")
+
+
 @lru_cache(maxsize=4096)
 def _compile(source: str, where: str) -> JinjaTemplate:
     try:
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
-        raise TemplateError(
-            f"{where}: template syntax error on line {exc.lineno}: {exc.message}"
-        ) from None
-
-
-def _sources(kind: TemplateKind, template: Any) -> list[str]:
-    if kind == "text":
-        return [str(template)]
-    return [str(message.get("content", "")) for message in template]
+        raise _syntax_error(where, exc) from None
 
 
 @lru_cache(maxsize=4096)
@@ -45,14 +54,25 @@ def _variables_of(source: str, where: str) -> frozenset[str]:
     try:
         return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
     except TemplateSyntaxError as exc:
-        raise TemplateError(
-            f"{where}: template syntax error on line {exc.lineno}: {exc.message}"
-        ) from None
+        raise _syntax_error(where, exc) from None
+
+
+def _sources(kind: TemplateKind, template: Any) -> list[str]:
+    if kind == "text":
+        return [str(template)]
+    return [str(message["content"]) for message in template if "placeholder" not in message]
+
+
+def placeholders_of(kind: TemplateKind, template: Any) -> list[str]:
+    """Names of the message-list placeholders of a chat template."""
+    if kind == "text":
+        return []
+    return [str(message["placeholder"]) for message in template if "placeholder" in message]
 
 
 def declared_variables(kind: TemplateKind, template: Any, where: str = "template") -> list[str]:
-    """The variables a template reads, sorted."""
-    names: set[str] = set()
+    """The variables a template reads (placeholders included), sorted."""
+    names: set[str] = set(placeholders_of(kind, template))
     for source in _sources(kind, template):
         names |= _variables_of(source, where)
     return sorted(names)
@@ -67,24 +87,58 @@ def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
         raise TemplateError(f"{where}: missing template variable '{name}'") from None
     except SecurityError as exc:
         raise TemplateError(f"{where}: unsafe template operation blocked: {exc}") from None
+    except TemplateSyntaxError as exc:
+        raise _syntax_error(where, exc) from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        raise TemplateError(f"{where}: template failed: {type(exc).__name__}: {exc}") from None
+
+
+def _history(name: str, value: Any, where: str) -> list[Message]:
+    if not isinstance(value, list | tuple):
+        raise TemplateError(f"{where}: placeholder '{name}' needs a list of messages")
+    messages: list[Message] = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("role") not in ROLES or "content" not in item:
+            raise TemplateError(
+                f"{where}: placeholder '{name}': each message needs a role "
+                f"({', '.join(ROLES)}) and a content"
+            )
+        messages.append(dict(item))
+    return messages
 
 
 def render_template(
-    kind: TemplateKind, template: Any, variables: dict[str, Any], where: str = "template"
+    kind: TemplateKind,
+    template: Any,
+    variables: dict[str, Any],
+    where: str = "template",
+    *,
+    allow_extra: bool = False,
 ) -> str | list[Message]:
     """Render a text template to a string, or a chat template to a list of messages.
 
     Every variable the template reads must be given; the first one missing is named.
+    Variables the template does not read are rejected unless ``allow_extra``.
     """
-    missing = [name for name in declared_variables(kind, template, where) if name not in variables]
+    declared = declared_variables(kind, template, where)
+    missing = [name for name in declared if name not in variables]
     if missing:
         raise TemplateError(f"{where}: missing template variable '{missing[0]}'")
+    if not allow_extra:
+        extra = sorted(set(variables) - set(declared))
+        if extra:
+            raise TemplateError(
+                f"{where}: unknown template variable '{extra[0]}' "
+                f"(the template reads: {', '.join(declared) or 'nothing'})"
+            )
     if kind == "text":
         return _render_one(str(template), variables, where)
-    return [
-        {
-            "role": str(message["role"]),
-            "content": _render_one(str(message.get("content", "")), variables, where),
-        }
-        for message in template
-    ]
+    rendered: list[Message] = []
+    for message in template:
+        if "placeholder" in message:
+            name = str(message["placeholder"])
+            rendered.extend(_history(name, variables[name], where))
+        else:
+            content = _render_one(str(message["content"]), variables, where)
+            rendered.append({"role": str(message["role"]), "content": content})
+    return rendered

@@ -15,6 +15,8 @@ __all__ = [
     "EvalCaseRecord",
     "EvalRunRecord",
     "EvalScoreRecord",
+    "PromptAliasEventRecord",
+    "PromptAliasRecord",
     "PromptRecord",
     "PromptVersionRecord",
     "SpanRecord",
@@ -46,6 +48,34 @@ class PromptRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True, index=True)
     description: str = Field(default="")
+    tags: Any = _json(nullable=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptAliasRecord(SQLModel, table=True):
+    """Where a movable alias (``production``, ``staging``...) of a prompt points now."""
+
+    __tablename__ = "prompt_aliases"
+
+    prompt_id: int = Field(foreign_key="prompts.id", primary_key=True)
+    alias: str = Field(max_length=64, primary_key=True)
+    version: int
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptAliasEventRecord(SQLModel, table=True):
+    """One move of an alias: who, when, from which version to which, and why (append-only)."""
+
+    __tablename__ = "prompt_alias_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(foreign_key="prompts.id", index=True)
+    alias: str = Field(max_length=64)
+    from_version: int | None = None
+    to_version: int
+    actor: str = Field(default="", max_length=200)
+    reason: str = Field(default="")
+    action: str = Field(default="set", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
 
