@@ -62,3 +62,23 @@ def test_store_down_serves_last_known_then_fallback(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="unreachable"):
         client.get("third")
     store.close()
+
+
+def test_sdk_functions_use_the_project_store(project: Path) -> None:
+    import llmops
+
+    prompts = llmops.prompts
+    prompts._client = None  # a fresh default client for this project
+    first = prompts.register(project / "prompts" / "qa.yaml", message="initial")
+    second = prompts.register(PromptSpec(name="qa", template="{{ question }}?"), message="short")
+    assert (first.version, second.version, first.author) == (1, 2, first.author)
+    prompts.set_alias("qa", "production", 1, reason="release")
+    assert prompts.get("qa@production").version == 1
+    prompts.set_alias("qa", "production", 2, reason="shorter")
+    assert prompts.get("qa@production").version == 2  # set_alias invalidates the cache
+    assert prompts.rollback_alias("qa", "production").to_version == 1
+    assert (
+        prompts.get("qa@production").render(context="c", question="q")[1]["content"].endswith("q")
+    )
+    assert "+template: '{{ question }}?'" in prompts.diff("qa", 1, 2)
+    prompts._client = None
