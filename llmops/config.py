@@ -23,6 +23,7 @@ __all__ = [
     "ModelConfig",
     "PathsConfig",
     "Setting",
+    "TracingConfig",
     "find_project_dir",
     "load_config",
 ]
@@ -72,6 +73,25 @@ class PathsConfig(BaseModel):
     evals: str = "evals"
 
 
+class TracingConfig(BaseModel):
+    """Where spans go and what is masked before they get there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    store: bool = Field(default=True, description="write spans to the llmops store")
+    otlp_endpoint: str | None = Field(
+        default=None, description="also export to this OTLP/HTTP endpoint"
+    )
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    redact_patterns: list[str] = Field(default_factory=list, description="extra regexes to mask")
+    redact_emails: bool = False
+    max_attribute_chars: int = Field(default=32_768, ge=256)
+    batch_size: int = Field(default=512, ge=1)
+    flush_interval_ms: int = Field(default=200, ge=1)
+    max_queue: int = Field(default=50_000, ge=1)
+
+
 def _default_models() -> dict[str, ModelConfig]:
     return {
         "local": ModelConfig(model="local/smollm2", params={"temperature": 0.0, "max_tokens": 64})
@@ -87,6 +107,7 @@ class Config(BaseModel):
     default_model: str = "local"
     models: dict[str, ModelConfig] = Field(default_factory=_default_models)
     paths: PathsConfig = Field(default_factory=PathsConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
 
     project_dir: Path | None = Field(default=None, exclude=True)
     source: str | None = Field(default=None, exclude=True)

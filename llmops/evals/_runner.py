@@ -88,26 +88,18 @@ def _score(result: CaseResult, scorers: dict[str, Scorer]) -> None:
 async def _run_one(
     case: Case, target: Target, scorers: dict[str, Scorer], run_id: str
 ) -> CaseResult:
-    from opentelemetry.trace import Status, StatusCode
-
-    from llmops.tracing import get_tracer
+    from llmops.tracing import span as start
 
     result = CaseResult(case=case)
-    with get_tracer().start_as_current_span(f"eval case {case.index}") as span:
-        span.set_attributes(
-            {
-                "llmops.span.kind": "evaluator",
-                "llmops.eval.run_id": run_id,
-                "llmops.eval.case_index": case.index,
-            }
-        )
-        result.trace_id = format(span.get_span_context().trace_id, "032x")
+    attributes = {"llmops.eval.run_id": run_id, "llmops.eval.case_index": case.index}
+    with start(f"eval case {case.index}", kind="evaluator", attributes=attributes) as span:
+        result.trace_id = span.trace_id_hex
         started = time.perf_counter()
         try:
             produced = await target(case)
         except Exception as exc:
             result.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:1000]
-            span.set_status(Status(StatusCode.ERROR, result.error))
+            span.set_status("ERROR", result.error)
         else:
             result.output = produced.text
             result.input_tokens = produced.input_tokens

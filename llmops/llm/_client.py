@@ -121,7 +121,6 @@ def _span_attributes(
     prompt: PromptVersion | None,
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "llmops.span.kind": "llm",
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": model.provider,
         "gen_ai.request.model": model.model,
@@ -166,14 +165,15 @@ async def acomplete(
 
     The call is traced as an ``llm`` span with GenAI semantic-convention attributes.
     """
-    from opentelemetry.trace import Status, StatusCode
-
-    from llmops.tracing import get_tracer
+    from llmops.tracing import span as start
 
     litellm = _litellm()
     merged = {**model.params, **params}
-    with get_tracer().start_as_current_span(f"chat {model.name}") as span:
-        span.set_attributes(_span_attributes(model, merged, messages, prompt))
+    with start(
+        f"chat {model.name}",
+        kind="llm",
+        attributes=_span_attributes(model, merged, messages, prompt),
+    ) as span:
         last: Exception | None = None
         for attempt in range(1, retries + 2):
             started = time.perf_counter()
@@ -209,7 +209,7 @@ async def acomplete(
             )
             return completion
         message = f"{type(last).__name__}: {last}".splitlines()[0][:500]
-        span.set_status(Status(StatusCode.ERROR, message))
+        span.set_status("ERROR", message)
         raise ModelError(f"model '{model.name}' failed after {attempt} attempt(s): {message}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -18,6 +19,13 @@ __all__ = ["IMMEDIATE", "create_store_engine", "display_url"]
 IMMEDIATE = "llmops_immediate"
 
 _BUSY_TIMEOUT_MS = 30_000
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def display_url(url: str | URL) -> str:
@@ -47,7 +55,7 @@ def _sqlite_engine(parsed: URL) -> Engine:
             raise StoreError(
                 f"cannot create the folder of store {display_url(parsed)}: {exc}"
             ) from None
-    engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(parsed, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **_JSON)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -75,7 +83,7 @@ def create_store_engine(url: str) -> Engine:
         if backend == "sqlite":
             return _sqlite_engine(parsed)
         if backend == "postgresql":
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(parsed, pool_pre_ping=True, **_JSON)
     except NoSuchModuleError as exc:
         raise StoreError(f"no driver for store {display_url(parsed)}: {exc}") from None
     except ModuleNotFoundError as exc:

@@ -174,3 +174,6 @@ class SpanRecord(SQLModel, table=True):
     status_message: str | None = None
     attributes: Any = _json()
     events: Any = _json(nullable=True)
+    resource: Any = _json(nullable=True)
+    session_id: str | None = Field(default=None, max_length=200, index=True)
+    user_id: str | None = Field(default=None, max_length=200, index=True)

@@ -1,0 +1,75 @@
+"""Redaction and size limits, applied to span attributes before they are stored or exported."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from llmops._exceptions import ConfigError
+
+__all__ = ["DEFAULT_PATTERNS", "REDACTED", "Redactor"]
+
+REDACTED = "[REDACTED]"
+
+#: Secrets recognised in any string value: provider API keys, bearer tokens, cloud keys.
+DEFAULT_PATTERNS: tuple[str, ...] = (
+    r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic style keys
+    r"(?i:bearer)\s+[A-Za-z0-9._\-~+/]{16,}=*",
+    r"AKIA[0-9A-Z]{16}",  # AWS access key id
+    r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
+    r"gh[pousr]_[A-Za-z0-9]{36,}",  # GitHub tokens
+    r"xox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack tokens
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face tokens
+)
+EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
+_SECRET_KEY = re.compile(
+    r"(?i)(api[_\-.]?key|authorization|password|passwd|secret|access[_\-.]?token|cookie)"
+)
+
+
+class Redactor:
+    """Masks secrets in keys and values and truncates huge strings, with a visible marker."""
+
+    def __init__(
+        self, patterns: Iterable[str] = (), *, redact_emails: bool = False, max_chars: int = 32_768
+    ) -> None:
+        sources = [*DEFAULT_PATTERNS, *patterns, *([EMAIL_PATTERN] if redact_emails else [])]
+        for source in patterns:
+            try:
+                re.compile(source)
+            except re.error as exc:
+                raise ConfigError(f"tracing.redact_patterns: invalid regex {source!r}: {exc}") from None
+        try:
+            self._pattern = re.compile("|".join(f"(?:{source})" for source in sources))
+        except re.error as exc:  # e.g. a global flag such as (?i) in the middle
+            raise ConfigError(f"tracing.redact_patterns: {exc} (use scoped flags like (?i:...))") from None
+        self.max_chars = max_chars
+
+    def text(self, value: str) -> str:
+        """A string with secrets masked and, past ``max_chars``, truncated with a marker."""
+        if len(value) > self.max_chars:
+            dropped = len(value) - self.max_chars
+            value = f"{value[: self.max_chars]}…[truncated {dropped} chars]"
+        return self._pattern.sub(REDACTED, value)
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list | tuple):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return self.attributes(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        return self.text(str(value))
+
+    def attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """A redacted copy: values under secret-looking keys are masked whole."""
+        cleaned: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if _SECRET_KEY.search(key) and not key.startswith("gen_ai.usage"):
+                cleaned[key] = REDACTED if value not in (None, "") else value
+            else:
+                cleaned[key] = self.value(value)
+        return cleaned

@@ -1,0 +1,221 @@
+"""The tracing SDK: ``span()``, ``@trace``, ``trace_context()`` and W3C propagation."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar, overload
+
+import orjson
+
+from llmops.tracing import _interop
+from llmops.tracing._span import _CURRENT, Span, new_trace_id
+
+__all__ = ["extract_traceparent", "span", "start_span", "trace", "trace_context"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("llmops_trace_context", default=None)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+#: Called with every finished span; set by the pipeline (``None``: tracing is off).
+_sink: list[Callable[[Span], None] | None] = [None]
+
+
+def _on_end(span: Span) -> None:
+    sink = _sink[0]
+    if sink is None:
+        from llmops.tracing._pipeline import get_pipeline
+
+        sink = get_pipeline().submit
+    sink(span)
+
+
+def extract_traceparent(header: str) -> tuple[int, int] | None:
+    """(trace id, parent span id) from a W3C ``traceparent`` header, or None if invalid."""
+    found = _TRACEPARENT.match(header.strip().lower())
+    if found is None or set(found.group(1)) == {"0"} or set(found.group(2)) == {"0"}:
+        return None
+    return int(found.group(1), 16), int(found.group(2), 16)
+
+
+def start_span(
+    name: str,
+    kind: str = "chain",
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    parent: Span | str | None = None,
+) -> Span:
+    """A started span, child of ``parent`` (a span or a ``traceparent`` header), else of the
+    current llmops span, else of the current OpenTelemetry span, else the root of a new trace.
+    """
+    parent_id: int | None = None
+    if isinstance(parent, Span):
+        trace_id, parent_id = parent.trace_id, parent.span_id
+    elif isinstance(parent, str) and (ids := extract_traceparent(parent)) is not None:
+        trace_id, parent_id = ids
+    elif (current := _CURRENT.get()) is not None:
+        trace_id, parent_id = current.trace_id, current.span_id
+    elif (otel := _interop.otel_parent()) is not None:
+        trace_id, parent_id = otel
+    else:
+        trace_id = new_trace_id()
+    attrs = dict(attributes) if attributes else {}
+    context = _CONTEXT.get()
+    if context:
+        attrs.update(context)
+    return Span(name, kind, trace_id, parent_id, attrs, _on_end)
+
+
+def span(
+    name: str,
+    kind: str = "chain",
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    parent: Span | str | None = None,
+) -> Span:
+    """A span for a ``with`` block: ``with llmops.span("retrieve", kind="retriever") as s: ...``.
+
+    Inside the block it is the current span (and the current OpenTelemetry span when an
+    OpenTelemetry SDK is in use); an exception is recorded and sets status ERROR.
+    """
+    started = start_span(name, kind, attributes, parent=parent)
+    _interop.attach(started)
+    return started
+
+
+@contextmanager
+def trace_context(
+    *,
+    session_id: str | None = None,
+    user_id: str | None = None,
+    tags: list[str] | None = None,
+    **metadata: Any,
+) -> Iterator[None]:
+    """Attach a session, user, tags and metadata to every span started inside the block."""
+    merged = dict(_CONTEXT.get() or {})
+    if session_id is not None:
+        merged["session.id"] = session_id
+    if user_id is not None:
+        merged["user.id"] = user_id
+    if tags:
+        merged["llmops.tags"] = sorted({*merged.get("llmops.tags", []), *tags})
+    for key, value in metadata.items():
+        merged[f"llmops.metadata.{key}"] = value
+    token = _CONTEXT.set(merged)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _dump(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=repr).decode()
+    except TypeError:
+        return repr(value)
+
+
+def _inputs(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    try:
+        bound = inspect.signature(function).bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return _dump({"args": args, "kwargs": kwargs})
+    arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+    return _dump(arguments)
+
+
+@overload
+def trace(function: F) -> F: ...
+
+
+@overload
+def trace(
+    *,
+    name: str | None = None,
+    kind: str = "chain",
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    function: F | None = None,
+    *,
+    name: str | None = None,
+    kind: str = "chain",
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> F | Callable[[F], F]:
+    """Trace every call of a function (sync, async, generator or async generator).
+
+    ``@llmops.trace`` or ``@llmops.trace(name=..., kind="tool")``. Arguments and the return
+    value are recorded as ``input.value`` / ``output.value`` (JSON) unless turned off.
+    """
+
+    def decorate(fn: F) -> F:
+        label = name or fn.__qualname__
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+            started = span(label, kind)
+            if capture_input:
+                started.attributes["input.value"] = _inputs(fn, args, kwargs)
+            return started
+
+        def finish(active: Span, result: Any) -> None:
+            if capture_output:
+                active.attributes["output.value"] = _dump(result)
+
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                with begin(args, kwargs) as active:
+                    items = []
+                    async for item in fn(*args, **kwargs):
+                        items.append(item)
+                        yield item
+                    finish(active, items)
+
+            return agen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                with begin(args, kwargs) as active:
+                    items = []
+                    for item in fn(*args, **kwargs):
+                        items.append(item)
+                        yield item
+                    finish(active, items)
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with begin(args, kwargs) as active:
+                    result = await fn(*args, **kwargs)
+                    finish(active, result)
+                    return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with begin(args, kwargs) as active:
+                result = fn(*args, **kwargs)
+                finish(active, result)
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+    if function is not None:
+        return decorate(function)
+    return decorate

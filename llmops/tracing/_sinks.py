@@ -1,0 +1,138 @@
+"""Sinks of the span pipeline: the llmops store, and any OpenTelemetry ``SpanExporter``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llmops.store import Store
+from llmops.store.models import SpanRecord, table_of
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+__all__ = ["OTelExporterSink", "StoreSink", "rows_to_readable_spans"]
+
+_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "status_code",
+    "status_message",
+    "attributes",
+    "events",
+    "resource",
+    "session_id",
+    "user_id",
+)
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+class StoreSink:
+    """Writes each batch in one transaction; rows already stored are skipped (idempotent)."""
+
+    name = "store"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        table = table_of(SpanRecord)
+        if store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self._statement: Any = pg_insert(table).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._statement = sqlite_insert(table).on_conflict_do_nothing()
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        prepared = []
+        for row in rows:
+            attributes = row.get("attributes") or {}
+            prepared.append(
+                {
+                    **{key: row.get(key) for key in _COLUMNS},
+                    "session_id": _text(row.get("session_id") or attributes.get("session.id")),
+                    "user_id": _text(row.get("user_id") or attributes.get("user.id")),
+                }
+            )
+        with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
+            connection.execute(self._statement, prepared)
+
+
+def rows_to_readable_spans(rows: Sequence[dict[str, Any]]) -> list[ReadableSpan]:
+    """OpenTelemetry ``ReadableSpan`` objects for stored rows, for any OTel exporter."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+    flags = TraceFlags(TraceFlags.SAMPLED)
+    spans: list[ReadableSpan] = []
+    for row in rows:
+        trace_id = int(row["trace_id"], 16)
+        context = SpanContext(trace_id, int(row["span_id"], 16), False, flags)
+        parent = row.get("parent_span_id")
+        parent_context = SpanContext(trace_id, int(parent, 16), False, flags) if parent else None
+        attributes = {
+            key: _otel_value(value) for key, value in (row.get("attributes") or {}).items()
+        }
+        attributes["llmops.span.kind"] = row["kind"]
+        events = [
+            Event(
+                e["name"],
+                {k: _otel_value(v) for k, v in (e.get("attributes") or {}).items()},
+                e["time_ns"],
+            )
+            for e in row.get("events") or []
+        ]
+        spans.append(
+            ReadableSpan(
+                name=row["name"],
+                context=context,
+                parent=parent_context,
+                resource=Resource.create(row.get("resource") or {"service.name": "llmops"}),
+                attributes=attributes,
+                events=events,
+                kind=SpanKind.INTERNAL,
+                status=Status(StatusCode[row["status_code"]], row.get("status_message")),
+                start_time=row["start_ns"],
+                end_time=row["end_ns"],
+            )
+        )
+    return spans
+
+
+def _otel_value(value: Any) -> Any:
+    """OTel attribute values are scalars or homogeneous lists of scalars; others become JSON."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(item, str | bool | int | float) for item in value
+    ):
+        return value
+    import orjson
+
+    return orjson.dumps(value, default=str).decode()
+
+
+class OTelExporterSink:
+    """Hands batches to an OpenTelemetry ``SpanExporter`` (OTLP/HTTP, console, in-memory...)."""
+
+    def __init__(self, exporter: SpanExporter, name: str = "otel") -> None:
+        self.exporter = exporter
+        self.name = name
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        result = self.exporter.export(rows_to_readable_spans(rows))
+        if result is not SpanExportResult.SUCCESS:
+            raise RuntimeError(f"{type(self.exporter).__name__} returned {result.name}")
