@@ -1,0 +1,141 @@
+"""The span pipeline: batching, flush, redaction, failures spilled and replayed, idempotence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llmops.store import Store
+from llmops.tracing import Redactor, SpanPipeline, get_trace, list_traces, set_pipeline, span
+from llmops.tracing._redact import REDACTED
+from llmops.tracing._sinks import StoreSink
+
+
+class _Flaky:
+    """A sink that fails while ``down`` and records what it received."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.down = False
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        if self.down:
+            raise ConnectionError("store unreachable")
+        self.rows.extend(rows)
+
+
+def _use(pipeline: SpanPipeline) -> None:
+    previous = set_pipeline(pipeline)
+    if previous is not None:
+        previous.shutdown()
+
+
+def test_batches_are_written_in_order_and_flushed(store: Store) -> None:
+    pipeline = SpanPipeline([StoreSink(store)], batch_size=100, interval_s=10)
+    _use(pipeline)
+    for i in range(1050):
+        with span(f"s{i}"):
+            pass
+    assert pipeline.flush(10)
+    assert (pipeline.stats.submitted, pipeline.stats.written, pipeline.stats.dropped) == (
+        1050,
+        1050,
+        0,
+    )
+    assert len(list_traces(store, limit=2000)) == 1050
+
+
+def test_redaction_and_truncation_before_storage(store: Store) -> None:
+    pipeline = SpanPipeline(
+        [StoreSink(store)], redactor=Redactor([r"\bACME-\d+\b"], redact_emails=True, max_chars=300)
+    )
+    _use(pipeline)
+    with span("call") as call:
+        call.set(
+            {
+                "gen_ai.input.messages": (
+                    "key sk-abcdefghijklmnopqrstuvwx and ada@example.com about ACME-42"
+                ),
+                "http.authorization": "Bearer abc",
+                "api_key": "anything",
+                "big": "x" * 1000,
+                "gen_ai.usage.input_tokens": 7,
+            }
+        )
+    assert pipeline.flush()
+    [row] = get_trace(store, list_traces(store)[0].trace_id)
+    attributes = row.attributes
+    assert attributes["gen_ai.input.messages"] == f"key {REDACTED} and {REDACTED} about {REDACTED}"
+    assert attributes["http.authorization"] == REDACTED and attributes["api_key"] == REDACTED
+    assert attributes["big"] == "x" * 300 + "…[truncated 700 chars]"
+    assert attributes["gen_ai.usage.input_tokens"] == 7
+
+
+def test_failing_sink_spills_then_replays_without_loss(tmp_path: Path) -> None:
+    sink = _Flaky()
+    sink.down = True
+    pipeline = SpanPipeline([sink], spill_dir=tmp_path / "spill", retries=2, interval_s=0.01)
+    _use(pipeline)
+    for i in range(20):
+        with span(f"s{i}"):
+            pass
+    assert pipeline.flush()
+    assert pipeline.stats.spilled == 20 and pipeline.stats.dropped == 0 and sink.rows == []
+    assert list((tmp_path / "spill").glob("spans-*.jsonl"))
+    sink.down = False
+    pipeline._replay()
+    assert sorted(row["name"] for row in sink.rows) == sorted(f"s{i}" for i in range(20))
+    assert pipeline.stats.replayed == 20
+    assert not list((tmp_path / "spill").iterdir())
+
+
+def test_full_queue_applies_backpressure_then_spills(tmp_path: Path) -> None:
+    sink = _Flaky()
+    sink.down = True
+    pipeline = SpanPipeline(
+        [sink],
+        spill_dir=tmp_path / "spill",
+        max_queue=50,
+        backpressure_s=0.05,
+        retries=1,
+        batch_size=10,
+    )
+    _use(pipeline)
+    for i in range(500):
+        with span(f"s{i}"):
+            pass
+    assert pipeline.flush()
+    stats = pipeline.stats
+    assert stats.dropped == 0 and stats.written == 0
+    assert stats.spilled == 500
+    assert len(pipeline._queue) == 0
+
+
+def test_store_writes_are_idempotent(store: Store) -> None:
+    sink = StoreSink(store)
+    pipeline = SpanPipeline([sink])
+    _use(pipeline)
+    with span("once"):
+        pass
+    assert pipeline.flush()
+    [trace] = list_traces(store)
+    [row] = get_trace(store, trace.trace_id)
+    again = {
+        key: getattr(row, key)
+        for key in (
+            "trace_id",
+            "span_id",
+            "parent_span_id",
+            "name",
+            "kind",
+            "start_ns",
+            "end_ns",
+            "status_code",
+            "attributes",
+        )
+    }
+    sink.write([again, again])  # a replay after a crash: no error, no duplicate
+    assert len(get_trace(store, trace.trace_id)) == 1
