@@ -39,11 +39,13 @@ class Redactor:
             try:
                 re.compile(source)
             except re.error as exc:
-                raise ConfigError(f"tracing.redact_patterns: invalid regex {source!r}: {exc}") from None
+                message = f"tracing.redact_patterns: invalid regex {source!r}: {exc}"
+                raise ConfigError(message) from None
         try:
             self._pattern = re.compile("|".join(f"(?:{source})" for source in sources))
         except re.error as exc:  # e.g. a global flag such as (?i) in the middle
-            raise ConfigError(f"tracing.redact_patterns: {exc} (use scoped flags like (?i:...))") from None
+            message = f"tracing.redact_patterns: {exc} (use scoped flags like (?i:...))"
+            raise ConfigError(message) from None
         self.max_chars = max_chars
 
     def text(self, value: str) -> str:
