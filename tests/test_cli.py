@@ -66,7 +66,7 @@ def test_eval_run_stores_runs_cases_and_traces(
     assert len(traces) == 16
 
     assert main(["runs", "show", run["id"][:8]]) == 0
-    assert main(["traces", "show", first["trace_id"][:8]]) == 0
+    assert main(["traces", "show", first["trace_id"][-8:]]) == 0
     assert "gen_ai.input.messages" in capsys.readouterr().out
 
 

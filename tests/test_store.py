@@ -161,7 +161,7 @@ def test_spans_are_written_in_bulk_and_read_as_traces(store: Store) -> None:
     assert flush()
     newest, oldest = list_traces(store)
     assert (newest.name, oldest.name, oldest.span_count) == ("root 2", "root", 2)
-    spans = get_trace(store, oldest.trace_id[:10])
+    spans = get_trace(store, oldest.trace_id[-10:])
     assert [s.name for s in spans] == ["root", "child 0"]
     assert spans[0].kind == "chain" and spans[0].parent_span_id is None
     assert spans[1].parent_span_id == spans[0].span_id

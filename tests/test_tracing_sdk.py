@@ -137,7 +137,8 @@ def test_public_api_exposes_the_sdk(traced: Store) -> None:
     assert stats().written >= 1
 
 
-def test_otel_interop_both_ways(traced: Store) -> None:
+def test_otel_interop_both_ways(traced: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace as otel_trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -145,6 +146,9 @@ def test_otel_interop_both_ways(traced: Store) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(
+        otel_trace, "_TRACER_PROVIDER", provider
+    )  # as trace.set_tracer_provider does
     tracer = provider.get_tracer("app")
     with (
         tracer.start_as_current_span("otel outer") as outer,

@@ -145,7 +145,7 @@ def show(
             *(fmt_score(scores[k].value) if k in scores else "-" for k in scorers),
             fmt_ms(case.latency_ms),
             str(tokens),
-            (case.trace_id or "-")[:12],
+            (case.trace_id or "-")[-12:],
         )
     console.print(table)
     summary = " · ".join(f"{k} {fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -157,11 +157,26 @@ class EvalScoreRecord(SQLModel, table=True):
     error: str | None = None
 
 
+_ROOT = "parent_span_id IS NULL"
+_SESSION = "session_id IS NOT NULL"
+_USER = "user_id IS NOT NULL"
+
+
 class SpanRecord(SQLModel, table=True):
     """An OpenTelemetry span; a trace is the set of spans sharing ``trace_id``."""
 
     __tablename__ = "spans"
-    __table_args__ = (Index("ix_spans_parent_start", "parent_span_id", "start_ns"),)
+    __table_args__ = (
+        # partial indexes: only the rows they serve pay for them on the hot insert path
+        Index("ix_spans_roots", "start_ns", sqlite_where=text(_ROOT), postgresql_where=text(_ROOT)),
+        Index(
+            "ix_spans_session",
+            "session_id",
+            sqlite_where=text(_SESSION),
+            postgresql_where=text(_SESSION),
+        ),
+        Index("ix_spans_user", "user_id", sqlite_where=text(_USER), postgresql_where=text(_USER)),
+    )
 
     trace_id: str = Field(primary_key=True, max_length=32)
     span_id: str = Field(primary_key=True, max_length=16)
@@ -175,5 +190,5 @@ class SpanRecord(SQLModel, table=True):
     attributes: Any = _json()
     events: Any = _json(nullable=True)
     resource: Any = _json(nullable=True)
-    session_id: str | None = Field(default=None, max_length=200, index=True)
-    user_id: str | None = Field(default=None, max_length=200, index=True)
+    session_id: str | None = Field(default=None, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)

@@ -17,13 +17,29 @@ if TYPE_CHECKING:
 __all__ = ["attach", "detach", "otel_parent"]
 
 
+#: [the global provider last checked, whether it is an SDK one]
+_checked: list[Any] = [object(), False]
+
+
 def _otel_active() -> bool:
-    return "opentelemetry.sdk.trace" in sys.modules
+    """True when the application installed an OpenTelemetry SDK tracer provider globally.
+
+    Costs a module lookup and an identity check per span; the isinstance check runs only
+    when the global provider changes.
+    """
+    trace_module = sys.modules.get("opentelemetry.trace")
+    if trace_module is None:
+        return False
+    provider = getattr(trace_module, "_TRACER_PROVIDER", None)
+    if provider is not _checked[0]:
+        sdk = sys.modules.get("opentelemetry.sdk.trace")
+        _checked[:] = [provider, sdk is not None and isinstance(provider, sdk.TracerProvider)]
+    return bool(_checked[1])
 
 
 def otel_parent() -> tuple[int, int] | None:
     """(trace id, span id) of the current OpenTelemetry span, if there is a valid one."""
-    if "opentelemetry.trace" not in sys.modules:
+    if not _otel_active():
         return None
     from opentelemetry import trace
 
@@ -34,7 +50,7 @@ def otel_parent() -> tuple[int, int] | None:
 
 
 def attach(span: Span) -> None:
-    """Make ``span`` the current OpenTelemetry span too (only when an OTel SDK is loaded)."""
+    """Make ``span`` the current OpenTelemetry span too (only when an OTel SDK is in use)."""
     if not _otel_active():
         return
     from opentelemetry import context, trace
@@ -55,3 +71,12 @@ def detach(token: Any) -> None:
 
     with contextlib.suppress(Exception):  # a token from another context: nothing to undo
         context.detach(token)
+
+
+def _install() -> None:
+    from llmops.tracing import _span
+
+    _span._otel_hook[0] = attach
+
+
+_install()

@@ -41,7 +41,7 @@ class SpanSink(Protocol):
 class PipelineStats:
     """Counters of the pipeline, for reports and tests."""
 
-    submitted: int = 0
+    submitted: int = 0  # taken off the queue by the writer (queued spans are not counted yet)
     written: int = 0
     spilled: int = 0
     replayed: int = 0
@@ -114,7 +114,6 @@ class SpanPipeline:
         """Queue a finished span (called by ``Span.end``)."""
         queue = self._queue
         queue.append(span)
-        self.stats.submitted += 1
         size = len(queue)
         if size >= self.batch_size and not self._wake.is_set():
             self._wake.set()
@@ -133,6 +132,7 @@ class SpanPipeline:
             except IndexError:
                 break
         if overflow:
+            self.stats.submitted += len(overflow)
             self._spill([span_row(span, self.redactor) for span in reversed(overflow)])
 
     def flush(self, timeout_s: float = 30.0) -> bool:
@@ -175,6 +175,7 @@ class SpanPipeline:
             batch: list[Span] = []
             while queue and len(batch) < self.batch_size:
                 batch.append(queue.popleft())
+            self.stats.submitted += len(batch)
             self._write([span_row(span, self.redactor) for span in batch])
         if self.spill_dir is not None and time.monotonic() - self._last_replay > 5.0:
             self._replay()

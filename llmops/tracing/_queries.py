@@ -71,19 +71,27 @@ def list_traces(store: Store, *, limit: int = 50) -> list[TraceSummary]:
 
 
 def get_trace(store: Store, trace_id: str) -> list[SpanRecord]:
-    """The spans of one trace in start order; ids may be given as a unique prefix."""
+    """The spans of one trace in start order; a short id is a unique suffix (or prefix)."""
     needle = trace_id.lower()
     with store.session() as session:
         if len(needle) < 32:
-            matches = session.exec(
-                select(SpanRecord.trace_id)
-                .where(col(SpanRecord.trace_id).startswith(needle))
-                .distinct()
-                .limit(2)
-            ).all()
-            if len(matches) > 1:
-                raise NotFoundError(f"trace id prefix '{trace_id}' is ambiguous")
-            needle = matches[0] if matches else needle
+            # ids start with a timestamp (time-ordered), so the distinctive part is the end:
+            # a short id is matched as a suffix first, then as a prefix
+            for condition in (
+                col(SpanRecord.trace_id).endswith(needle),
+                col(SpanRecord.trace_id).startswith(needle),
+            ):
+                matches = session.exec(
+                    select(SpanRecord.trace_id).where(condition).distinct().limit(2)
+                ).all()
+                if len(matches) > 1:
+                    raise NotFoundError(
+                        f"short trace id '{trace_id}' is ambiguous: give more of its last "
+                        "characters"
+                    )
+                if matches:
+                    needle = matches[0]
+                    break
         spans = session.exec(
             select(SpanRecord)
             .where(SpanRecord.trace_id == needle)

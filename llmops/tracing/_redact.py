@@ -47,6 +47,10 @@ class Redactor:
             message = f"tracing.redact_patterns: {exc} (use scoped flags like (?i:...))"
             raise ConfigError(message) from None
         self.max_chars = max_chars
+        # strings shorter than any default secret (an e-mail is at least 6 characters) skip
+        # the regex; user patterns may match anything, so then every string is checked
+        self._min_len = 1 if patterns else 6
+        self._secret_keys: dict[str, bool] = {}
 
     def text(self, value: str) -> str:
         """A string with secrets masked and, past ``max_chars``, truncated with a marker."""
@@ -69,9 +73,20 @@ class Redactor:
     def attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """A redacted copy: values under secret-looking keys are masked whole."""
         cleaned: dict[str, Any] = {}
+        secret_keys = self._secret_keys
+        min_len = self._min_len
         for key, value in attributes.items():
-            if _SECRET_KEY.search(key) and not key.startswith("gen_ai.usage"):
+            secret = secret_keys.get(key)
+            if secret is None:
+                secret = bool(_SECRET_KEY.search(key)) and not key.startswith("gen_ai.usage")
+                secret_keys[key] = secret
+            kind = type(value)
+            if secret:
                 cleaned[key] = REDACTED if value not in (None, "") else value
+            elif kind is str:
+                cleaned[key] = self.text(value) if len(value) >= min_len else value
+            elif kind is int or kind is float or kind is bool or value is None:
+                cleaned[key] = value
             else:
                 cleaned[key] = self.value(value)
         return cleaned

@@ -43,34 +43,6 @@ def extract_traceparent(header: str) -> tuple[int, int] | None:
     return int(found.group(1), 16), int(found.group(2), 16)
 
 
-def start_span(
-    name: str,
-    kind: str = "chain",
-    attributes: Mapping[str, Any] | None = None,
-    *,
-    parent: Span | str | None = None,
-) -> Span:
-    """A started span, child of ``parent`` (a span or a ``traceparent`` header), else of the
-    current llmops span, else of the current OpenTelemetry span, else the root of a new trace.
-    """
-    parent_id: int | None = None
-    if isinstance(parent, Span):
-        trace_id, parent_id = parent.trace_id, parent.span_id
-    elif isinstance(parent, str) and (ids := extract_traceparent(parent)) is not None:
-        trace_id, parent_id = ids
-    elif (current := _CURRENT.get()) is not None:
-        trace_id, parent_id = current.trace_id, current.span_id
-    elif (otel := _interop.otel_parent()) is not None:
-        trace_id, parent_id = otel
-    else:
-        trace_id = new_trace_id()
-    attrs = dict(attributes) if attributes else {}
-    context = _CONTEXT.get()
-    if context:
-        attrs.update(context)
-    return Span(name, kind, trace_id, parent_id, attrs, _on_end)
-
-
 def span(
     name: str,
     kind: str = "chain",
@@ -78,14 +50,37 @@ def span(
     *,
     parent: Span | str | None = None,
 ) -> Span:
-    """A span for a ``with`` block: ``with llmops.span("retrieve", kind="retriever") as s: ...``.
+    """A started span: ``with llmops.span("retrieve", kind="retriever") as s: ...``.
 
-    Inside the block it is the current span (and the current OpenTelemetry span when an
-    OpenTelemetry SDK is in use); an exception is recorded and sets status ERROR.
+    Its parent is ``parent`` (a span or a W3C ``traceparent`` header), else the current
+    llmops span, else the current OpenTelemetry span, else it starts a new trace. Inside a
+    ``with`` block it is the current span (and the current OpenTelemetry span when the app
+    uses an OpenTelemetry SDK); an exception is recorded and sets status ERROR. Without
+    ``with``, call ``end()``.
     """
-    started = start_span(name, kind, attributes, parent=parent)
-    _interop.attach(started)
-    return started
+    parent_id: int | None = None
+    if parent is None:
+        current = _CURRENT.get()
+        if current is not None:
+            trace_id, parent_id = current.trace_id, current.span_id
+        elif (otel := _interop.otel_parent()) is not None:
+            trace_id, parent_id = otel
+        else:
+            trace_id = new_trace_id()
+    elif isinstance(parent, Span):
+        trace_id, parent_id = parent.trace_id, parent.span_id
+    elif (ids := extract_traceparent(parent)) is not None:
+        trace_id, parent_id = ids
+    else:
+        trace_id = new_trace_id()
+    attrs = {**attributes} if attributes else {}
+    context = _CONTEXT.get()
+    if context:
+        attrs.update(context)
+    return Span(name, kind, trace_id, parent_id, attrs, _sink[0] or _on_end)
+
+
+start_span = span
 
 
 @contextmanager

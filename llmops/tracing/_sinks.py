@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from llmops.store import Store
-from llmops.store.models import SpanRecord, table_of
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OTelExporterSink", "StoreSink", "rows_to_readable_spans"]
 
+_JSON_COLUMNS = ("attributes", "events", "resource")
 _COLUMNS = (
     "trace_id",
     "span_id",
@@ -37,35 +39,47 @@ def _text(value: Any, limit: int = 200) -> str | None:
 
 
 class StoreSink:
-    """Writes each batch in one transaction; rows already stored are skipped (idempotent)."""
+    """Writes each batch in one transaction with the driver's executemany (the hot path skips
+    SQLAlchemy's per-row processing); rows already stored are skipped, so replays are safe.
+    """
 
     name = "store"
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        table = table_of(SpanRecord)
+        columns = ", ".join(_COLUMNS)
         if store.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            self._statement: Any = pg_insert(table).on_conflict_do_nothing()
+            marks = ", ".join("%s::json" if c in _JSON_COLUMNS else "%s" for c in _COLUMNS)
         else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self._statement = sqlite_insert(table).on_conflict_do_nothing()
+            marks = ", ".join("?" for _ in _COLUMNS)
+        self._sql = f"INSERT INTO spans ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        dumps = orjson.dumps
         prepared = []
         for row in rows:
             attributes = row.get("attributes") or {}
+            events, resource = row.get("events"), row.get("resource")
             prepared.append(
-                {
-                    **{key: row.get(key) for key in _COLUMNS},
-                    "session_id": _text(row.get("session_id") or attributes.get("session.id")),
-                    "user_id": _text(row.get("user_id") or attributes.get("user.id")),
-                }
+                (
+                    row["trace_id"],
+                    row["span_id"],
+                    row.get("parent_span_id"),
+                    row["name"],
+                    row["kind"],
+                    row["start_ns"],
+                    row["end_ns"],
+                    row["status_code"],
+                    row.get("status_message"),
+                    dumps(attributes, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+                    None if events is None else dumps(events, default=str).decode(),
+                    None if resource is None else dumps(resource, default=str).decode(),
+                    _text(row.get("session_id") or attributes.get("session.id")),
+                    _text(row.get("user_id") or attributes.get("user.id")),
+                )
             )
         with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
-            connection.execute(self._statement, prepared)
+            connection.exec_driver_sql(self._sql, prepared)
 
 
 def rows_to_readable_spans(rows: Sequence[dict[str, Any]]) -> list[ReadableSpan]:

@@ -7,7 +7,6 @@ times in integer nanoseconds. Recording one costs a few microseconds; everything
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 import traceback
@@ -39,11 +38,17 @@ SPAN_KINDS = (
 
 _random = random.Random()
 _CURRENT: ContextVar[Span | None] = ContextVar("llmops_current_span", default=None)
+#: Set by the OpenTelemetry interop module to attach entered spans to the OTel context.
+_otel_hook: list[Callable[[Span], None] | None] = [None]
 
 
 def new_trace_id() -> int:
-    """A random non-zero 128-bit trace id."""
-    return _random.getrandbits(128) or 1
+    """A 128-bit trace id: 48 bits of Unix milliseconds, then 80 random bits (as UUIDv7 does).
+
+    Time-ordered ids append to the store's index instead of landing at random places in it,
+    which nearly halves the cost of an insert; 80 random bits keep them unique.
+    """
+    return (time.time_ns() // 1_000_000) << 80 | _random.getrandbits(80)
 
 
 def new_span_id() -> int:
@@ -167,25 +172,35 @@ class Span:
 
     def __enter__(self) -> Span:
         self._token = _CURRENT.set(self)
+        if _otel_hook[0] is not None:
+            _otel_hook[0](self)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # the hot path: plain statements only (a contextlib.suppress here costs 10% of a span)
         if exc is not None:
             self.record_exception(exc)
             if self.status != "ERROR":
                 self.set_status("ERROR", f"{type(exc).__name__}: {exc}")
-        if self._token is not None:
-            with contextlib.suppress(ValueError):  # ended in another context (a generator)
-                _CURRENT.reset(self._token)
+        token = self._token
+        if token is not None:
             self._token = None
+            try:  # noqa: SIM105
+                _CURRENT.reset(token)
+            except ValueError:  # ended in another context (a generator resumed elsewhere)
+                pass
         if self._otel_token is not None:
             from llmops.tracing._interop import detach
 
             detach(self._otel_token)
             self._otel_token = None
-        self.end()
+        if not self.end_ns:
+            self.end_ns = time.time_ns()
+            on_end = self._on_end
+            if on_end is not None:
+                on_end(self)
 
     def __repr__(self) -> str:
         return (

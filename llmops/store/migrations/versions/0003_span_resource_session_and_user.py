@@ -22,14 +22,26 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("resource", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("session_id", AutoString(length=200), nullable=True))
         batch_op.add_column(sa.Column("user_id", AutoString(length=200), nullable=True))
-        batch_op.create_index(batch_op.f("ix_spans_session_id"), ["session_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_spans_user_id"), ["user_id"], unique=False)
+        batch_op.drop_index("ix_spans_parent_start")
+        for name, column, where in (
+            ("ix_spans_roots", "start_ns", "parent_span_id IS NULL"),
+            ("ix_spans_session", "session_id", "session_id IS NOT NULL"),
+            ("ix_spans_user", "user_id", "user_id IS NOT NULL"),
+        ):
+            batch_op.create_index(
+                name,
+                [column],
+                unique=False,
+                sqlite_where=sa.text(where),
+                postgresql_where=sa.text(where),
+            )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("spans", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_spans_user_id"))
-        batch_op.drop_index(batch_op.f("ix_spans_session_id"))
+        for name in ("ix_spans_user", "ix_spans_session", "ix_spans_roots"):
+            batch_op.drop_index(name)
+        batch_op.create_index("ix_spans_parent_start", ["parent_span_id", "start_ns"], unique=False)
         batch_op.drop_column("user_id")
         batch_op.drop_column("session_id")
         batch_op.drop_column("resource")

@@ -1,0 +1,276 @@
+"""Tracing cost, side by side with the OpenTelemetry SDK and hand-rolled floors.
+
+Run: .venv/bin/python benchmarks/tracing.py [--spans N]
+Targets (issue #4): record <= 3 us/span; record + persist >= 60k spans/s on SQLite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def _median(function: Callable[[], float], repeats: int) -> tuple[float, float]:
+    samples = [function() for _ in range(repeats)]
+    return statistics.median(samples), max(samples) - min(samples)
+
+
+class _NullSink:
+    name = "null"
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        return None
+
+
+def record_llmops(n: int) -> float:
+    """Seconds per span: open, set two attributes, close. Spans are queued and, as in an app,
+    drained by the pipeline's thread (here to a sink that discards them): that thread's
+    redaction and row building share the GIL and are part of the figure."""
+    from llmops.tracing import SpanPipeline, set_pipeline, span
+
+    pipeline = SpanPipeline([_NullSink()], max_queue=n + 1)
+    set_pipeline(pipeline)
+    started = time.perf_counter()
+    for i in range(n):
+        with span("step", kind="chain") as s:
+            s.set("i", i)
+            s.set("gen_ai.request.model", "m")
+    elapsed = time.perf_counter() - started
+    set_pipeline(None)
+    pipeline.shutdown()
+    return elapsed / n
+
+
+def record_llmops_hot(n: int) -> float:
+    """Seconds per span in the application's thread alone: spans are recorded in bursts of
+    512 and the pipeline drains between bursts, untimed (as between an app's requests)."""
+    from llmops.tracing import SpanPipeline, set_pipeline, span
+
+    pipeline = SpanPipeline([_NullSink()], max_queue=n + 1, interval_s=3600, batch_size=1 << 30)
+    set_pipeline(pipeline)
+    elapsed = 0.0
+    for _ in range(n // 512):
+        started = time.perf_counter()
+        for i in range(512):
+            with span("step", kind="chain") as s:
+                s.set("i", i)
+                s.set("gen_ai.request.model", "m")
+        elapsed += time.perf_counter() - started
+        pipeline.flush()
+    set_pipeline(None)
+    pipeline.shutdown()
+    return elapsed / (n // 512 * 512)
+
+
+def record_otel(n: int, batch: bool) -> float:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Null(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    if batch:
+        provider.add_span_processor(BatchSpanProcessor(Null(), max_queue_size=n + 1))
+    tracer = provider.get_tracer("bench")
+    started = time.perf_counter()
+    for i in range(n):
+        with tracer.start_as_current_span("step") as s:
+            s.set_attribute("i", i)
+            s.set_attribute("gen_ai.request.model", "m")
+    elapsed = time.perf_counter() - started
+    provider.shutdown()
+    return elapsed / n
+
+
+_current: ContextVar[object | None] = ContextVar("floor", default=None)
+
+
+class _FloorSpan:
+    __slots__ = ("attributes", "end", "name", "start")
+
+    def __init__(self, name: str) -> None:
+        self.name, self.start, self.end, self.attributes = name, time.time_ns(), 0, {}
+
+
+def record_floor(n: int) -> float:
+    """A hand-rolled span: slots object, clock reads, a context variable, a list append."""
+    done: list[_FloorSpan] = []
+    started = time.perf_counter()
+    for i in range(n):
+        s = _FloorSpan("step")
+        token = _current.set(s)
+        s.attributes["i"] = i
+        s.attributes["gen_ai.request.model"] = "m"
+        _current.reset(token)
+        s.end = time.time_ns()
+        done.append(s)
+    return (time.perf_counter() - started) / n
+
+
+def persist_llmops(n: int, folder: Path) -> float:
+    """Spans per second from first span to all rows committed in SQLite."""
+    from llmops.store import Store
+    from llmops.tracing import SpanPipeline, set_pipeline, span
+    from llmops.tracing._sinks import StoreSink
+
+    store = Store(f"sqlite:///{folder / f'llmops-{time.monotonic_ns()}.db'}")
+    store.ensure_schema()
+    pipeline = SpanPipeline([StoreSink(store)], max_queue=n + 1, batch_size=2048)
+    set_pipeline(pipeline)
+    started = time.perf_counter()
+    for i in range(n):
+        with span("step", kind="chain") as s:
+            s.set("i", i)
+            s.set("gen_ai.request.model", "m")
+    pipeline.flush(300)
+    elapsed = time.perf_counter() - started
+    set_pipeline(None)
+    pipeline.shutdown()
+    store.close()
+    return n / elapsed
+
+
+def persist_otel(n: int, folder: Path) -> float:
+    """The OpenTelemetry SDK + BatchSpanProcessor + the same store writer as an exporter."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from llmops.store import Store
+    from llmops.tracing._exporter import StoreSpanExporter
+
+    store = Store(f"sqlite:///{folder / f'otel-{time.monotonic_ns()}.db'}")
+    store.ensure_schema()
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            StoreSpanExporter(store), max_queue_size=n + 1, max_export_batch_size=2048
+        )
+    )
+    tracer = provider.get_tracer("bench")
+    started = time.perf_counter()
+    for i in range(n):
+        with tracer.start_as_current_span("step") as s:
+            s.set_attribute("i", i)
+            s.set_attribute("gen_ai.request.model", "m")
+    provider.force_flush(300_000)
+    elapsed = time.perf_counter() - started
+    provider.shutdown()
+    store.close()
+    return n / elapsed
+
+
+def persist_floor(n: int, folder: Path) -> float:
+    """Raw sqlite3 executemany of equivalent rows (JSON text via orjson), in batches of 2048."""
+    path = folder / f"floor-{time.monotonic_ns()}.db"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(
+        "create table spans (trace_id text, span_id text, parent text, name text, kind text,"
+        " start_ns int, end_ns int, status text, attributes text, primary key (trace_id, span_id))"
+    )
+    started = time.perf_counter()
+    rows = []
+    for i in range(n):
+        now = time.time_ns()
+        rows.append(
+            (
+                f"{i:032x}",
+                f"{i:016x}",
+                None,
+                "step",
+                "chain",
+                now,
+                now,
+                "UNSET",
+                orjson.dumps({"i": i, "gen_ai.request.model": "m"}).decode(),
+            )
+        )
+        if len(rows) == 2048:
+            connection.executemany("insert into spans values (?,?,?,?,?,?,?,?,?)", rows)
+            connection.commit()
+            rows = []
+    connection.executemany("insert into spans values (?,?,?,?,?,?,?,?,?)", rows)
+    connection.commit()
+    connection.close()
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    n, r = args.spans, args.repeats
+    folder = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
+
+    hot_us, hot_spread = _median(lambda: record_llmops_hot(n) * 1e6, r)
+    llmops_us, llmops_spread = _median(lambda: record_llmops(n) * 1e6, r)
+    otel_us, otel_spread = _median(lambda: record_otel(n, batch=False) * 1e6, r)
+    otel_batch_us, otel_batch_spread = _median(lambda: record_otel(n, batch=True) * 1e6, r)
+    floor_us, floor_spread = _median(lambda: record_floor(n) * 1e6, r)
+    persisted, persisted_spread = _median(lambda: persist_llmops(n, folder), 3)
+    otel_persisted, otel_persisted_spread = _median(lambda: persist_otel(n, folder), 3)
+    floor_persisted, floor_persisted_spread = _median(lambda: persist_floor(n, folder), 3)
+
+    print(f"tracing, {n} spans per run, median of {r} (persist: 3) runs, ± spread")
+    rows = [
+        (
+            "record: llmops span, app thread",
+            f"{hot_us:.2f} ± {hot_spread:.2f} us",
+            "target <= 3 us",
+        ),
+        (
+            "record: llmops span + background writer",
+            f"{llmops_us:.2f} ± {llmops_spread:.2f} us",
+            "",
+        ),
+        (
+            "record: OTel SDK, no processor",
+            f"{otel_us:.2f} ± {otel_spread:.2f} us",
+            f"{hot_us / otel_us:.2f}x (llmops app thread / OTel)",
+        ),
+        (
+            "record: OTel SDK + BatchSpanProcessor",
+            f"{otel_batch_us:.2f} ± {otel_batch_spread:.2f} us",
+            f"{llmops_us / otel_batch_us:.2f}x (llmops + writer / OTel + batch)",
+        ),
+        (
+            "record: hand-rolled floor",
+            f"{floor_us:.2f} ± {floor_spread:.2f} us",
+            f"{hot_us / floor_us:.2f}x (llmops app thread / floor)",
+        ),
+        (
+            "persist to SQLite: llmops",
+            f"{persisted:.0f} ± {persisted_spread:.0f} /s",
+            "target >= 60000/s",
+        ),
+        (
+            "persist: OTel SDK + batch + store exporter",
+            f"{otel_persisted:.0f} ± {otel_persisted_spread:.0f} /s",
+            f"{persisted / otel_persisted:.2f}x (llmops / OTel)",
+        ),
+        (
+            "persist: raw sqlite3 executemany floor",
+            f"{floor_persisted:.0f} ± {floor_persisted_spread:.0f} /s",
+            f"{persisted / floor_persisted:.2f}x (llmops / floor)",
+        ),
+    ]
+    print(f"{'figure':<44}{'value':>22}  ratio / target")
+    for name, value, note in rows:
+        print(f"{name:<44}{value:>22}  {note}")
+
+
+if __name__ == "__main__":
+    main()

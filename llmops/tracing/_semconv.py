@@ -1,0 +1,454 @@
+"""Map span attributes between OpenInference and the OpenTelemetry GenAI semantic conventions.
+
+Both directions add names and never remove or overwrite one: :func:`to_genai` makes the GenAI
+names (``gen_ai.request.model``, ``gen_ai.usage.*``, ``gen_ai.input.messages``...) and the
+short texts ``llmops.input`` / ``llmops.output`` available on any span; :func:`to_openinference`
+adds the OpenInference names so a span can be exported to OpenInference tools. Messages use the
+GenAI JSON form ``[{"role", "parts": [{"type": "text", "content"}...]}]``; the OpenAI-style
+``[{"role", "content"}]`` is read too. Malformed values are skipped, never raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmops.tracing._span import SPAN_KINDS
+
+__all__ = ["to_genai", "to_openinference"]
+
+# gen_ai.system (deprecated) and OpenInference llm.provider/llm.system values -> provider.name
+_PROVIDERS = {
+    "az.ai.inference": "azure.ai.inference",
+    "az.ai.openai": "azure.ai.openai",
+    "azure": "azure.ai.openai",
+    "aws": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "google": "gcp.gen_ai",
+    "mistralai": "mistral_ai",
+    "moonshot": "moonshot_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "xai": "x_ai",
+}
+_OI_PROVIDERS = {
+    "azure.ai.inference": "azure",
+    "azure.ai.openai": "azure",
+    "aws.bedrock": "aws",
+    "gcp.gemini": "google",
+    "gcp.gen_ai": "google",
+    "gcp.vertex_ai": "google",
+    "mistral_ai": "mistralai",
+    "moonshot_ai": "moonshot",
+    "x_ai": "xai",
+}
+_OI_SYSTEMS = {"openai", "anthropic", "cohere", "mistralai", "vertexai"}
+_TOKENS = (  # (OpenInference, GenAI)
+    ("llm.token_count.prompt", "gen_ai.usage.input_tokens"),
+    ("llm.token_count.completion", "gen_ai.usage.output_tokens"),
+    ("llm.token_count.prompt_details.cache_read", "gen_ai.usage.cache_read.input_tokens"),
+    ("llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_creation.input_tokens"),
+    ("llm.token_count.completion_details.reasoning", "gen_ai.usage.reasoning.output_tokens"),
+)
+_DEPRECATED = (  # (old or vendor GenAI name, current name)
+    ("gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens"),
+    ("gen_ai.usage.completion_tokens", "gen_ai.usage.output_tokens"),
+    ("gen_ai.usage.reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),  # Traceloop
+    ("gen_ai.openai.request.seed", "gen_ai.request.seed"),
+)
+_PARAMETERS = {  # invocation parameter -> gen_ai.request.*
+    "temperature": "temperature",
+    "max_tokens": "max_tokens",
+    "max_completion_tokens": "max_tokens",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "seed": "seed",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "n": "choice.count",
+    "stop": "stop_sequences",
+}
+_OPERATIONS = {  # OpenInference span kind <-> gen_ai.operation.name
+    "LLM": "chat",
+    "EMBEDDING": "embeddings",
+    "TOOL": "execute_tool",
+    "AGENT": "invoke_agent",
+    "RETRIEVER": "retrieval",
+}
+_OI_KINDS = {
+    "CHAT": "LLM",
+    "TEXT_COMPLETION": "LLM",
+    "GENERATE_CONTENT": "LLM",
+    "EMBEDDINGS": "EMBEDDING",
+    "EXECUTE_TOOL": "TOOL",
+    "INVOKE_AGENT": "AGENT",
+    "CREATE_AGENT": "AGENT",
+    "RETRIEVAL": "RETRIEVER",
+}
+_OI_SPAN_KINDS = frozenset(kind.upper() for kind in (*SPAN_KINDS, "prompt"))
+
+
+def to_genai(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``attributes`` plus their GenAI semantic-convention names and ``llmops.input``/``output``."""
+    out = dict(attributes)
+    for old, new in _DEPRECATED:
+        _put(out, new, _as_int(out.get(old)) if "tokens" in old else out.get(old))
+    for name in ("gen_ai.system", "llm.provider", "llm.system"):
+        _put(out, "gen_ai.provider.name", _provider(out.get(name)))
+    parameters = _json(out.get("llm.invocation_parameters"))
+    if not isinstance(parameters, dict):
+        parameters = _json(out.get("embedding.invocation_parameters"))
+    parameters = parameters if isinstance(parameters, dict) else {}
+    _put(out, "gen_ai.request.model", _as_str(out.get("llm.request.model_name")))
+    _put(out, "gen_ai.request.model", _as_str(parameters.get("model")))
+    for name in ("llm.model_name", "embedding.model_name", "reranker.model_name"):
+        _put(out, "gen_ai.request.model", _as_str(out.get(name)))
+    for name in ("llm.response.model_name", "llm.model_name"):
+        _put(out, "gen_ai.response.model", _as_str(out.get(name)))
+    for openinference, genai in _TOKENS:
+        _put(out, genai, _as_int(out.get(openinference)))
+    for name, suffix in _PARAMETERS.items():
+        if name in parameters:
+            _put(out, f"gen_ai.request.{suffix}", _parameter(name, parameters[name]))
+    kind = out.get("openinference.span.kind")
+    if isinstance(kind, str):
+        _put(out, "gen_ai.operation.name", _OPERATIONS.get(kind.upper()))
+    _genai_content(out, _lists(attributes))
+    _put(out, "gen_ai.tool.name", _as_str(out.get("tool.name")))
+    _put(out, "gen_ai.tool.description", _as_str(out.get("tool.description")))
+    _put(out, "session.id", _as_str(out.get("gen_ai.conversation.id")))
+    _put(out, "llmops.input", _input_text(out))
+    _put(out, "llmops.output", _output_text(out))
+    return out
+
+
+def to_openinference(attributes: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
+    """``attributes`` plus their OpenInference names; ``kind`` (an llmops span kind) sets
+    ``openinference.span.kind``."""
+    out = dict(attributes)
+    operation = out.get("gen_ai.operation.name")
+    oi_kind = (kind or "").upper()
+    if oi_kind not in _OI_SPAN_KINDS:
+        oi_kind = _OI_KINDS.get(str(operation).upper(), "")
+    _put(out, "openinference.span.kind", oi_kind or None)
+    embedding = oi_kind == "EMBEDDING" or operation == "embeddings"
+    model = _as_str(out.get("gen_ai.response.model")) or _as_str(out.get("gen_ai.request.model"))
+    _put(out, "embedding.model_name" if embedding else "llm.model_name", model)
+    provider = _provider(out.get("gen_ai.provider.name")) or _provider(out.get("gen_ai.system"))
+    if provider is not None:
+        _put(out, "llm.provider", _OI_PROVIDERS.get(provider, provider))
+        system = "vertexai" if provider == "gcp.vertex_ai" else provider
+        _put(out, "llm.system", system if system in _OI_SYSTEMS else None)
+    _oi_usage(out)
+    parameters = {
+        name: out[f"gen_ai.request.{suffix}"]
+        for name, suffix in _PARAMETERS.items()
+        if f"gen_ai.request.{suffix}" in out and name not in ("max_completion_tokens", "n")
+    }
+    if parameters and oi_kind != "RETRIEVER":
+        prefix = "embedding" if embedding else "llm"
+        _put(out, f"{prefix}.invocation_parameters", _dump(parameters))
+    _oi_content(out, embedding)
+    _put(out, "tool.name", _as_str(out.get("gen_ai.tool.name")))
+    _put(out, "tool.description", _as_str(out.get("gen_ai.tool.description")))
+    _put(out, "session.id", _as_str(out.get("gen_ai.conversation.id")))
+    for side, text in (("input", _input_text(out)), ("output", _output_text(out))):
+        if f"{side}.value" not in out and text is not None:
+            out[f"{side}.value"] = text
+            out[f"{side}.mime_type"] = "text/plain"
+    return out
+
+
+def _genai_content(out: dict[str, Any], lists: dict[str, list[dict[str, Any]]]) -> None:
+    """Messages, retrieved documents and tool definitions in their GenAI JSON forms."""
+    if "gen_ai.input.messages" not in out:
+        inputs = _oi_messages(lists.get("llm.input_messages", []), "user")
+        inputs = inputs or _legacy_messages(lists.get("gen_ai.prompt", []), "user")
+        _put(out, "gen_ai.input.messages", _dump(inputs) if inputs else None)
+    if "gen_ai.output.messages" not in out:
+        finish = out.get("llm.finish_reason")
+        outputs = _oi_messages(lists.get("llm.output_messages", []), "assistant", finish)
+        outputs = outputs or _legacy_messages(lists.get("gen_ai.completion", []), "assistant")
+        _put(out, "gen_ai.output.messages", _dump(outputs) if outputs else None)
+    documents = [_oi_document(fields) for fields in lists.get("retrieval.documents", [])]
+    _put(out, "gen_ai.retrieval.documents", _dump(documents) if documents else None)
+    tools = [_tool(_json(t.get("tool.json_schema"))) for t in lists.get("llm.tools", [])]
+    _put(out, "gen_ai.tool.definitions", _dump([t for t in tools if t]) if any(tools) else None)
+
+
+def _oi_usage(out: dict[str, Any]) -> None:
+    renamed = {new: old for old, new in _DEPRECATED}
+    for openinference, genai in _TOKENS:
+        value = _as_int(out.get(genai))
+        if value is None:
+            value = _as_int(out.get(renamed.get(genai, "")))
+        _put(out, openinference, value)
+    prompt, completion = out.get("llm.token_count.prompt"), out.get("llm.token_count.completion")
+    total = _as_int(out.get("gen_ai.usage.total_tokens"))
+    if total is None and isinstance(prompt, int) and isinstance(completion, int):
+        total = prompt + completion
+    _put(out, "llm.token_count.total", total)
+
+
+def _oi_content(out: dict[str, Any], embedding: bool) -> None:
+    """GenAI messages and documents as indexed OpenInference attributes."""
+    lists = _lists(out)
+    inputs = _genai_messages(out.get("gen_ai.input.messages")) or []
+    if embedding and "embedding.embeddings" not in lists:
+        for i, content in enumerate(t for t in map(_text, inputs) if t is not None):
+            out[f"embedding.embeddings.{i}.embedding.text"] = content
+        inputs = []
+    instructions = out.get("gen_ai.system_instructions")
+    if instructions is not None and not any(m.get("role") == "system" for m in inputs):
+        parts = _json(instructions)
+        if not isinstance(parts, list):
+            parts = [{"type": "text", "content": str(instructions)}]
+        inputs = [{"role": "system", "parts": parts}, *inputs]
+    if "llm.input_messages" not in lists:
+        out.update(_flatten_messages(inputs, "llm.input_messages."))
+    if "llm.output_messages" not in lists:
+        outputs = _genai_messages(out.get("gen_ai.output.messages")) or []
+        out.update(_flatten_messages(outputs, "llm.output_messages."))
+    reasons = out.get("gen_ai.response.finish_reasons")
+    if isinstance(reasons, list) and reasons and isinstance(reasons[0], str):
+        _put(out, "llm.finish_reason", reasons[0])
+    documents = _json(out.get("gen_ai.retrieval.documents"))
+    if isinstance(documents, list) and "retrieval.documents" not in lists:
+        for i, document in enumerate(d for d in documents if isinstance(d, dict)):
+            for field in ("id", "content", "score", "metadata"):
+                item = document.get(field)
+                if item is not None:
+                    item = item if isinstance(item, str | int | float) else _dump(item)
+                    out[f"retrieval.documents.{i}.document.{field}"] = item
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _put(out: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None and key not in out:
+        out[key] = value
+
+
+def _as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _provider(value: Any) -> str | None:
+    name = _as_str(value)
+    return _PROVIDERS.get(name.lower(), name) if name is not None else None
+
+
+def _parameter(name: str, value: Any) -> Any:
+    if name == "stop":
+        if isinstance(value, str):
+            return [value]
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return value if ok else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _json(value: Any) -> Any:
+    """A JSON string parsed (a list or dict passes through); anything else is None."""
+    if isinstance(value, list | dict):
+        return value
+    if not isinstance(value, str):
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _lists(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Indexed keys ``a.b.{i}.rest`` as ``{"a.b": [{rest: value} for each i, in order]}``."""
+    groups: dict[str, dict[int, dict[str, Any]]] = {}
+    for key, value in attributes.items():
+        parts = key.split(".", 3)
+        if len(parts) == 4 and parts[2].isdigit():
+            name = f"{parts[0]}.{parts[1]}"
+            groups.setdefault(name, {}).setdefault(int(parts[2]), {})[parts[3]] = value
+    return {name: [items[i] for i in sorted(items)] for name, items in groups.items()}
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _oi_messages(
+    items: list[dict[str, Any]], default_role: str, finish: Any = None
+) -> list[dict[str, Any]]:
+    messages = []
+    for fields in items:
+        role = _as_str(fields.get("message.role")) or default_role
+        nested = _lists(fields)
+        parts: list[dict[str, Any]] = []
+        content = fields.get("message.content")
+        call_id = fields.get("message.tool_call_id")
+        if content is not None and role == "tool" and call_id:
+            parts.append({"type": "tool_call_response", "id": call_id, "response": content})
+        elif content is not None:
+            parts.append({"type": "text", "content": content})
+        for item in nested.get("message.contents", []):
+            text = item.get("message_content.text")
+            url = item.get("message_content.image.image.url")
+            if text is not None:
+                parts.append({"type": "text", "content": text})
+            elif url is not None:
+                parts.append({"type": "uri", "modality": "image", "uri": url})
+        for call in nested.get("message.tool_calls", []):
+            part = {
+                "type": "tool_call",
+                "id": call.get("tool_call.id"),
+                "name": call.get("tool_call.function.name"),
+                "arguments": _maybe_json(call.get("tool_call.function.arguments")),
+            }
+            parts.append({k: v for k, v in part.items() if v is not None})
+        message: dict[str, Any] = {"role": role, "parts": parts}
+        if isinstance(fields.get("message.name"), str):
+            message["name"] = fields["message.name"]
+        if isinstance(finish, str):
+            message["finish_reason"] = finish
+        messages.append(message)
+    return messages
+
+
+def _legacy_messages(items: list[dict[str, Any]], default_role: str) -> list[dict[str, Any]]:
+    """Pre-1.30 ``gen_ai.prompt.{i}.role/content`` and ``gen_ai.completion.{i}.*`` attributes."""
+    messages = []
+    for fields in items:
+        content = fields.get("content")
+        if content is None:
+            continue
+        role = _as_str(fields.get("role")) or default_role
+        messages.append({"role": role, "parts": [{"type": "text", "content": content}]})
+    return messages
+
+
+def _maybe_json(value: Any) -> Any:
+    parsed = _json(value)
+    return parsed if parsed is not None else value
+
+
+def _tool(schema: Any) -> Any:
+    """An OpenAI-style ``{"type": "function", "function": {...}}`` in the GenAI flat form."""
+    if isinstance(schema, dict) and isinstance(schema.get("function"), dict):
+        return {"type": schema.get("type", "function"), **schema["function"]}
+    return schema
+
+
+def _oi_document(fields: dict[str, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for field in ("id", "content", "score", "metadata"):
+        value = fields.get(f"document.{field}")
+        if field == "metadata":
+            value = _maybe_json(value)
+        if value is not None:
+            document[field] = value
+    return document
+
+
+def _genai_messages(value: Any) -> list[dict[str, Any]] | None:
+    messages = _json(value)
+    if not isinstance(messages, list):
+        return None
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def _text(message: dict[str, Any]) -> str | None:
+    """The text of a GenAI (``parts``) or OpenAI-style (``content``) message."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    items = message.get("parts") if content is None else content
+    if not isinstance(items, list):
+        return None
+    texts = []
+    for item in items:
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict) and item.get("type", "text") == "text":
+            text = item.get("content", item.get("text"))
+            if isinstance(text, str):
+                texts.append(text)
+    return "\n".join(texts) if texts else None
+
+
+def _input_text(attributes: dict[str, Any]) -> str | None:
+    """The last user message's text; without messages, the span's input value."""
+    messages = _genai_messages(attributes.get("gen_ai.input.messages"))
+    if messages:
+        users = [m for m in messages if m.get("role") == "user"] or messages
+        return next((t for t in map(_text, reversed(users)) if t is not None), None)
+    for key in ("input.value", "gen_ai.retrieval.query.text", "gen_ai.tool.call.arguments"):
+        value = attributes.get(key)
+        if value is not None:
+            return value if isinstance(value, str) else _dump(value)
+    return None
+
+
+def _output_text(attributes: dict[str, Any]) -> str | None:
+    """The first output message's text; without messages, the span's output value."""
+    messages = _genai_messages(attributes.get("gen_ai.output.messages"))
+    if messages:
+        return next((t for t in map(_text, messages) if t is not None), None)
+    for key in ("output.value", "gen_ai.tool.call.result"):
+        value = attributes.get(key)
+        if value is not None:
+            return value if isinstance(value, str) else _dump(value)
+    return None
+
+
+def _flatten_messages(messages: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    """GenAI messages as OpenInference ``{prefix}{i}.message.*`` attributes."""
+    flat: dict[str, Any] = {}
+    for i, message in enumerate(messages):
+        key = f"{prefix}{i}.message."
+        role = message.get("role")
+        if isinstance(role, str):
+            flat[key + "role"] = role
+        text = _text(message)
+        parts = message.get("parts")
+        calls = 0
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "tool_call":
+                call = f"{key}tool_calls.{calls}.tool_call."
+                calls += 1
+                arguments = part.get("arguments")
+                fields = {
+                    "id": part.get("id"),
+                    "function.name": part.get("name"),
+                    "function.arguments": arguments
+                    if isinstance(arguments, str) or arguments is None
+                    else _dump(arguments),
+                }
+                flat.update({call + k: v for k, v in fields.items() if v is not None})
+            elif part.get("type") == "tool_call_response":
+                response = part.get("response")
+                if part.get("id") is not None:
+                    flat[key + "tool_call_id"] = part["id"]
+                if text is None and response is not None:
+                    text = response if isinstance(response, str) else _dump(response)
+        if text is not None:
+            flat[key + "content"] = text
+    return flat
