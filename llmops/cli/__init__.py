@@ -16,6 +16,7 @@ from llmops.cli._eval import eval_app
 from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
 from llmops.cli._runs import runs_app
+from llmops.cli._server import server
 from llmops.cli._store import store_app
 from llmops.cli._traces import traces_app
 
@@ -26,6 +27,7 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(runs_app, name="runs")
 app.add_typer(traces_app, name="traces")
 app.add_typer(store_app, name="store")
+app.command("server")(server)
 
 
 def main(argv: list[str] | None = None) -> int:
