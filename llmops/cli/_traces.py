@@ -30,34 +30,183 @@ def _span_dict(span: Any) -> dict[str, Any]:
     }
 
 
+def _parse_since(value: str | None) -> int | None:
+    """``15m``, ``2h``, ``7d``, ``30s`` ago, or an ISO date/time, as nanoseconds since the epoch."""
+    import re
+    import time
+    from datetime import datetime
+
+    from llmops._exceptions import InputError
+
+    if value is None:
+        return None
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if found:
+        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
+        return int((time.time() - seconds) * 1e9)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"--since {value!r}: expected e.g. 30m, 2h, 7d or 2026-11-29T10:00"
+        ) from None
+    return int(moment.timestamp() * 1e9)
+
+
+def _filter(
+    since: str | None,
+    name: str | None,
+    status: str | None,
+    session: str | None,
+    user: str | None,
+    model: str | None,
+    tag: str | None,
+    min_ms: float | None,
+    search: str | None,
+) -> Any:
+    from llmops.tracing import TraceFilter
+
+    return TraceFilter(
+        since_ns=_parse_since(since),
+        name=name,
+        status=status,
+        session_id=session,
+        user_id=user,
+        model=model,
+        tag=tag,
+        min_duration_ms=min_ms,
+        text=search,
+    )
+
+
+def _table(traces: list[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table()
+    for column in (
+        "trace id",
+        "name",
+        "started",
+        "duration",
+        "spans",
+        "tokens",
+        "status",
+        "session",
+    ):
+        table.add_column(column, no_wrap=column in ("trace id", "started"))
+    for trace in traces:
+        status = f"[red]{trace.status}" if trace.status == "ERROR" else trace.status
+        tokens = (
+            f"{trace.input_tokens}+{trace.output_tokens}"
+            if trace.input_tokens or trace.output_tokens
+            else "-"
+        )
+        table.add_row(
+            trace.trace_id,
+            short(trace.name, 40),
+            fmt_time(trace.start_ns),
+            fmt_ms(trace.duration_ms),
+            str(trace.span_count),
+            tokens,
+            status,
+            trace.session_id or "-",
+        )
+    return table
+
+
+_SINCE = typer.Option(
+    None, "--since", help="Only traces started since: 30m, 2h, 7d or an ISO time."
+)
+_NAME = typer.Option(None, "--name", help="Root span name contains this.")
+_STATUS = typer.Option(None, "--status", help="OK, ERROR or UNSET.")
+_SESSION = typer.Option(None, "--session", help="Session id.")
+_USER = typer.Option(None, "--user", help="User id.")
+_MODEL = typer.Option(None, "--model", help="A span called this model (gen_ai.request.model).")
+_TAG = typer.Option(None, "--tag", help="A span carries this tag.")
+_MIN_MS = typer.Option(None, "--min-ms", help="Root span took at least this many milliseconds.")
+_SEARCH = typer.Option(
+    None, "--search", "-s", help="Text in any span's attributes (inputs, outputs)."
+)
+
+
 @traces_app.command("list")
 def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many traces, newest first."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many (pagination)."),
+    since: str | None = _SINCE,
+    name: str | None = _NAME,
+    status: str | None = _STATUS,
+    session: str | None = _SESSION,
+    user: str | None = _USER,
+    model: str | None = _MODEL,
+    tag: str | None = _TAG,
+    min_ms: float | None = _MIN_MS,
+    search: str | None = _SEARCH,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List traces, newest first."""
-    from rich.table import Table
+    """List traces, newest first, with filters."""
+    from llmops.store import open_store
+    from llmops.tracing import list_traces
+
+    where = _filter(since, name, status, session, user, model, tag, min_ms, search)
+    traces = list_traces(open_store(), limit=limit, offset=offset, where=where)
+    if as_json:
+        print_json([trace.to_dict() for trace in traces])
+        return
+    console.print(_table(traces) if traces else "no traces match")
+
+
+@traces_app.command("tail")
+def tail(
+    interval: float = typer.Option(1.0, "--interval", min=0.05, help="Seconds between polls."),
+    count: int | None = typer.Option(None, "--count", min=1, help="Stop after this many traces."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0, help="Stop after this many seconds."
+    ),
+    name: str | None = _NAME,
+    status: str | None = _STATUS,
+    session: str | None = _SESSION,
+    user: str | None = _USER,
+    model: str | None = _MODEL,
+    tag: str | None = _TAG,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
+) -> None:
+    """Print new traces as they arrive (Ctrl-C to stop)."""
+    import time
+
+    import orjson
 
     from llmops.store import open_store
     from llmops.tracing import list_traces
 
-    traces = list_traces(open_store(), limit=limit)
-    if as_json:
-        print_json([trace.to_dict() for trace in traces])
-        return
-    table = Table()
-    for column in ("trace id", "name", "started", "duration", "spans", "status"):
-        table.add_column(column)
-    for trace in traces:
-        table.add_row(
-            trace.trace_id,
-            trace.name,
-            fmt_time(trace.start_ns),
-            fmt_ms(trace.duration_ms),
-            str(trace.span_count),
-            trace.status,
-        )
-    console.print(table if traces else "no traces yet")
+    store = open_store()
+    seen: set[str] = set()
+    since = time.time_ns()
+    started = time.monotonic()
+    shown = 0
+    while True:
+        where = _filter(None, name, status, session, user, model, tag, None, None)
+        where = type(where)(**{**where.__dict__, "since_ns": since})
+        fresh = [
+            t
+            for t in reversed(list_traces(store, limit=500, where=where))
+            if t.trace_id not in seen
+        ]
+        for trace in fresh:
+            seen.add(trace.trace_id)
+            if as_json:
+                print(orjson.dumps(trace.to_dict()).decode(), flush=True)
+            else:
+                console.print(
+                    f"{fmt_time(trace.start_ns)} {trace.trace_id} {trace.name} "
+                    f"{fmt_ms(trace.duration_ms)} {trace.span_count} spans {trace.status}"
+                )
+            shown += 1
+            if count is not None and shown >= count:
+                return
+        if timeout is not None and time.monotonic() - started >= timeout:
+            return
+        time.sleep(interval)
 
 
 def _label(span: Any) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmops.tracing._pipeline import PipelineStats, SpanPipeline, get_pipeline, set_pipeline
-from llmops.tracing._queries import TraceSummary, get_trace, list_traces
+from llmops.tracing._queries import TraceFilter, TraceSummary, get_trace, list_traces
 from llmops.tracing._redact import Redactor
 from llmops.tracing._sdk import extract_traceparent, span, start_span, trace, trace_context
 from llmops.tracing._span import SPAN_KINDS, Span, current_span
@@ -31,6 +31,7 @@ __all__ = [
     "Redactor",
     "Span",
     "SpanPipeline",
+    "TraceFilter",
     "TraceSummary",
     "configure_tracing",
     "current_span",
