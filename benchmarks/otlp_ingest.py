@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 
-
 _MESSAGES = '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]'
 
 
