@@ -110,6 +110,22 @@ class Completion:
     attempts: int = 1
 
 
+def genai_messages(
+    messages: list[dict[str, Any]], finish_reason: str | None = None
+) -> list[dict[str, Any]]:
+    """Chat messages in the GenAI semantic-convention form: ``{role, parts: [{type, content}]}``."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {
+            "role": message.get("role", "user"),
+            "parts": [{"type": "text", "content": message.get("content", "")}],
+        }
+        if finish_reason is not None:
+            item["finish_reason"] = finish_reason
+        converted.append(item)
+    return converted
+
+
 def _is_retryable(exc: Exception) -> bool:
     return type(exc).__name__ not in _NOT_RETRIED
 
@@ -125,7 +141,7 @@ def _span_attributes(
         "gen_ai.provider.name": model.provider,
         "gen_ai.request.model": model.model,
         "llmops.model.name": model.name,
-        "gen_ai.input.messages": orjson.dumps(messages).decode(),
+        "gen_ai.input.messages": orjson.dumps(genai_messages(messages)).decode(),
     }
     for key in ("temperature", "max_tokens", "top_p", "seed"):
         if params.get(key) is not None:
@@ -202,7 +218,10 @@ async def acomplete(
                     "gen_ai.usage.output_tokens": completion.output_tokens or 0,
                     "gen_ai.response.finish_reasons": [completion.finish_reason or ""],
                     "gen_ai.output.messages": orjson.dumps(
-                        [{"role": "assistant", "content": completion.text}]
+                        genai_messages(
+                            [{"role": "assistant", "content": completion.text}],
+                            completion.finish_reason or "stop",
+                        )
                     ).decode(),
                     "llmops.latency_ms": completion.latency_ms,
                 }
