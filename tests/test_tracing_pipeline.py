@@ -139,3 +139,38 @@ def test_store_writes_are_idempotent(store: Store) -> None:
     }
     sink.write([again, again])  # a replay after a crash: no error, no duplicate
     assert len(get_trace(store, trace.trace_id)) == 1
+
+
+class _Slow:
+    """A sink ten times slower than the producer."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        import time
+
+        time.sleep(0.0005 * len(rows))
+        self.rows.extend(rows)
+
+
+def test_burst_faster_than_the_store_keeps_memory_bounded_and_loses_nothing(tmp_path: Path) -> None:
+    sink = _Slow()
+    pipeline = SpanPipeline(
+        [sink], spill_dir=tmp_path / "spill", max_queue=200, batch_size=50, backpressure_s=0.01
+    )
+    _use(pipeline)
+    peak = 0
+    for i in range(3000):
+        with span(f"s{i}"):
+            pass
+        peak = max(peak, len(pipeline._queue))
+    assert peak <= 200
+    assert pipeline.flush(60)
+    stats = pipeline.stats
+    assert stats.dropped == 0
+    assert stats.written + stats.spilled == 3000
+    pipeline._replay()
+    assert sorted(row["name"] for row in sink.rows) == sorted(f"s{i}" for i in range(3000))
