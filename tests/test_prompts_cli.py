@@ -20,9 +20,9 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Any:
 def test_prompt_lifecycle(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     qa = project / "prompts" / "qa.yaml"
     assert main(["prompts", "sync", "--check"]) == 1
-    assert "prompt files differ from the registry: qa" in capsys.readouterr().err
-    assert [item["status"] for item in _json(capsys, ["prompts", "sync"])] == ["new"]
-    assert [item["status"] for item in _json(capsys, ["prompts", "sync"])] == ["unchanged"]
+    assert "prompt files differ from the registry: qa, rag_answer" in capsys.readouterr().err
+    assert {item["status"] for item in _json(capsys, ["prompts", "sync"])} == {"new"}
+    assert {item["status"] for item in _json(capsys, ["prompts", "sync"])} == {"unchanged"}
     assert main(["prompts", "sync", "--check"]) == 0
 
     qa.write_text(qa.read_text().replace("as few words as possible", "very few words"))

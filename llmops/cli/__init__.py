@@ -15,6 +15,7 @@ from llmops.cli._app import app, state
 from llmops.cli._eval import eval_app
 from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
+from llmops.cli._rag import rag_app
 from llmops.cli._runs import runs_app
 from llmops.cli._server import server
 from llmops.cli._store import store_app
@@ -24,6 +25,7 @@ __all__ = ["app", "main"]
 
 app.add_typer(eval_app, name="eval")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(rag_app, name="rag")
 app.add_typer(runs_app, name="runs")
 app.add_typer(traces_app, name="traces")
 app.add_typer(store_app, name="store")

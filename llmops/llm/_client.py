@@ -13,6 +13,7 @@ import orjson
 from llmops._aio import run_sync
 from llmops._exceptions import ModelError
 from llmops.config import Config, ModelConfig, load_config
+from llmops.tracing.integrations import TRACED_MARKER
 
 if TYPE_CHECKING:
     from llmops.prompts import PromptVersion
@@ -195,6 +196,7 @@ async def acomplete(
             started = time.perf_counter()
             try:
                 response = await litellm.acompletion(
+                    metadata={TRACED_MARKER: True},  # traced here; the litellm integration skips it
                     messages=messages,
                     timeout=timeout_s,
                     num_retries=0,

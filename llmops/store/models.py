@@ -19,6 +19,9 @@ __all__ = [
     "PromptAliasRecord",
     "PromptRecord",
     "PromptVersionRecord",
+    "RagAliasRecord",
+    "RagChunkRecord",
+    "RagIndexRecord",
     "SpanRecord",
     "table_of",
     "utcnow",
@@ -192,3 +195,52 @@ class SpanRecord(SQLModel, table=True):
     resource: Any = _json(nullable=True)
     session_id: str | None = Field(default=None, max_length=200)
     user_id: str | None = Field(default=None, max_length=200)
+
+
+class RagIndexRecord(SQLModel, table=True):
+    """One build of a RAG pipeline's index: a version with its manifest.
+
+    ``status`` is ``building`` until every chunk is embedded and stored, then ``ready``; only
+    ready versions are visible to retrieval, so a killed build leaves the previous one intact.
+    """
+
+    __tablename__ = "rag_indexes"
+    __table_args__ = (UniqueConstraint("pipeline", "version", name="uq_rag_indexes_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline: str = Field(max_length=200, index=True)
+    version: int
+    status: str = Field(max_length=16, default="building")
+    collection: str = Field(max_length=200)
+    corpus_hash: str = Field(default="", max_length=64)
+    embedder: str = Field(max_length=200)
+    splitter: Any = _json()
+    files: Any = _json()
+    doc_count: int = 0
+    chunk_count: int = 0
+    build_seconds: float = 0.0
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RagChunkRecord(SQLModel, table=True):
+    """A chunk of an index version: stable id, source, position and content hash (for diffs)."""
+
+    __tablename__ = "rag_chunks"
+
+    index_id: int = Field(foreign_key="rag_indexes.id", primary_key=True)
+    chunk_id: str = Field(primary_key=True, max_length=64)
+    source: str = Field(max_length=1000)
+    position: int
+    content_hash: str = Field(max_length=64)
+
+
+class RagAliasRecord(SQLModel, table=True):
+    """Where a movable alias (``production``...) of a RAG pipeline's index points now."""
+
+    __tablename__ = "rag_aliases"
+
+    pipeline: str = Field(primary_key=True, max_length=200)
+    alias: str = Field(primary_key=True, max_length=64)
+    version: int
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,215 @@
+"""``llmops rag``: build, list, show, diff, alias, query and delete retrieval indexes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from llmops.cli._output import console, fmt_time, print_json, short
+
+__all__ = ["rag_app"]
+
+rag_app = typer.Typer(help="Build and query versioned retrieval indexes.", no_args_is_help=True)
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _store_and_config() -> tuple[Any, Any]:
+    from llmops.config import load_config
+    from llmops.store import open_store
+
+    config = load_config()
+    return open_store(config.resolved_store_url), config
+
+
+@rag_app.command("build")
+def build(
+    pipeline: str = typer.Argument(..., help="Pipeline name (configs/rag/NAME.yaml) or YAML path."),
+    as_json: bool = _JSON,
+) -> None:
+    """Load, chunk, embed and index the pipeline's sources as a new version."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from llmops.rag import build as build_index
+
+    store, config = _store_and_config()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done)
+
+    with progress:
+        info, skipped = build_index(pipeline, config=config, store=store, on_progress=on_progress)
+    if as_json:
+        print_json({**info.to_dict(), "skipped": skipped})
+        return
+    for path, why in skipped:
+        console.print(f"[yellow]skipped[/] {path}: {why}")
+    console.print(
+        f"built {info.ref}: {info.doc_count} documents, {info.chunk_count} chunks, "
+        f"embedder {info.embedder}, {info.build_seconds:.1f} s, "
+        f"corpus sha256 {info.corpus_hash[:12]}"
+    )
+
+
+@rag_app.command("list")
+def list_(
+    pipeline: str | None = typer.Argument(None, help="Only this pipeline."), as_json: bool = _JSON
+) -> None:
+    """List index versions, newest first."""
+    from rich.table import Table
+
+    from llmops.rag import list_indexes
+
+    store, _ = _store_and_config()
+    indexes = list_indexes(store, pipeline)
+    if as_json:
+        print_json([info.to_dict() for info in indexes])
+        return
+    table = Table()
+    for column in ("index", "status", "aliases", "docs", "chunks", "embedder", "built", "seconds"):
+        table.add_column(column)
+    for info in indexes:
+        table.add_row(
+            info.ref,
+            info.status,
+            ", ".join(info.aliases),
+            str(info.doc_count),
+            str(info.chunk_count),
+            info.embedder,
+            fmt_time(info.created_at),
+            f"{info.build_seconds:.1f}",
+        )
+    console.print(table if indexes else "no indexes yet: try `llmops rag build PIPELINE`")
+
+
+@rag_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."), as_json: bool = _JSON
+) -> None:
+    """Show an index version's manifest."""
+    from llmops.rag import resolve_index
+
+    store, _ = _store_and_config()
+    info = resolve_index(store, ref)
+    if as_json:
+        print_json(info.to_dict())
+        return
+    for key in (
+        "ref",
+        "status",
+        "aliases",
+        "embedder",
+        "splitter",
+        "corpus_hash",
+        "doc_count",
+        "chunk_count",
+        "build_seconds",
+        "created_at",
+    ):
+        console.print(f"{key}: {info.to_dict()[key]}")
+    console.print(f"files: {len(info.files)}")
+    for item in info.files[:20]:
+        console.print(f"  {item['path']}  {item['sha256'][:12]}")
+
+
+@rag_app.command("diff")
+def diff(
+    a: str = typer.Argument(..., help="Old version, e.g. docs@1."),
+    b: str = typer.Argument(..., help="New version, e.g. docs@2."),
+    as_json: bool = _JSON,
+) -> None:
+    """Chunks added, removed and changed between two versions."""
+    from llmops.rag import diff_indexes
+
+    store, _ = _store_and_config()
+    result = diff_indexes(store, a, b)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for label, items, colour in (
+        ("added", result.added, "green"),
+        ("removed", result.removed, "red"),
+        ("changed", result.changed, "yellow"),
+    ):
+        console.print(f"[{colour}]{label}: {len(items)}[/]")
+        for source, position in items[:20]:
+            console.print(f"  {source} #{position}")
+
+
+@rag_app.command("alias")
+def alias(
+    pipeline: str = typer.Argument(...),
+    alias_name: str = typer.Argument(..., metavar="ALIAS"),
+    version: int = typer.Argument(...),
+) -> None:
+    """Point an alias (e.g. production) at a ready version."""
+    from llmops.rag import set_index_alias
+
+    store, _ = _store_and_config()
+    set_index_alias(store, pipeline, alias_name, version)
+    console.print(f"{pipeline}@{alias_name} -> {version}")
+
+
+@rag_app.command("delete")
+def delete(ref: str = typer.Argument(..., help="NAME@VERSION to delete.")) -> None:
+    """Delete a version that no alias points to."""
+    from llmops.rag import delete_index
+
+    store, config = _store_and_config()
+    info = delete_index(store, ref, config.data_dir)
+    console.print(f"deleted {info.ref}")
+
+
+@rag_app.command("query")
+def query(
+    ref: str = typer.Argument(..., help="Index: NAME, NAME@VERSION or NAME@ALIAS."),
+    question: str = typer.Argument(..., help="The query."),
+    k: int | None = typer.Option(None, "--k", "-k", min=1, help="How many chunks."),
+    mode: str | None = typer.Option(None, "--mode", help="dense, bm25 or hybrid."),
+    answer: bool = typer.Option(True, "--answer/--no-answer", help="Also answer with the model."),
+    as_json: bool = _JSON,
+) -> None:
+    """Print the retrieved chunks with scores, and the model's cited answer."""
+    from rich.markup import escape
+
+    from llmops._exceptions import InputError
+    from llmops.rag import answer as answer_question
+    from llmops.rag import retrieve
+
+    if mode not in (None, "dense", "bm25", "hybrid"):
+        raise InputError(f"--mode {mode!r}: expected dense, bm25 or hybrid")
+    store, config = _store_and_config()
+    if answer:
+        result = answer_question(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
+        chunks, text, cited = result.chunks, result.text, result.citations
+    else:
+        chunks = retrieve(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
+        text, cited = None, []
+    if as_json:
+        print_json({"chunks": [c.to_dict() for c in chunks], "answer": text, "citations": cited})
+        return
+    for number, chunk in enumerate(chunks, start=1):
+        mark = " [green]cited[/]" if chunk.id in cited else ""
+        console.print(
+            f"[bold][{number}][/] {chunk.score:.4f} {chunk.metadata.get('source', chunk.id)}{mark}"
+        )
+        console.print(f"    {escape(short(chunk.text, 160))}")
+    if text is not None:
+        console.print(f"\n[bold]answer:[/] {escape(text)}")

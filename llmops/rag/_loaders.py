@@ -1,0 +1,126 @@
+"""Loading documents: folders of text, Markdown, HTML and PDF files, and JSONL records.
+
+Unreadable or binary files are reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmops._exceptions import InputError, NotFoundError
+from llmops.rag._spec import SourceSpec
+
+__all__ = ["Document", "LoadReport", "load_sources"]
+
+_TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".json", ".csv"}
+_TAGS = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.S | re.I)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A source document: stable id, text and metadata."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LoadReport:
+    """What was loaded: file hashes for the manifest, and what was skipped and why."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def corpus_hash(self) -> str:
+        digest = hashlib.sha256()
+        for item in sorted(self.files, key=lambda f: f["path"]):
+            digest.update(f"{item['path']}\0{item['sha256']}\n".encode())
+        return digest.hexdigest()
+
+
+def _read_file(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.suffix.lower() == ".pdf":
+        import io
+
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(raw))
+        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    if b"\x00" in raw[:8192]:
+        raise ValueError("binary file")
+    text = raw.decode("utf-8")
+    if path.suffix.lower() in (".html", ".htm"):
+        text = html.unescape(_TAGS.sub(" ", text))
+    return text
+
+
+def _folder(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]:
+    root = (base / (source.path or "")).resolve()
+    if not root.exists():
+        raise NotFoundError(f"source folder {root} not found")
+    paths = [root] if root.is_file() else sorted(p for p in root.glob(source.glob) if p.is_file())
+    documents = []
+    for path in paths:
+        if path.suffix.lower() not in _TEXT_SUFFIXES:
+            report.skipped.append((str(path), f"unsupported file type '{path.suffix}'"))
+            continue
+        try:
+            text = _read_file(path)
+        except Exception as exc:  # unreadable: report, skip, go on
+            report.skipped.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
+            continue
+        relative = str(path.relative_to(root if root.is_dir() else root.parent))
+        report.files.append(
+            {"path": relative, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        )
+        documents.append(Document(id=relative, text=text, metadata={"source": relative}))
+    return documents
+
+
+def _jsonl(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]:
+    path = (base / (source.jsonl or "")).resolve()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"source file {path} not found") from None
+    report.files.append({"path": path.name, "sha256": hashlib.sha256(raw).hexdigest()})
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    documents = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: invalid JSON: {exc}") from None
+        if source.text_field not in record:
+            report.skipped.append((f"{path}:{number}", f"no field '{source.text_field}'"))
+            continue
+        doc_id = str(record.get(source.id_field, number))
+        title = record.get(source.title_field) if source.title_field else None
+        text = f"{title}\n{record[source.text_field]}" if title else str(record[source.text_field])
+        documents.append(Document(id=doc_id, text=text, metadata={"source": doc_id}))
+    return documents
+
+
+def load_sources(sources: list[SourceSpec], base: Path) -> tuple[list[Document], LoadReport]:
+    """Every document of every source, with a report for the manifest."""
+    report = LoadReport()
+    documents: list[Document] = []
+    for source in sources:
+        documents.extend(
+            _folder(source, base, report) if source.path else _jsonl(source, base, report)
+        )
+    return documents, report

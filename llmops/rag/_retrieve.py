@@ -1,0 +1,158 @@
+"""Retrieval over an index version: dense (chromadb), BM25, and hybrid by reciprocal-rank fusion.
+
+Every retrieval is traced as a ``retriever`` span with the query, k, index version and the
+retrieved ids and scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from llmops._exceptions import InputError
+from llmops.rag._bm25 import search_bm25
+from llmops.rag._index import IndexInfo, bm25_dir, chroma_client
+
+__all__ = ["Retrieved", "Retriever", "reciprocal_rank_fusion"]
+
+Mode = Literal["dense", "bm25", "hybrid"]
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A retrieved chunk with its score under the mode that ranked it."""
+
+    id: str
+    text: str
+    score: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+
+
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[tuple[str, float]]:
+    """Fuse ranked id lists: score(d) = sum over lists of 1 / (k + rank of d), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc_id in enumerate(ranking, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+class Retriever:
+    """Queries one ready index version with the embedder it was built with."""
+
+    def __init__(self, info: IndexInfo, data_dir: Path, *, embedder: Any = None) -> None:
+        from llmops.rag._embed import get_embedder
+
+        self.info = info
+        self.embedder = embedder or get_embedder(info.embedder)
+        if self.embedder.name != info.embedder:
+            raise InputError(
+                f"index {info.ref} was built with embedder '{info.embedder}', but the query "
+                "path uses "
+                f"'{self.embedder.name}': rebuild the index or query with the same embedder"
+            )
+        self._collection = chroma_client(data_dir).get_collection(
+            info.collection, embedding_function=None
+        )
+        self._bm25 = bm25_dir(data_dir, info.pipeline, info.version)
+
+    def dense(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Retrieved]:
+        vector = self.embedder.embed([query])
+        result = self._collection.query(
+            query_embeddings=vector,
+            n_results=min(k, max(1, self.info.chunk_count)),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            Retrieved(doc_id, text or "", 1.0 - float(distance), dict(metadata or {}))
+            for doc_id, text, metadata, distance in zip(
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def _fetch(
+        self, scored: list[tuple[str, float]], where: dict[str, Any] | None
+    ) -> list[Retrieved]:
+        if not scored:
+            return []
+        found = self._collection.get(
+            ids=[doc_id for doc_id, _ in scored], where=where, include=["documents", "metadatas"]
+        )
+        by_id = {
+            i: (t, m)
+            for i, t, m in zip(found["ids"], found["documents"], found["metadatas"], strict=True)
+        }
+        return [
+            Retrieved(i, by_id[i][0] or "", s, dict(by_id[i][1] or {}))
+            for i, s in scored
+            if i in by_id
+        ]
+
+    def bm25(self, query: str, k: int, where: dict[str, Any] | None = None) -> list[Retrieved]:
+        depth = k if where is None else k * 5
+        return self._fetch(search_bm25(self._bm25, query, depth), where)[:k]
+
+    def hybrid(
+        self,
+        query: str,
+        k: int,
+        *,
+        candidates: int = 50,
+        rrf_k: int = 60,
+        where: dict[str, Any] | None = None,
+    ) -> list[Retrieved]:
+        depth = max(k, candidates)
+        dense = [r.id for r in self.dense(query, depth, where)]
+        sparse = [r.id for r in self.bm25(query, depth, where)]
+        return self._fetch(reciprocal_rank_fusion([dense, sparse], rrf_k)[:k], where)
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        mode: Mode = "hybrid",
+        k: int = 5,
+        candidates: int = 50,
+        rrf_k: int = 60,
+        where: dict[str, Any] | None = None,
+    ) -> list[Retrieved]:
+        """The best ``k`` chunks for ``query``, traced."""
+        from llmops.tracing import span
+
+        with span(f"retrieve {self.info.ref}", kind="retriever") as traced:
+            traced.set(
+                {
+                    "gen_ai.retrieval.query.text": query,
+                    "llmops.retrieval.k": k,
+                    "llmops.retrieval.mode": mode,
+                    "llmops.index": self.info.ref,
+                    "llmops.index.embedder": self.info.embedder,
+                }
+            )
+            if mode == "dense":
+                results = self.dense(query, k, where)
+            elif mode == "bm25":
+                results = self.bm25(query, k, where)
+            else:
+                results = self.hybrid(query, k, candidates=candidates, rrf_k=rrf_k, where=where)
+            traced.set(
+                "gen_ai.retrieval.documents",
+                orjson.dumps(
+                    [
+                        {"id": r.id, "score": round(r.score, 6), "content": r.text[:500]}
+                        for r in results
+                    ]
+                ).decode(),
+            )
+        return results

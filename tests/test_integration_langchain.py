@@ -1,0 +1,221 @@
+"""LangChain integration: runs of a small RAG chain become a stored llmops span tree."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+import pytest
+
+pytest.importorskip("langchain_core")
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
+from langchain_core.tools import tool
+
+from llmops.store import Store
+from llmops.tracing import configure_tracing, flush, get_trace, list_traces, span
+from llmops.tracing.integrations import LlmopsCallbackHandler
+
+DOCS = [
+    Document(id="d1", page_content="Paris is the capital of France.", metadata={"score": 0.9}),
+    Document(page_content="France is in Europe.", metadata={"relevance_score": 0.4}),
+]
+
+
+class StaticRetriever(BaseRetriever):
+    """Returns the same two documents for every query."""
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return DOCS
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool
+def explode(reason: str) -> str:
+    """Always fails."""
+    raise ValueError(reason)
+
+
+def _model() -> GenericFakeChatModel:
+    answer = AIMessage(
+        content="Paris.",
+        usage_metadata={"input_tokens": 12, "output_tokens": 2, "total_tokens": 14},
+        response_metadata={"model_name": "fake-1", "finish_reason": "stop"},
+    )
+    return GenericFakeChatModel(messages=iter([answer]))
+
+
+def _prompt(inputs: dict[str, Any]) -> list[BaseMessage]:
+    return [
+        SystemMessage(content=f"Context: {inputs['context']}"),
+        HumanMessage(inputs["question"]),
+    ]
+
+
+def _chain(model: GenericFakeChatModel) -> Any:
+    context = StaticRetriever() | RunnableLambda(
+        lambda docs: " ".join(d.page_content for d in docs)
+    )
+    return (
+        RunnableParallel(context=context, question=RunnablePassthrough())
+        | RunnableLambda(_prompt)
+        | model
+    )
+
+
+@pytest.fixture
+def traced(store: Store) -> Store:
+    configure_tracing(store)
+    return store
+
+
+def _rows(store: Store) -> list[Any]:
+    assert flush()
+    return [s for t in list_traces(store, limit=100) for s in get_trace(store, t.trace_id)]
+
+
+def _ancestors(row: Any, by_id: dict[str, Any]) -> list[str]:
+    names = []
+    while row.parent_span_id in by_id:
+        row = by_id[row.parent_span_id]
+        names.append(row.name)
+    return names
+
+
+def test_chain_run_becomes_a_span_tree(traced: Store) -> None:
+    handler = LlmopsCallbackHandler()
+    with span("request", kind="agent") as root:
+        answer = _chain(_model()).invoke(
+            "capital of France?", config={"callbacks": [handler], "run_name": "qa"}
+        )
+    assert answer.content == "Paris."
+    rows = _rows(traced)
+    assert {row.trace_id for row in rows} == {root.trace_id_hex}
+    by_id = {row.span_id: row for row in rows}
+    named = {row.name: row for row in rows}
+    assert named["qa"].kind == "chain" and named["qa"].parent_span_id == root.span_id_hex
+    assert orjson.loads(named["qa"].attributes["input.value"]) == "capital of France?"
+
+    [retriever] = [row for row in rows if row.kind == "retriever"]
+    assert retriever.name == "StaticRetriever"
+    assert _ancestors(retriever, by_id)[-2:] == ["qa", "request"]
+    assert retriever.attributes["gen_ai.retrieval.query.text"] == "capital of France?"
+    assert orjson.loads(retriever.attributes["gen_ai.retrieval.documents"]) == [
+        {
+            "id": "d1",
+            "content": "Paris is the capital of France.",
+            "score": 0.9,
+            "metadata": {"score": 0.9},
+        },
+        {
+            "content": "France is in Europe.",
+            "score": 0.4,
+            "metadata": {"relevance_score": 0.4},
+        },
+    ]
+
+    [llm] = [row for row in rows if row.kind == "llm"]
+    assert llm.name == "GenericFakeChatModel" and llm.parent_span_id == named["qa"].span_id
+    attributes = llm.attributes
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "genericfakechatmodel"
+    assert orjson.loads(attributes["gen_ai.input.messages"]) == [
+        {
+            "role": "system",
+            "content": "Context: Paris is the capital of France. France is in Europe.",
+        },
+        {"role": "user", "content": "capital of France?"},
+    ]
+    assert orjson.loads(attributes["gen_ai.output.messages"]) == [
+        {"role": "assistant", "content": "Paris."}
+    ]
+    assert attributes["gen_ai.response.model"] == "fake-1"
+    assert attributes["gen_ai.response.finish_reasons"] == ["stop"]
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (
+        12,
+        2,
+    )
+    assert attributes["llmops.latency_ms"] >= 0
+    assert all(row.status_code == "UNSET" for row in rows)
+    assert all(row.end_ns >= row.start_ns for row in rows)
+
+
+def test_async_run_nests_under_the_current_span(traced: Store) -> None:
+    async def main() -> None:
+        with span("async request"):
+            await _chain(_model()).ainvoke("q", config={"callbacks": [LlmopsCallbackHandler()]})
+
+    asyncio.run(main())
+    rows = _rows(traced)
+    by_id = {row.span_id: row for row in rows}
+    [llm] = [row for row in rows if row.kind == "llm"]
+    [retriever] = [row for row in rows if row.kind == "retriever"]
+    assert _ancestors(llm, by_id)[-1] == "async request"
+    assert _ancestors(retriever, by_id)[-1] == "async request"
+    assert len({row.trace_id for row in rows}) == 1
+
+
+def test_tools_and_text_models(traced: Store) -> None:
+    handler = LlmopsCallbackHandler()
+    assert add.invoke({"a": 2, "b": 3}, config={"callbacks": [handler]}) == 5
+    FakeListLLM(responses=["done"]).invoke("say done", config={"callbacks": [handler]})
+    rows = {row.name: row for row in _rows(traced)}
+    assert rows["add"].kind == "tool" and rows["add"].parent_span_id is None
+    assert rows["add"].attributes["gen_ai.tool.name"] == "add"
+    assert rows["add"].attributes["gen_ai.tool.description"] == "Add two integers."
+    assert orjson.loads(rows["add"].attributes["gen_ai.tool.call.arguments"]) == {"a": 2, "b": 3}
+    assert rows["add"].attributes["gen_ai.tool.call.result"] == "5"
+    llm = rows["FakeListLLM"]
+    assert llm.kind == "llm" and llm.attributes["gen_ai.operation.name"] == "text_completion"
+    assert orjson.loads(llm.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "content": "say done"}
+    ]
+    assert orjson.loads(llm.attributes["gen_ai.output.messages"])[0]["content"] == "done"
+
+
+def test_errors_set_status_on_every_failed_run(traced: Store) -> None:
+    handler = LlmopsCallbackHandler()
+
+    def fail(_: str) -> str:
+        raise RuntimeError("no answer")
+
+    chain = RunnableLambda(lambda x: x) | RunnableLambda(fail)
+    with pytest.raises(RuntimeError, match="no answer"):
+        chain.invoke("q", config={"callbacks": [handler], "run_name": "broken"})
+    with pytest.raises(ValueError, match="kaboom"):
+        explode.invoke({"reason": "kaboom"}, config={"callbacks": [handler]})
+    rows = {row.name: row for row in _rows(traced)}
+    assert rows["broken"].status_code == "ERROR"
+    assert rows["broken"].status_message == "RuntimeError: no answer"
+    assert rows["fail"].status_code == "ERROR"
+    assert rows["fail"].events[0]["attributes"]["exception.type"] == "RuntimeError"
+    assert rows["fail"].parent_span_id == rows["broken"].span_id
+    assert rows["explode"].kind == "tool" and rows["explode"].status_code == "ERROR"
+    assert rows["explode"].attributes["error.type"] == "ValueError"
+
+
+def test_importing_llmops_does_not_import_langchain_or_litellm() -> None:
+    code = (
+        "import sys, llmops, llmops.tracing, llmops.tracing.integrations; "
+        "print(sorted(m for m in ('langchain_core', 'litellm') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,206 @@
+"""RAG indexes with the real local embedder, a real chromadb and BM25: build, version, diff,
+alias, retrieve, answer, atomic failure, embedder mismatch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from llmops import InputError, NotFoundError
+from llmops.config import load_config
+from llmops.rag._index import (
+    build_index,
+    delete_index,
+    diff_indexes,
+    list_indexes,
+    resolve_index,
+    set_index_alias,
+)
+from llmops.rag._retrieve import Retriever, reciprocal_rank_fusion
+from llmops.rag._spec import load_pipeline
+from llmops.store import Store, open_store
+
+DOCS = {
+    "refunds.md": (
+        "# Refunds\n\nRefunds are paid back to the original card within five business days."
+    ),
+    "shipping.md": "# Shipping\n\nParcels ship from Lyon. Express parcels arrive the next day.",
+    "accounts.txt": "To reset your password, open Settings, choose Security, then Reset password.",
+    "about.html": "<html><script>alert(1)</script><p>We sell tea and coffee.</p></html>",
+}
+
+
+@pytest.fixture
+def corpus(project: Path) -> Path:
+    docs = project / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text)
+    (docs / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
+    (docs / "blob.txt").write_bytes(b"\x00\x01\x02 not text")
+    (project / "configs" / "rag").mkdir()
+    (project / "configs" / "rag" / "help.yaml").write_text(
+        "sources:\n  - path: ../../docs\n"
+        "splitter: {type: recursive, chunk_size: 200, chunk_overlap: 20}\n"
+        "embedder: local/minilm\nretriever: {mode: hybrid, k: 2}\n"
+    )
+    return project
+
+
+def _build(project: Path, embedder: Any = None) -> tuple[Any, list[tuple[str, str]]]:
+    config = load_config()
+    return build_index(
+        open_store(config.resolved_store_url),
+        load_pipeline("help", project / "configs"),
+        config.data_dir,
+        embedder=embedder,
+    )
+
+
+def test_build_retrieve_version_diff_alias(corpus: Path) -> None:
+    info, skipped = _build(corpus)
+    assert (info.ref, info.status, info.doc_count) == ("help@1", "ready", 4)
+    assert info.chunk_count >= 4 and len(info.files) == 4 and len(info.corpus_hash) == 64
+    assert {Path(p).name for p, _ in skipped} == {"logo.png", "blob.txt"}
+    store = open_store()
+    retriever = Retriever(info, load_config().data_dir)
+    for mode in ("dense", "bm25", "hybrid"):
+        top = retriever.retrieve("when are refunds paid back", mode=mode, k=2)  # type: ignore[arg-type]
+        assert top[0].metadata["source"] == "refunds.md", mode
+    assert "alert" not in " ".join(
+        r.text for r in retriever.retrieve("about tea", mode="bm25", k=4)
+    )
+    assert retriever.retrieve("password", mode="bm25", k=1, where={"source": "accounts.txt"})[0].id
+
+    (corpus / "docs" / "refunds.md").write_text(DOCS["refunds.md"].replace("five", "ten"))
+    (corpus / "docs" / "faq.md").write_text("# FAQ\n\nWe answer e-mails within one day.")
+    second, _ = _build(corpus)
+    assert second.version == 2 and second.corpus_hash != info.corpus_hash
+    diff = diff_indexes(store, "help@1", "help@2")
+    assert [source for source, _ in diff.added] == ["faq.md"]
+    assert [source for source, _ in diff.changed] == ["refunds.md"]
+    assert diff.removed == []
+
+    set_index_alias(store, "help", "production", 1)
+    assert resolve_index(store, "help@production").version == 1
+    assert resolve_index(store, "help").version == 2
+    with pytest.raises(InputError, match="aliased as production"):
+        delete_index(store, "help@1", load_config().data_dir)
+    delete_index(store, "help@2", load_config().data_dir)
+    with pytest.raises(NotFoundError):
+        resolve_index(store, "help@2")
+    assert [i.version for i in list_indexes(store, "help")] == [1]
+
+
+class _Failing:
+    """An embedder that dies halfway through a build."""
+
+    name = "local/all-minilm-l6-v2-int8"
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, texts: Any) -> Any:
+        raise RuntimeError("killed mid-build")
+
+
+def test_failed_build_leaves_the_previous_version_intact(corpus: Path) -> None:
+    first, _ = _build(corpus)
+    (corpus / "docs" / "new.md").write_text("brand new text about gardening")
+    with pytest.raises(RuntimeError, match="killed mid-build"):
+        _build(corpus, embedder=_Failing())
+    store: Store = open_store()
+    assert resolve_index(store, "help").version == 1
+    statuses = {i.version: i.status for i in list_indexes(store, "help")}
+    assert statuses == {1: "ready", 2: "failed"}
+    results = Retriever(first, load_config().data_dir).retrieve("refund", k=1)
+    assert results[0].metadata["source"] == "refunds.md"
+
+
+def test_query_with_another_embedder_is_refused(corpus: Path) -> None:
+    info, _ = _build(corpus)
+
+    class Other:
+        name, dimension = "openai/text-embedding-3-small", 1536
+
+        def embed(self, texts: Any) -> Any:
+            return np.zeros((len(texts), 1536), dtype="float32")
+
+    with pytest.raises(InputError, match="built with embedder 'local/all-minilm-l6-v2-int8'"):
+        Retriever(info, load_config().data_dir, embedder=Other())
+
+
+def test_rebuild_reuses_cached_embeddings(corpus: Path) -> None:
+    from llmops.rag import EmbeddingCache, get_embedder
+
+    _build(corpus)
+    cache = EmbeddingCache(load_config().data_dir / "embeddings.sqlite")
+    texts = [chunk for chunk in ("x",)]
+    cache.embed(get_embedder("local/minilm"), texts)
+    assert cache.misses == 1
+    _build(corpus)
+    again = EmbeddingCache(load_config().data_dir / "embeddings.sqlite")
+    from llmops.rag._chunking import split_documents
+    from llmops.rag._loaders import load_sources
+
+    loaded = load_pipeline("help", corpus / "configs")
+    documents, _ = load_sources(loaded.spec.sources, loaded.base_dir)
+    chunks = split_documents(documents, loaded.spec.splitter)
+    again.embed(get_embedder("local/minilm"), [c.text for c in chunks])
+    assert again.misses == 0 and again.hits == len(chunks)
+
+
+def test_rrf() -> None:
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d"]], k=60)
+    assert [doc for doc, _ in fused] == ["b", "a", "d", "c"]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_cli_build_query_and_answer(corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from _fake_openai import FakeOpenAI
+    from conftest import use_fake_model
+
+    from llmops.cli import main
+
+    capsys.readouterr()
+    assert main(["rag", "build", "help", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["ref"] == "help@1" and len(built["skipped"]) == 2
+    assert (
+        main(
+            [
+                "rag",
+                "query",
+                "help",
+                "reset my password",
+                "--no-answer",
+                "--json",
+                "--mode",
+                "dense",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["chunks"][0]["metadata"]["source"] == "accounts.txt" and result["answer"] is None
+
+    def cite(request: dict[str, Any], count: int) -> tuple[int, str]:
+        return 200, "Open Settings, then Security [1]. See also [9]."
+
+    with FakeOpenAI(cite) as server:
+        use_fake_model(corpus, server)
+        assert main(["rag", "query", "help", "reset my password", "--json", "-k", "2"]) == 0
+        answered = json.loads(capsys.readouterr().out)
+        assert answered["citations"] == [answered["chunks"][0]["id"]]  # [9] is not a passage
+        prompt = server.requests[0]["messages"][-1]["content"]
+        assert "[1] To reset your password" in prompt and "Question: reset my password" in prompt
+    assert main(["rag", "list", "--json"]) == 0
+    assert [i["ref"] for i in json.loads(capsys.readouterr().out)] == ["help@1"]
+    assert main(["rag", "query", "help", "x", "--mode", "fuzzy"]) == 2
+    assert main(["rag", "build", "nope"]) == 2
+    assert "RAG pipeline 'nope' not found" in capsys.readouterr().err
