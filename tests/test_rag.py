@@ -204,3 +204,36 @@ def test_cli_build_query_and_answer(corpus: Path, capsys: pytest.CaptureFixture[
     assert main(["rag", "query", "help", "x", "--mode", "fuzzy"]) == 2
     assert main(["rag", "build", "nope"]) == 2
     assert "RAG pipeline 'nope' not found" in capsys.readouterr().err
+
+
+def test_dataset_and_jsonl_sources_and_token_chunks(tmp_path: Path) -> None:
+    from llmops.rag._chunking import split_documents
+    from llmops.rag._embed import word_piece_counter
+    from llmops.rag._loaders import load_sources
+    from llmops.rag._spec import SourceSpec, SplitterSpec
+
+    (tmp_path / "faq.csv").write_text('_id,title,text\nq1,Hours,"We open at nine."\nq2,Phone,\n')
+    (tmp_path / "kb.jsonl").write_text('{"_id": "k1", "text": "Alpha"}\n{"other": 1}\n')
+    sources = [SourceSpec(dataset="faq.csv"), SourceSpec(jsonl="kb.jsonl", title_field=None)]
+    documents, report = load_sources(sources, tmp_path)
+    assert [(d.id, d.text) for d in documents] == [
+        ("q1", "Hours\nWe open at nine."),
+        ("k1", "Alpha"),
+    ]
+    assert len(report.skipped) == 2 and len(report.files) == 2
+    with pytest.raises(InputError, match="unsupported dataset file type"):
+        (tmp_path / "x.txt").write_text("x")
+        load_sources([SourceSpec(dataset="x.txt")], tmp_path)
+
+    long_text = " ".join(f"word{i} means something unusual" for i in range(400))
+    chunks = split_documents(
+        [documents[0].__class__("long", long_text)],
+        SplitterSpec(type="tokens", chunk_size=64, chunk_overlap=8),
+    )
+    count = word_piece_counter()
+    assert len(chunks) > 5 and all(count(chunk.text) <= 64 for chunk in chunks)
+    again = split_documents(
+        [documents[0].__class__("long", long_text)],
+        SplitterSpec(type="tokens", chunk_size=64, chunk_overlap=8),
+    )
+    assert [c.id for c in chunks] == [c.id for c in again]  # stable across rebuilds

@@ -32,9 +32,13 @@ def _splitter(spec: SplitterSpec) -> Any:
     if spec.type == "tokens":
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-        # word-piece-free token budget: ~4 characters a token (no tokenizer download needed)
+        from llmops.rag._embed import word_piece_counter
+
+        # sizes in the local embedder's word pieces, so a chunk fits its 256-piece window
         return RecursiveCharacterTextSplitter(
-            chunk_size=spec.chunk_size * 4, chunk_overlap=spec.chunk_overlap * 4
+            chunk_size=spec.chunk_size,
+            chunk_overlap=spec.chunk_overlap,
+            length_function=word_piece_counter(),
         )
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -78,6 +78,20 @@ def _package_file(package: str, relative: str, dist: str) -> Path:
         if candidate.is_file():
             return candidate
     raise ModelError(f"embedder '{LOCAL_NAME}' needs the package {dist}: {_INSTALL_HINT}")
+
+
+def word_piece_counter() -> Callable[[str], int]:
+    """A function counting MiniLM word pieces in a text (for token-sized chunks)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(_package_file(*_TOKENIZER_FILE)))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
 
 
 class LocalMiniLM:

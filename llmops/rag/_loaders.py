@@ -115,12 +115,63 @@ def _jsonl(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]
     return documents
 
 
+_DATASET_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def _dataset(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]:
+    """Records of a local file through Hugging Face ``datasets`` (offline: no hub access)."""
+    import os
+    import tempfile
+
+    path = (base / (source.dataset or "")).resolve()
+    if not path.is_file():
+        raise NotFoundError(f"source file {path} not found")
+    kind = _DATASET_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"{path}: unsupported dataset file type (use .parquet, .csv, .json or .jsonl)"
+        )
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import datasets
+    except ImportError:
+        raise InputError(
+            "a 'dataset' source needs the package datasets (pip install datasets)"
+        ) from None
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    report.files.append(
+        {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    )
+    with tempfile.TemporaryDirectory(prefix="llmops-hf-") as cache:
+        try:
+            rows = datasets.load_dataset(
+                kind, data_files=str(path), split=source.split, cache_dir=cache
+            ).to_list()
+        except Exception as exc:
+            raise InputError(f"{path}: cannot read with datasets: {exc}") from None
+    documents = []
+    for number, record in enumerate(rows, start=1):
+        if record.get(source.text_field) is None:
+            report.skipped.append((f"{path}:{number}", f"no field '{source.text_field}'"))
+            continue
+        doc_id = str(record.get(source.id_field, number))
+        title = record.get(source.title_field) if source.title_field else None
+        text = f"{title}\n{record[source.text_field]}" if title else str(record[source.text_field])
+        documents.append(Document(id=doc_id, text=text, metadata={"source": doc_id}))
+    return documents
+
+
 def load_sources(sources: list[SourceSpec], base: Path) -> tuple[list[Document], LoadReport]:
     """Every document of every source, with a report for the manifest."""
     report = LoadReport()
     documents: list[Document] = []
     for source in sources:
-        documents.extend(
-            _folder(source, base, report) if source.path else _jsonl(source, base, report)
-        )
+        if source.path:
+            documents.extend(_folder(source, base, report))
+        elif source.jsonl:
+            documents.extend(_jsonl(source, base, report))
+        else:
+            documents.extend(_dataset(source, base, report))
     return documents, report

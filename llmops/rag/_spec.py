@@ -22,21 +22,26 @@ __all__ = [
 
 
 class SourceSpec(BaseModel):
-    """A folder of files, or a JSONL file of records."""
+    """A folder of files, a JSONL file of records, or a local file read with HF ``datasets``."""
 
     model_config = ConfigDict(extra="forbid")
 
     path: str | None = Field(default=None, description="folder or file of text/markdown/HTML/PDF")
     glob: str = "**/*"
     jsonl: str | None = Field(default=None, description="JSONL file, one document per line")
+    dataset: str | None = Field(
+        default=None,
+        description="a local Parquet, CSV or JSON(L) file read with Hugging Face datasets",
+    )
+    split: str = "train"
     id_field: str = "_id"
     text_field: str = "text"
     title_field: str | None = "title"
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:
-        if (self.path is None) == (self.jsonl is None):
-            raise ValueError("give exactly one of 'path' or 'jsonl'")
+        if sum(value is not None for value in (self.path, self.jsonl, self.dataset)) != 1:
+            raise ValueError("give exactly one of 'path', 'jsonl' or 'dataset'")
         return self
 
 
