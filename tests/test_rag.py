@@ -237,3 +237,49 @@ def test_dataset_and_jsonl_sources_and_token_chunks(tmp_path: Path) -> None:
         SplitterSpec(type="tokens", chunk_size=64, chunk_overlap=8),
     )
     assert [c.id for c in chunks] == [c.id for c in again]  # stable across rebuilds
+
+
+_KILLED_BUILD = """
+import sys, time
+from pathlib import Path
+from llmops.config import load_config
+from llmops.rag import get_embedder
+from llmops.rag._index import build_index
+from llmops.rag._spec import load_pipeline
+from llmops.store import open_store
+
+real = get_embedder("local/minilm")
+
+class Stalls:
+    name, dimension = real.name, real.dimension
+    def embed(self, texts):
+        print("embedding", flush=True)
+        time.sleep(600)
+
+config = load_config()
+store = open_store(config.resolved_store_url)
+build_index(store, load_pipeline("help", Path("configs")), config.data_dir, embedder=Stalls())
+"""
+
+
+def test_sigkill_during_a_build_leaves_the_previous_version_usable(corpus: Path) -> None:
+    import subprocess
+    import sys
+
+    first, _ = _build(corpus)
+    (corpus / "docs" / "new.md").write_text("A new page, so the build has something to embed.")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_BUILD],
+        cwd=corpus,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "embedding"
+    child.kill()
+    child.communicate(timeout=30)
+    store = open_store()
+    assert resolve_index(store, "help").version == 1
+    assert {i.version: i.status for i in list_indexes(store, "help")} == {1: "ready", 2: "building"}
+    assert Retriever(first, load_config().data_dir).retrieve("refunds paid back", k=1)[0].id
