@@ -283,3 +283,37 @@ def test_sigkill_during_a_build_leaves_the_previous_version_usable(corpus: Path)
     assert resolve_index(store, "help").version == 1
     assert {i.version: i.status for i in list_indexes(store, "help")} == {1: "ready", 2: "building"}
     assert Retriever(first, load_config().data_dir).retrieve("refunds paid back", k=1)[0].id
+
+
+def test_llm_reranker_reorders_and_never_scores_garbage_as_zero(corpus: Path) -> None:
+    from _fake_openai import FakeOpenAI
+    from conftest import use_fake_model
+
+    from llmops.rag import LLMReranker, retrieve
+
+    def judge(request: dict[str, Any], count: int) -> tuple[int, str]:
+        passage = request["messages"][-1]["content"]
+        if "tea" in passage:
+            return 200, "9"
+        return 200, "no idea" if "password" in passage else "2"
+
+    _build(corpus)
+    with FakeOpenAI(judge) as server:
+        use_fake_model(corpus, server)
+        reranker = LLMReranker(config=load_config())
+        info = resolve_index(open_store(), "help")
+        results = Retriever(info, load_config().data_dir).retrieve(
+            "refunds paid back", mode="dense", k=3, reranker=reranker, rerank_candidates=10
+        )
+        assert results[0].metadata["source"] == "about.html" and results[0].score == 0.9
+        assert results[-1].metadata["source"] != "about.html"
+        assert len(server.requests) >= 3 and server.requests[0]["max_tokens"] == 4
+        pipeline = corpus / "configs" / "rag" / "help.yaml"
+        pipeline.write_text(
+            pipeline.read_text().replace(
+                "retriever: {mode: hybrid, k: 2}",
+                "retriever: {mode: hybrid, k: 2, rerank: {candidates: 4}}",
+            )
+        )
+        reranked = retrieve("refunds", "help")
+        assert reranked[0].metadata["source"] == "about.html"

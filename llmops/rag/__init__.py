@@ -26,6 +26,7 @@ from llmops.rag._index import (
     set_index_alias,
 )
 from llmops.rag._loaders import Document, LoadReport, load_sources
+from llmops.rag._rerank import LLMReranker
 from llmops.rag._retrieve import Retrieved, Retriever, reciprocal_rank_fusion
 from llmops.rag._service import answer, build, retrieve
 from llmops.rag._spec import PipelineSpec, RetrieverSpec, SourceSpec, SplitterSpec, load_pipeline
@@ -38,6 +39,7 @@ __all__ = [
     "EmbeddingCache",
     "IndexDiff",
     "IndexInfo",
+    "LLMReranker",
     "LiteLLMEmbedder",
     "LoadReport",
     "LocalMiniLM",

@@ -126,10 +126,13 @@ class Retriever:
         candidates: int = 50,
         rrf_k: int = 60,
         where: dict[str, Any] | None = None,
+        reranker: Any = None,
+        rerank_candidates: int = 20,
     ) -> list[Retrieved]:
-        """The best ``k`` chunks for ``query``, traced."""
+        """The best ``k`` chunks for ``query`` (reranked when a reranker is given), traced."""
         from llmops.tracing import span
 
+        depth = max(k, rerank_candidates) if reranker is not None else k
         with span(f"retrieve {self.info.ref}", kind="retriever") as traced:
             traced.set(
                 {
@@ -141,11 +144,13 @@ class Retriever:
                 }
             )
             if mode == "dense":
-                results = self.dense(query, k, where)
+                results = self.dense(query, depth, where)
             elif mode == "bm25":
-                results = self.bm25(query, k, where)
+                results = self.bm25(query, depth, where)
             else:
-                results = self.hybrid(query, k, candidates=candidates, rrf_k=rrf_k, where=where)
+                results = self.hybrid(query, depth, candidates=candidates, rrf_k=rrf_k, where=where)
+            if reranker is not None:
+                results = reranker.rerank(query, results, k)
             traced.set(
                 "gen_ai.retrieval.documents",
                 orjson.dumps(

@@ -62,6 +62,11 @@ def retrieve(
     loaded = _loaded(config, info)
     settings = loaded.spec.retriever if loaded else None
     retriever = Retriever(info, config.data_dir)
+    reranker = None
+    if settings is not None and settings.rerank is not None:
+        from llmops.rag._rerank import LLMReranker
+
+        reranker = LLMReranker(settings.rerank.model, config=config)
     return retriever.retrieve(
         query,
         mode=mode or (settings.mode if settings else "hybrid"),
@@ -69,6 +74,8 @@ def retrieve(
         candidates=settings.candidates if settings else 50,
         rrf_k=settings.rrf_k if settings else 60,
         where=where,
+        reranker=reranker,
+        rerank_candidates=settings.rerank.candidates if settings and settings.rerank else 20,
     )
 
 

@@ -61,6 +61,15 @@ class SplitterSpec(BaseModel):
         return self
 
 
+class RerankSpec(BaseModel):
+    """Rerank the best ``candidates`` with a configured model (the default model if unset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    candidates: int = Field(default=20, ge=1, le=200)
+
+
 class RetrieverSpec(BaseModel):
     """How queries are answered: dense, BM25 or hybrid (reciprocal-rank fusion)."""
 
@@ -70,6 +79,7 @@ class RetrieverSpec(BaseModel):
     k: int = Field(default=5, ge=1, le=1000)
     rrf_k: int = Field(default=60, ge=1)
     candidates: int = Field(default=50, ge=1, description="per-retriever depth before fusion")
+    rerank: RerankSpec | None = None
 
 
 class PipelineSpec(BaseModel):
