@@ -174,3 +174,29 @@ def test_burst_faster_than_the_store_keeps_memory_bounded_and_loses_nothing(tmp_
     assert stats.written + stats.spilled == 3000
     pipeline._replay()
     assert sorted(row["name"] for row in sink.rows) == sorted(f"s{i}" for i in range(3000))
+
+
+def test_unreachable_store_never_raises_into_the_app_and_spans_are_kept(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from llmops.store import open_store
+    from llmops.tracing import configure_tracing, flush, get_pipeline, shutdown_tracing
+
+    shutdown_tracing()
+    monkeypatch.setenv("LLMOPS_STORE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with span("while the store is down") as traced:
+        traced.set("k", "v")
+    assert get_pipeline().flush()
+    assert get_pipeline().stats.spilled == 1
+    shutdown_tracing()
+    monkeypatch.setenv("LLMOPS_STORE_URL", f"sqlite:///{tmp_path / 'back.db'}")
+    store = open_store()
+    configure_tracing(store)  # a working pipeline replays the spill on start
+    assert flush()
+    import time
+
+    deadline = time.monotonic() + 10
+    while not list_traces(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [trace] = list_traces(store)
+    assert trace.name == "while the store is down"

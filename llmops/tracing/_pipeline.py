@@ -264,11 +264,14 @@ def get_pipeline() -> SpanPipeline:
     pipeline = _pipeline
     if pipeline is not None:
         return pipeline
-    from llmops.tracing._setup import build_pipeline
+    from llmops.tracing._setup import build_pipeline, fallback_pipeline
 
     with _lock:
         if _pipeline is None:
-            built = build_pipeline()
+            try:
+                built = build_pipeline()
+            except Exception as exc:  # telemetry never raises into the traced program
+                built = fallback_pipeline(exc)
             set_pipeline_unlocked(built)
         assert _pipeline is not None
         return _pipeline

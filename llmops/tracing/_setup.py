@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmops._exceptions import ConfigError
 from llmops.tracing._pipeline import SpanPipeline, SpanSink, install_exit_handlers
@@ -13,7 +14,39 @@ if TYPE_CHECKING:
     from llmops.config import Config
     from llmops.store import Store
 
-__all__ = ["build_pipeline"]
+__all__ = ["build_pipeline", "fallback_pipeline"]
+
+_log = logging.getLogger("llmops.tracing")
+
+
+class _Unavailable:
+    """A sink standing for a store that could not be opened: every write fails, so spans spill."""
+
+    name = "unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def write(self, rows: Any) -> None:
+        raise RuntimeError(self.reason)
+
+
+def fallback_pipeline(exc: Exception) -> SpanPipeline:
+    """When the configured destination cannot be opened: spans go to the spill folder (replayed
+    by the next process whose store works) and one warning is logged."""
+    from pathlib import Path
+
+    reason = f"{type(exc).__name__}: {exc}"
+    _log.warning(
+        "llmops tracing: cannot open the span store (%s); spans are spilled to disk", reason
+    )
+    try:
+        from llmops.config import load_config
+
+        spill = load_config().data_dir / "spill"
+    except Exception:
+        spill = Path.home() / ".llmops" / "spill"
+    return SpanPipeline([_Unavailable(reason)], spill_dir=spill, retries=1)
 
 
 def build_pipeline(config: Config | None = None, store: Store | None = None) -> SpanPipeline:

@@ -1,0 +1,140 @@
+"""RAG on CLAP NQ dev (../shared/data/clapnq-dev): retrieval of the gold passage, and answer
+quality with the local model.
+
+Run: .venv/bin/python benchmarks/rag_clapnq.py [FOLDER] [--answers N]
+All gold passages of the 300 answerable and 300 unanswerable questions are indexed (one chunk
+each). Reports hit@1, hit@5 and MRR of the gold passage (hybrid retrieval), then, for the first
+N questions of each set, token F1 against the gold answer and the refusal rate ("I don't know")
+of llmops.rag.answer with the local model. Skips with a message where the folder is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clapnq-dev"
+_REFUSALS = (
+    "don't know",
+    "do not know",
+    "cannot answer",
+    "not mentioned",
+    "no information",
+    "not provided",
+)
+
+
+def _passage_id(passage: dict[str, str]) -> str:
+    return hashlib.sha256(f"{passage['title']}\n{passage['text']}".encode()).hexdigest()[:16]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument(
+        "--answers", type=int, default=50, help="questions answered per set (0: none)"
+    )
+    args = parser.parse_args()
+    if not args.folder.is_dir():
+        print(
+            f"skipped: no CLAP NQ folder at {args.folder} "
+            "(see ../shared/data/clapnq-dev/SOURCE.txt)"
+        )
+        sys.exit(0)
+    work = Path(tempfile.mkdtemp(prefix="llmops-clapnq-"))
+    os.environ["LLMOPS_HOME"] = str(work / "home")
+    os.environ.pop("LLMOPS_STORE_URL", None)
+    from llmops.config import Config
+    from llmops.evals import SCORERS
+    from llmops.prompts import load_prompt_file, register_prompt
+    from llmops.rag import answer, build, retrieve
+    from llmops.store import open_store
+
+    sets = {}
+    passages: dict[str, dict[str, str]] = {}
+    for kind in ("answerable", "unanswerable"):
+        rows = [
+            orjson.loads(line)
+            for line in (args.folder / f"clapnq_dev_{kind}.jsonl").read_bytes().splitlines()
+        ]
+        sets[kind] = rows
+        for row in rows:
+            for passage in row["passages"]:
+                passages[_passage_id(passage)] = passage
+    (work / "passages.jsonl").write_bytes(
+        b"".join(
+            orjson.dumps({"_id": pid, "title": p["title"], "text": p["text"]}) + b"\n"
+            for pid, p in passages.items()
+        )
+    )
+    (work / "clapnq.yaml").write_text(
+        "sources:\n  - jsonl: passages.jsonl\nsplitter: {type: none}\nembedder: local/minilm\n"
+        "retriever: {mode: hybrid, k: 5}\nprompt: rag_answer@latest\nmodel: local\n"
+    )
+    config = Config()
+    store = open_store(config.resolved_store_url)
+    register_prompt(
+        store, load_prompt_file(Path(__file__).resolve().parents[1] / "prompts" / "rag_answer.yaml")
+    )
+    from llmops.tracing import configure_tracing
+
+    configure_tracing(store, config)
+    started = time.perf_counter()
+    info, _ = build(str(work / "clapnq.yaml"), config=config, store=store)
+    build_seconds = time.perf_counter() - started
+
+    print(
+        f"CLAP NQ dev: {len(passages)} gold passages indexed in {build_seconds:.1f} s ({info.ref})"
+    )
+    print(f"{'set':<14}{'questions':>10}{'hit@1':>8}{'hit@5':>8}{'MRR':>8}")
+    for kind, rows in sets.items():
+        hits1, hits5, reciprocal = [], [], []
+        for row in rows:
+            gold = {_passage_id(p) for p in row["passages"]}
+            ranked = [
+                r.id for r in retrieve(row["input"], info.ref, k=5, config=config, store=store)
+            ]
+            rank = next((i for i, doc in enumerate(ranked, start=1) if doc in gold), None)
+            hits1.append(rank == 1)
+            hits5.append(rank is not None)
+            reciprocal.append(1 / rank if rank else 0.0)
+        print(
+            f"{kind:<14}{len(rows):>10}{statistics.mean(hits1):>8.3f}{statistics.mean(hits5):>8.3f}"
+            f"{statistics.mean(reciprocal):>8.3f}"
+        )
+    if args.answers <= 0:
+        return
+    print(f"answers with the local model (first {args.answers} questions of each set)")
+    f1s, refused_answerable, refused_unanswerable = [], [], []
+    started = time.perf_counter()
+    for kind, rows in sets.items():
+        for row in rows[: args.answers]:
+            text = answer(row["input"], info.ref, config=config, store=store).text
+            refused = any(marker in text.lower() for marker in _REFUSALS)
+            if kind == "answerable":
+                gold = row["output"][0]["answer"] if row.get("output") else ""
+                f1s.append(SCORERS["token_f1"](text, gold) if gold else 0.0)
+                refused_answerable.append(refused)
+            else:
+                refused_unanswerable.append(refused)
+    seconds = time.perf_counter() - started
+    print(f"{'token F1 (answerable)':<40}{statistics.mean(f1s):>8.3f}")
+    print(
+        f"{'refusal rate, unanswerable (want high)':<40}"
+        f"{statistics.mean(refused_unanswerable):>8.3f}"
+    )
+    print(f"{'refusal rate, answerable (want low)':<40}{statistics.mean(refused_answerable):>8.3f}")
+    print(f"{'seconds per answer':<40}{seconds / (len(f1s) + len(refused_unanswerable)):>8.2f}")
+    print("SmolLM2-135M is far too small for this task: read these as the pipeline's floor.")
+
+
+if __name__ == "__main__":
+    main()
