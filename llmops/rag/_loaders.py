@@ -97,7 +97,7 @@ def _jsonl(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]
     report.files.append({"path": path.name, "sha256": hashlib.sha256(raw).hexdigest()})
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
-    documents = []
+    documents: list[Document] = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
@@ -105,14 +105,25 @@ def _jsonl(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]
             record = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InputError(f"{path}:{number}: invalid JSON: {exc}") from None
-        if source.text_field not in record:
-            report.skipped.append((f"{path}:{number}", f"no field '{source.text_field}'"))
-            continue
-        doc_id = str(record.get(source.id_field, number))
-        title = record.get(source.title_field) if source.title_field else None
-        text = f"{title}\n{record[source.text_field]}" if title else str(record[source.text_field])
-        documents.append(Document(id=doc_id, text=text, metadata={"source": doc_id}))
+        _add_record(documents, record, source, f"{path}:{number}", report)
     return documents
+
+
+def _add_record(
+    documents: list[Document],
+    record: dict[str, Any],
+    source: SourceSpec,
+    where: str,
+    report: LoadReport,
+) -> None:
+    """A record as a document (title, then text), or a skip when it has no text."""
+    if record.get(source.text_field) is None:
+        report.skipped.append((where, f"no field '{source.text_field}'"))
+        return
+    doc_id = str(record.get(source.id_field) or where.rsplit(":", 1)[-1])
+    title = record.get(source.title_field) if source.title_field else None
+    text = f"{title}\n{record[source.text_field]}" if title else str(record[source.text_field])
+    documents.append(Document(id=doc_id, text=text, metadata={"source": doc_id}))
 
 
 _DATASET_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
@@ -151,15 +162,9 @@ def _dataset(source: SourceSpec, base: Path, report: LoadReport) -> list[Documen
             ).to_list()
         except Exception as exc:
             raise InputError(f"{path}: cannot read with datasets: {exc}") from None
-    documents = []
+    documents: list[Document] = []
     for number, record in enumerate(rows, start=1):
-        if record.get(source.text_field) is None:
-            report.skipped.append((f"{path}:{number}", f"no field '{source.text_field}'"))
-            continue
-        doc_id = str(record.get(source.id_field, number))
-        title = record.get(source.title_field) if source.title_field else None
-        text = f"{title}\n{record[source.text_field]}" if title else str(record[source.text_field])
-        documents.append(Document(id=doc_id, text=text, metadata={"source": doc_id}))
+        _add_record(documents, record, source, f"{path}:{number}", report)
     return documents
 
 
