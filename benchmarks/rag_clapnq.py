@@ -100,7 +100,8 @@ def main() -> None:
         for row in rows:
             gold = {_passage_id(p) for p in row["passages"]}
             ranked = [
-                r.metadata.get("doc_id") for r in retrieve(row["input"], info.ref, k=5, config=config, store=store)
+                r.metadata.get("doc_id")
+                for r in retrieve(row["input"], info.ref, k=5, config=config, store=store)
             ]
             rank = next((i for i, doc in enumerate(ranked, start=1) if doc in gold), None)
             hits1.append(rank == 1)
