@@ -113,11 +113,14 @@ class Retriever:
         candidates: int = 50,
         rrf_k: int = 60,
         where: dict[str, Any] | None = None,
+        bm25_weight: float = 1.0,
     ) -> list[Retrieved]:
         depth = max(k, candidates)
         dense = [r.id for r in self.dense(query, depth, where)]
         sparse = [r.id for r in self.bm25(query, depth, where)]
-        return self._fetch(reciprocal_rank_fusion([dense, sparse], rrf_k)[:k], where)
+        return self._fetch(
+            reciprocal_rank_fusion([dense, sparse], rrf_k, [1.0, bm25_weight])[:k], where
+        )
 
     def retrieve(
         self,
@@ -130,6 +133,7 @@ class Retriever:
         where: dict[str, Any] | None = None,
         reranker: Any = None,
         rerank_candidates: int = 20,
+        bm25_weight: float = 1.0,
     ) -> list[Retrieved]:
         """The best ``k`` chunks for ``query`` (reranked when a reranker is given), traced."""
         from llmops.tracing import span
@@ -150,7 +154,14 @@ class Retriever:
             elif mode == "bm25":
                 results = self.bm25(query, depth, where)
             else:
-                results = self.hybrid(query, depth, candidates=candidates, rrf_k=rrf_k, where=where)
+                results = self.hybrid(
+                    query,
+                    depth,
+                    candidates=candidates,
+                    rrf_k=rrf_k,
+                    where=where,
+                    bm25_weight=bm25_weight,
+                )
             if reranker is not None:
                 results = reranker.rerank(query, results, k)
             traced.set(

@@ -75,6 +75,7 @@ def retrieve(
         rrf_k=settings.rrf_k if settings else 60,
         where=where,
         reranker=reranker,
+        bm25_weight=settings.bm25_weight if settings else 1.0,
         rerank_candidates=settings.rerank.candidates if settings and settings.rerank else 20,
     )
 

@@ -78,6 +78,9 @@ class RetrieverSpec(BaseModel):
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
     k: int = Field(default=5, ge=1, le=1000)
     rrf_k: int = Field(default=60, ge=1)
+    bm25_weight: float = Field(
+        default=1.0, ge=0.0, le=10.0, description="BM25's weight in the fusion"
+    )
     candidates: int = Field(default=50, ge=1, description="per-retriever depth before fusion")
     rerank: RerankSpec | None = None
 
