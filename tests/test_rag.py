@@ -85,8 +85,18 @@ def test_build_retrieve_version_diff_alias(corpus: Path) -> None:
     assert [source for source, _ in diff.changed] == ["refunds.md"]
     assert diff.removed == []
 
-    set_index_alias(store, "help", "production", 1)
+    set_index_alias(store, "help", "production", 2, reason="new faq", actor="ada")
+    set_index_alias(store, "help", "production", 1, reason="regression", actor="bob")
     assert resolve_index(store, "help@production").version == 1
+    from llmops.rag import index_alias_history
+
+    moves = index_alias_history(store, "help")
+    assert [(m.from_version, m.to_version, m.actor, m.reason) for m in moves] == [
+        (2, 1, "bob", "regression"),
+        (None, 2, "ada", "new faq"),
+    ]
+    with pytest.raises(InputError, match="needs a reason"):
+        set_index_alias(store, "help", "production", 1, reason="")
     assert resolve_index(store, "help").version == 2
     with pytest.raises(InputError, match="aliased as production"):
         delete_index(store, "help@1", load_config().data_dir)
@@ -199,6 +209,13 @@ def test_cli_build_query_and_answer(corpus: Path, capsys: pytest.CaptureFixture[
         assert answered["citations"] == [answered["chunks"][0]["id"]]  # [9] is not a passage
         prompt = server.requests[0]["messages"][-1]["content"]
         assert "[1] To reset your password" in prompt and "Question: reset my password" in prompt
+    assert (
+        main(["rag", "alias", "help", "production", "1", "--reason", "first release", "--json"])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["to_version"] == 1
+    assert main(["rag", "history", "help", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["reason"] == "first release"
     assert main(["rag", "list", "--json"]) == 0
     assert [i["ref"] for i in json.loads(capsys.readouterr().out)] == ["help@1"]
     assert main(["rag", "query", "help", "x", "--mode", "fuzzy"]) == 2

@@ -158,13 +158,47 @@ def alias(
     pipeline: str = typer.Argument(...),
     alias_name: str = typer.Argument(..., metavar="ALIAS"),
     version: int = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why; recorded in the alias history."),
+    as_json: bool = _JSON,
 ) -> None:
-    """Point an alias (e.g. production) at a ready version."""
+    """Point an alias (e.g. production) at a ready version (recorded: who, when, from, to, why)."""
     from llmops.rag import set_index_alias
 
     store, _ = _store_and_config()
-    set_index_alias(store, pipeline, alias_name, version)
-    console.print(f"{pipeline}@{alias_name} -> {version}")
+    move = set_index_alias(store, pipeline, alias_name, version, reason=reason)
+    if as_json:
+        print_json(move.to_dict())
+        return
+    console.print(
+        f"{pipeline}@{alias_name}: {move.from_version or '(new)'} -> {version} by {move.actor}"
+    )
+
+
+@rag_app.command("history")
+def history(pipeline: str = typer.Argument(...), as_json: bool = _JSON) -> None:
+    """Every move of the pipeline's index aliases."""
+    from rich.table import Table
+
+    from llmops.rag import index_alias_history
+
+    store, _ = _store_and_config()
+    moves = index_alias_history(store, pipeline)
+    if as_json:
+        print_json([move.to_dict() for move in moves])
+        return
+    table = Table()
+    for column in ("when", "alias", "from", "to", "who", "why"):
+        table.add_column(column)
+    for move in moves:
+        table.add_row(
+            fmt_time(move.created_at),
+            move.alias,
+            str(move.from_version or "-"),
+            str(move.to_version),
+            move.actor,
+            short(move.reason, 50),
+        )
+    console.print(table if moves else "no alias moves yet")
 
 
 @rag_app.command("delete")

@@ -16,11 +16,13 @@ from llmops.rag._embed import (
     get_embedder,
 )
 from llmops.rag._index import (
+    AliasMove,
     IndexDiff,
     IndexInfo,
     build_index,
     delete_index,
     diff_indexes,
+    index_alias_history,
     list_indexes,
     resolve_index,
     set_index_alias,
@@ -32,6 +34,7 @@ from llmops.rag._service import answer, build, retrieve
 from llmops.rag._spec import PipelineSpec, RetrieverSpec, SourceSpec, SplitterSpec, load_pipeline
 
 __all__ = [
+    "AliasMove",
     "Answer",
     "Chunk",
     "Document",
@@ -57,6 +60,7 @@ __all__ = [
     "diff_indexes",
     "format_context",
     "get_embedder",
+    "index_alias_history",
     "list_indexes",
     "load_pipeline",
     "load_sources",

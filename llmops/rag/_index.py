@@ -24,21 +24,31 @@ from llmops.rag._chunking import Chunk, split_documents
 from llmops.rag._loaders import load_sources
 from llmops.rag._spec import LoadedPipeline
 from llmops.store import Store
-from llmops.store.models import RagAliasRecord, RagChunkRecord, RagIndexRecord, table_of, utcnow
+from llmops.store.models import (
+    RagAliasEventRecord,
+    RagAliasRecord,
+    RagChunkRecord,
+    RagIndexRecord,
+    table_of,
+    utcnow,
+)
 
 __all__ = [
+    "AliasMove",
     "IndexDiff",
     "IndexInfo",
     "build_index",
     "chroma_client",
     "delete_index",
     "diff_indexes",
+    "index_alias_history",
     "list_indexes",
     "resolve_index",
     "set_index_alias",
 ]
 
 _I, _C, _A = table_of(RagIndexRecord), table_of(RagChunkRecord), table_of(RagAliasRecord)
+_E = table_of(RagAliasEventRecord)
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -294,18 +304,66 @@ def list_indexes(store: Store, pipeline: str | None = None) -> list[IndexInfo]:
     return [_info(row, sorted(aliases[row.pipeline].get(row.version, []))) for row in rows]
 
 
-def set_index_alias(store: Store, pipeline: str, alias: str, version: int) -> None:
-    """Point ``alias`` of a pipeline's index at a ready version."""
+def set_index_alias(
+    store: Store, pipeline: str, alias: str, version: int, *, reason: str, actor: str | None = None
+) -> AliasMove:
+    """Point ``alias`` of a pipeline's index at a ready version, recording who, when and why."""
+    from llmops._identity import current_actor
     from llmops.prompts import check_alias
 
     check_alias(alias)
+    if not reason.strip():
+        raise InputError(f"moving alias '{alias}' of index '{pipeline}' needs a reason")
     resolve_index(store, f"{pipeline}@{version}")
+    who, now = actor or current_actor(), utcnow()
     with store.write() as session:
         connection = session.connection()
+        previous = connection.execute(
+            select(_A.c.version).where(_A.c.pipeline == pipeline, _A.c.alias == alias)
+        ).scalar()
         connection.execute(delete(_A).where(_A.c.pipeline == pipeline, _A.c.alias == alias))
         connection.execute(
-            insert(_A).values(pipeline=pipeline, alias=alias, version=version, updated_at=utcnow())
+            insert(_A).values(pipeline=pipeline, alias=alias, version=version, updated_at=now)
         )
+        connection.execute(
+            insert(_E).values(
+                pipeline=pipeline,
+                alias=alias,
+                from_version=previous,
+                to_version=version,
+                actor=who,
+                reason=reason,
+                created_at=now,
+            )
+        )
+    return AliasMove(alias, previous, version, who, reason, now)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One recorded move of an index alias."""
+
+    alias: str
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    created_at: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def index_alias_history(store: Store, pipeline: str) -> list[AliasMove]:
+    """Every move of the pipeline's index aliases, newest first."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(_E).where(_E.c.pipeline == pipeline).order_by(_E.c.id.desc())
+        ).all()
+    return [
+        AliasMove(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.created_at)
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

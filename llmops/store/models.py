@@ -19,6 +19,7 @@ __all__ = [
     "PromptAliasRecord",
     "PromptRecord",
     "PromptVersionRecord",
+    "RagAliasEventRecord",
     "RagAliasRecord",
     "RagChunkRecord",
     "RagIndexRecord",
@@ -244,3 +245,18 @@ class RagAliasRecord(SQLModel, table=True):
     alias: str = Field(primary_key=True, max_length=64)
     version: int
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RagAliasEventRecord(SQLModel, table=True):
+    """One move of a RAG index alias: who, when, from which version to which, and why."""
+
+    __tablename__ = "rag_alias_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pipeline: str = Field(max_length=200, index=True)
+    alias: str = Field(max_length=64)
+    from_version: int | None = None
+    to_version: int
+    actor: str = Field(default="", max_length=200)
+    reason: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
