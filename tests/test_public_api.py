@@ -40,3 +40,13 @@ def test_exceptions_share_one_base_with_exit_codes() -> None:
     assert issubclass(llmops.InputError, llmops.LlmopsError)
     assert llmops.LlmopsError("x").exit_code == 2
     assert llmops.CheckFailed("x").exit_code == 1
+
+
+def test_cli_help_loads_no_storage_or_model_library() -> None:
+    code = (
+        "import sys; from llmops.cli import main; code = main(['--help']); heavy = ('litellm', "
+        "'sqlalchemy', 'chromadb', 'opentelemetry', 'xllamacpp', 'onnxruntime'); "
+        "print('|' + ','.join(m for m in heavy if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().endswith("|")

@@ -10,7 +10,6 @@ import typer
 
 from llmops._exceptions import CheckFailed, InputError
 from llmops.cli._output import console, fmt_ms, fmt_score, print_json, short
-from llmops.evals._run import RunObserver
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -41,7 +40,7 @@ def _parse_fail_under(values: list[str], scorers: list[str]) -> dict[str, float]
     return thresholds
 
 
-class _Progress(RunObserver):
+class _Progress:
     """A rich progress bar with ETA and the running mean of the first scorer."""
 
     def __init__(self, enabled: bool) -> None:

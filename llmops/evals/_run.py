@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmops._aio import run_sync
 from llmops._exceptions import SuiteError
@@ -32,14 +32,24 @@ __all__ = ["EvalRun", "RunObserver", "run_suite"]
 _WRITE_BATCH = 32
 
 
-class RunObserver:
-    """Hooks for progress display; the default does nothing."""
+class RunObserver(Protocol):
+    """Hooks for progress display (the CLI's progress bar is one)."""
 
     def on_start(self, run_id: str, total: int, model: str, prompt: str) -> None:
         """The run is recorded and about to call the model ``total`` times."""
 
     def on_result(self, result: CaseResult) -> None:
         """One case finished (in completion order)."""
+
+
+class _Silent:
+    """The observer used when none is given."""
+
+    def on_start(self, run_id: str, total: int, model: str, prompt: str) -> None:
+        return None
+
+    def on_result(self, result: CaseResult) -> None:
+        return None
 
 
 @dataclass
@@ -139,7 +149,7 @@ def run_suite(
     resolved = resolve_model(model_name, config)
     params = {**prompt.model_params, **spec.params}
     cases = dataset.cases[:limit] if limit else dataset.cases
-    observer = observer or RunObserver()
+    observer = observer or _Silent()
 
     run_id = uuid.uuid4().hex
     start_run(
