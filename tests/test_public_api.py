@@ -48,5 +48,7 @@ def test_cli_help_loads_no_storage_or_model_library() -> None:
         "'sqlalchemy', 'chromadb', 'opentelemetry', 'xllamacpp', 'onnxruntime'); "
         "print('|' + ','.join(m for m in heavy if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().endswith("|")
