@@ -200,7 +200,7 @@ def main() -> None:
         recall = statistics.mean(recall_at(runs[mode][q], qrels[q], 100) for q in queries)
         times = sorted(latency[mode])
         p50, p95 = times[len(times) // 2] * 1000, times[int(len(times) * 0.95)] * 1000
-        print(f"{mode:<10}{ndcg:>9.3f}{recall:>12.3f}{p50:>9.2f}{p95:>9.2f}  {anchors[mode]}")
+        print(f"{mode:<22}{ndcg:>9.3f}{recall:>12.3f}{p50:>9.2f}{p95:>9.2f}  {anchors[mode]}")
     if args.rerank_queries <= 0:
         print(
             "hybrid+rerank: not measured (pass --rerank-queries N; "

@@ -208,6 +208,7 @@ def build_index(
             )
             progress("store", min(start + 4096, len(chunks)), len(chunks))
         build_bm25(bm25_dir(data_dir, spec.name, version), chunks)
+        np.save(bm25_dir(data_dir, spec.name, version) / "vectors.npy", matrix)
         with store.write() as session:
             connection = session.connection()
             connection.execute(
