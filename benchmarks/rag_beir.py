@@ -73,6 +73,12 @@ def main() -> None:
         help="embedding cache, so reruns skip embedding the corpus",
     )
     parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=0,
+        help="split documents into chunks of about N characters (0: one chunk per document)",
+    )
+    parser.add_argument(
         "--rerank-queries",
         type=int,
         default=0,
@@ -85,8 +91,10 @@ def main() -> None:
         )
         sys.exit(0)
     from llmops.rag import EmbeddingCache, get_embedder
-    from llmops.rag._chunking import Chunk
+    from llmops.rag._chunking import Chunk, split_documents
+    from llmops.rag._loaders import Document
     from llmops.rag._retrieve import reciprocal_rank_fusion
+    from llmops.rag._spec import SplitterSpec
 
     corpus = _read_jsonl(args.folder, "corpus.jsonl.gz", "corpus.jsonl")
     queries = {
@@ -95,10 +103,17 @@ def main() -> None:
     }
     qrels = _qrels(args.folder / "qrels" / f"{args.split}.tsv")
     queries = {qid: text for qid, text in queries.items() if qid in qrels}
-    chunks = [
-        Chunk(str(d["_id"]), str(d["_id"]), 0, f"{d.get('title', '')}\n{d['text']}", "", {})
-        for d in corpus
-    ]
+    documents = [Document(str(d["_id"]), f"{d.get('title', '')}\n{d['text']}") for d in corpus]
+    if args.chunk_size:  # many chunks per document; rankings are scored per document (max-p)
+        chunks = split_documents(
+            documents, SplitterSpec(chunk_size=args.chunk_size, chunk_overlap=0)
+        )
+    else:  # one chunk per document, as BEIR does
+        chunks = [Chunk(d.id, d.id, 0, d.text, "", {}) for d in documents]
+    doc_of = {c.id: c.doc_id for c in chunks}
+
+    def docs(ranked_chunks: list[str]) -> list[str]:
+        return list(dict.fromkeys(doc_of[c] for c in ranked_chunks))
 
     import chromadb
     from chromadb.config import Settings
@@ -139,15 +154,17 @@ def main() -> None:
         query_vectors = embedder.embed(list(split_queries.values()))
         for (qid, text), vector in zip(split_queries.items(), query_vectors, strict=True):
             t = time.perf_counter()
-            runs["dense"][qid] = exact.search(vector, 200)[0]
+            runs["dense"][qid] = docs(exact.search(vector, 200)[0])
             latency["dense"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            runs[hnsw_mode][qid] = collection.query(
-                query_embeddings=vector[None, :], n_results=200, include=[]
-            )["ids"][0]
+            runs[hnsw_mode][qid] = docs(
+                collection.query(query_embeddings=vector[None, :], n_results=200, include=[])[
+                    "ids"
+                ][0]
+            )
             latency[hnsw_mode].append(time.perf_counter() - t)
             t = time.perf_counter()
-            runs["bm25"][qid] = [doc for doc, _ in search_bm25(folder / "bm25", text, 200)]
+            runs["bm25"][qid] = docs([doc for doc, _ in search_bm25(folder / "bm25", text, 200)])
             latency["bm25"].append(time.perf_counter() - t)
         return runs, latency
 
@@ -187,7 +204,8 @@ def main() -> None:
     runs["hybrid"] = hybrid
 
     print(
-        f"BEIR {args.folder.name} ({args.split}): {len(chunks)} documents, {len(queries)} queries"
+        f"BEIR {args.folder.name} ({args.split}): {len(documents)} documents in "
+        f"{len(chunks)} chunks, {len(queries)} queries"
     )
     print(
         f"build: embed {embed_seconds:.1f} s ({cached}), index {index_seconds:.1f} s, "
@@ -220,7 +238,7 @@ def main() -> None:
     from llmops.rag import LLMReranker
     from llmops.rag._retrieve import Retrieved
 
-    texts = {c.id: c.text for c in chunks}
+    texts = {d.id: d.text for d in documents}
     reranker = LLMReranker(config=Config())
     subset = list(queries)[: args.rerank_queries]
     started = time.perf_counter()
