@@ -59,19 +59,18 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
 
 def parse_yaml(text: str, path: str) -> YamlDocument:
     """Parse ``text``; a syntax error becomes a ``YamlError`` naming ``path`` and line."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        loader = yaml.SafeLoader(text)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
+    loader = yaml.SafeLoader(text)
+    try:  # one pass: the node tree locates keys, and the data is constructed from it
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise YamlError(path, line, exc.problem or str(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlError(path, None, str(exc)) from None
+    finally:
+        loader.dispose()
     return YamlDocument(path=path, data=data, root=root)
 
 

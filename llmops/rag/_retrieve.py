@@ -123,6 +123,23 @@ class Retriever:
             )
         ]
 
+    def _dense_ids(self, query: str, k: int, where: dict[str, Any] | None) -> list[str]:
+        """Ranked ids only: fusion needs no texts, which are fetched once for the fused top k."""
+        vector = self.embedder.embed([query])
+        exact = _exact_index(self._bm25) if where is None else None
+        if exact is not None:
+            return exact.search(vector[0], k)[0]
+        n_results = min(k, max(1, self.info.chunk_count))
+        result = self._collection.query(
+            query_embeddings=vector, n_results=n_results, where=where, include=[]
+        )
+        return list(result["ids"][0])
+
+    def _bm25_ids(self, query: str, k: int, where: dict[str, Any] | None) -> list[str]:
+        if where is None:
+            return [doc_id for doc_id, _ in search_bm25(self._bm25, query, k)]
+        return [r.id for r in self.bm25(query, k, where)]  # the filter needs metadata
+
     def _fetch(
         self, scored: list[tuple[str, float]], where: dict[str, Any] | None
     ) -> list[Retrieved]:
@@ -156,8 +173,7 @@ class Retriever:
         bm25_weight: float = 1.0,
     ) -> list[Retrieved]:
         depth = max(k, candidates)
-        dense = [r.id for r in self.dense(query, depth, where)]
-        sparse = [r.id for r in self.bm25(query, depth, where)]
+        dense, sparse = self._dense_ids(query, depth, where), self._bm25_ids(query, depth, where)
         return self._fetch(
             reciprocal_rank_fusion([dense, sparse], rrf_k, [1.0, bm25_weight])[:k], where
         )
