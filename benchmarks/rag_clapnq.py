@@ -53,7 +53,7 @@ def main() -> None:
     os.environ["LLMOPS_HOME"] = str(work / "home")
     os.environ.pop("LLMOPS_STORE_URL", None)
     from llmops.config import Config
-    from llmops.evals import SCORERS
+    from llmops.evals import token_f1
     from llmops.prompts import load_prompt_file, register_prompt
     from llmops.rag import answer, build, retrieve
     from llmops.store import open_store
@@ -122,7 +122,7 @@ def main() -> None:
             refused = any(marker in text.lower() for marker in _REFUSALS)
             if kind == "answerable":
                 gold = row["output"][0]["answer"] if row.get("output") else ""
-                f1s.append(SCORERS["token_f1"](text, gold) if gold else 0.0)
+                f1s.append(token_f1(text, gold) if gold else 0.0)
                 refused_answerable.append(refused)
             else:
                 refused_unanswerable.append(refused)

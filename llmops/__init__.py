@@ -29,7 +29,17 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from llmops import prompts
     from llmops.config import Config, load_config
-    from llmops.evals import EvalRun, run_suite
+    from llmops.evals import (
+        EvalRun,
+        Sample,
+        Score,
+        Scorer,
+        evaluate,
+        resume_run,
+        run_matrix,
+        run_suite,
+        scorer,
+    )
     from llmops.llm import Completion, complete, resolve_model
     from llmops.prompts import PromptVersion, register_prompt
     from llmops.store import Store, open_store
@@ -39,6 +49,13 @@ _LAZY: dict[str, str] = {
     "Completion": "llmops.llm",
     "Config": "llmops.config",
     "EvalRun": "llmops.evals",
+    "Sample": "llmops.evals",
+    "Score": "llmops.evals",
+    "Scorer": "llmops.evals",
+    "evaluate": "llmops.evals",
+    "resume_run": "llmops.evals",
+    "run_matrix": "llmops.evals",
+    "scorer": "llmops.evals",
     "PromptVersion": "llmops.prompts",
     "Store": "llmops.store",
     "complete": "llmops.llm",
@@ -65,6 +82,9 @@ __all__ = [
     "NotFoundError",
     "OutputParseError",
     "PromptVersion",
+    "Sample",
+    "Score",
+    "Scorer",
     "Store",
     "StoreError",
     "SuiteError",
@@ -73,13 +93,17 @@ __all__ = [
     "YamlError",
     "__version__",
     "complete",
+    "evaluate",
     "flush",
     "load_config",
     "open_store",
     "prompts",
     "register_prompt",
     "resolve_model",
+    "resume_run",
+    "run_matrix",
     "run_suite",
+    "scorer",
     "span",
     "trace",
     "trace_context",

@@ -93,4 +93,5 @@ def describe_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
     got = first.get("input")
     shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{doc.where(loc)}: key '{key}': {first['msg']}{shown}{more}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{doc.where(loc)}: key '{key}': {message}{shown}{more}"

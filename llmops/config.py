@@ -62,6 +62,8 @@ class ModelConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     api_base: str | None = None
     api_key_env: str | None = None
+    rpm: float | None = Field(default=None, gt=0, description="requests per minute, at most")
+    max_concurrency: int | None = Field(default=None, ge=1, description="calls in flight, at most")
 
 
 class PathsConfig(BaseModel):

@@ -127,10 +127,10 @@ def _write(path: Path, text: str) -> None:
             (
                 "evals/s.yaml",
                 "name: s\ndataset: data/llmops_docs.jsonl\nprompt: qa\nexpected: answer\n"
-                "scorers: [contains, bleu]\n",
+                "scorers: [contains, blue_score]\n",
             ),
             ["eval", "run", "evals/s.yaml"],
-            r"evals/s.yaml:5: key 'scorers': Value error, unknown scorer 'bleu'",
+            r"evals/s.yaml:5: key 'scorers': unknown scorer 'blue_score'",
         ),
         (
             ("prompts/qa.yaml", "template: '{{ context }} {{ topic }}'\n"),

@@ -6,7 +6,17 @@ import asyncio
 
 import pytest
 
-from llmops.evals import SCORERS, Case, TargetOutput, run_cases, summarize
+from llmops.evals import (
+    Case,
+    Sample,
+    Score,
+    Scorer,
+    TargetOutput,
+    build_scorer,
+    run_cases,
+    scorer,
+    summarize,
+)
 from llmops.store import Store
 from llmops.tracing import configure_tracing, flush, get_trace
 
@@ -18,15 +28,16 @@ def _cases(n: int) -> list[Case]:
 def test_failures_are_recorded_per_case_and_the_run_goes_on(store: Store) -> None:
     configure_tracing(store)
 
-    async def target(case: Case) -> TargetOutput:
+    async def target(case: Case, repeat: int) -> TargetOutput:
         if case.index == 2:
             raise RuntimeError("model exploded")
         return TargetOutput(case.row["q"] if case.index != 3 else "wrong", 5, 1)
 
+    @scorer("broken")
     def broken_scorer(output: str, expected: str | None) -> float:
         raise ValueError("scorer bug")
 
-    scorers = {"exact_match": SCORERS["exact_match"], "broken": broken_scorer}
+    scorers = [build_scorer("exact_match"), broken_scorer]
     results = asyncio.run(run_cases(_cases(5), target, scorers, run_id="r1", concurrency=2))
     assert [r.case.index for r in results] == [0, 1, 2, 3, 4]
     assert results[2].error == "RuntimeError: model exploded"
@@ -48,7 +59,7 @@ def test_concurrency_is_bounded() -> None:
     in_flight = 0
     peak = 0
 
-    async def target(case: Case) -> TargetOutput:
+    async def target(case: Case, repeat: int) -> TargetOutput:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
@@ -61,7 +72,7 @@ def test_concurrency_is_bounded() -> None:
         run_cases(
             _cases(20),
             target,
-            {"exact_match": SCORERS["exact_match"]},
+            [build_scorer("exact_match")],
             run_id="r2",
             concurrency=3,
             on_result=lambda r: seen.append(r.case.index),
@@ -73,11 +84,73 @@ def test_concurrency_is_bounded() -> None:
 
 
 def test_out_of_range_scores_are_unmeasured() -> None:
-    async def target(case: Case) -> TargetOutput:
+    async def target(case: Case, repeat: int) -> TargetOutput:
         return TargetOutput("x")
 
-    results = asyncio.run(
-        run_cases(_cases(1), target, {"bad": lambda o, e: float("nan")}, run_id="r3")
-    )
+    bad = scorer("bad")(lambda o, e: float("nan"))
+    results = asyncio.run(run_cases(_cases(1), target, [bad], run_id="r3"))
     assert results[0].scores["bad"] is None
     assert "outside [0, 1]" in results[0].score_errors["bad"]
+
+
+def test_repeats_run_every_case_n_times_and_skip_resumes() -> None:
+    calls: list[tuple[int, int]] = []
+
+    async def target(case: Case, repeat: int) -> TargetOutput:
+        calls.append((case.index, repeat))
+        return TargetOutput(case.row["q"] if repeat == 0 else "other")
+
+    results = asyncio.run(
+        run_cases(
+            _cases(3),
+            target,
+            [build_scorer("exact_match")],
+            run_id="r4",
+            repeats=2,
+            skip={(1, 0), (1, 1)},
+        )
+    )
+    assert sorted(calls) == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    assert [(r.case.index, r.repeat) for r in results] == [(0, 0), (0, 1), (2, 0), (2, 1)]
+    summary = summarize(results, ["exact_match"])["exact_match"]
+    # repeats are averaged per case first: two cases, each 0.5
+    assert (summary.n, summary.mean) == (2, pytest.approx(0.5))
+
+
+def test_timeouts_are_errors_on_their_case() -> None:
+    async def target(case: Case, repeat: int) -> TargetOutput:
+        if case.index == 0:
+            await asyncio.sleep(5)
+        return TargetOutput(case.row["q"])
+
+    results = asyncio.run(
+        run_cases(_cases(2), target, [build_scorer("exact_match")], run_id="r5", timeout_s=0.05)
+    )
+    assert results[0].error == "timed out after 0.05 s"
+    assert results[1].scores["exact_match"] == 1.0
+
+
+def test_async_scorers_run_concurrently_and_keep_reason_and_detail() -> None:
+    in_flight = 0
+    peak = 0
+
+    class Slow(Scorer):
+        type_name = "slow"
+
+        async def ascore(self, sample: Sample) -> Score:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.02)
+            in_flight -= 1
+            return Score(0.5, reason="half", detail={"raw": sample.output})
+
+    async def target(case: Case, repeat: int) -> TargetOutput:
+        return TargetOutput("out")
+
+    scorers = [Slow(name="a"), Slow(name="b")]
+    results = asyncio.run(run_cases(_cases(1), target, scorers, run_id="r6"))
+    assert peak == 2  # both judges of a case are awaited together
+    assert results[0].scores == {"a": 0.5, "b": 0.5}
+    assert results[0].score_reasons["a"] == "half"
+    assert results[0].score_details["b"] == {"raw": "out"}

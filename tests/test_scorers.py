@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmops.evals import SCORERS, ScorerUnmeasured, normalize_answer
+from llmops.evals import Sample, ScorerUnmeasured, build_scorer, normalize_answer
 
 
 def test_normalization() -> None:
@@ -25,10 +25,11 @@ def test_normalization() -> None:
     ],
 )
 def test_scores(name: str, output: str, expected: str, score: float) -> None:
-    assert SCORERS[name](output, expected) == pytest.approx(score)
+    scorer = build_scorer(name)
+    assert scorer.score(Sample(output=output, expected=expected)) == pytest.approx(score)
 
 
 @pytest.mark.parametrize("name", ["exact_match", "contains", "token_f1"])
 def test_no_reference_is_unmeasured_not_zero(name: str) -> None:
     with pytest.raises(ScorerUnmeasured):
-        SCORERS[name]("anything", None)
+        build_scorer(name).score(Sample(output="anything"))

@@ -145,8 +145,8 @@ def test_eval_run_round_trip(store: Store) -> None:
     detail = get_run(store, "aaaa")
     assert detail.run.status == "completed_with_errors"
     assert [case.output for case in detail.cases] == [None, "x", "x"]
-    assert detail.scores[0]["exact_match"].error == "target failed"
-    assert detail.scores[2]["exact_match"].value == 1.0
+    assert detail.scores[0, 0]["exact_match"].error == "target failed"
+    assert detail.scores[2, 0]["exact_match"].value == 1.0
     assert [run.id for run in list_runs(store)] == ["a" * 32]
 
 

@@ -126,7 +126,8 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
             )
         console.print(cases)
     table = Table(title=f"{run.suite} · summary", title_justify="left")
-    for column in ("scorer", "mean", "± stderr", "measured", "unmeasured", "threshold", "result"):
+    columns = ("scorer", "mean", "± stderr", "95% CI", "measured", "unmeasured", "threshold")
+    for column in (*columns, "result"):
         table.add_column(column, justify="left" if column == "scorer" else "right")
     failed = run.failed_thresholds()
     for name, summary in run.summary.items():
@@ -136,6 +137,9 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
             name,
             fmt_score(summary.mean),
             fmt_score(summary.stderr),
+            "-"
+            if summary.ci_low is None or summary.ci_high is None
+            else f"{summary.ci_low:.3f}..{summary.ci_high:.3f}",
             str(summary.n),
             str(summary.unmeasured),
             "-" if threshold is None else f"{threshold:.2f}",
@@ -143,27 +147,37 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
         )
     console.print(table)
     tokens = sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in run.results)
+    cached = f" · {run.n_cached} cached" if run.n_cached else ""
     console.print(
-        f"{len(run.results)} cases · {run.n_errors} errors · {tokens} tokens · {elapsed:.1f} s · "
-        f"run id {run.id} (llmops runs show {run.id[:12]})"
+        f"{len(run.results)} cases · {run.n_errors} errors{cached} · {tokens} tokens · "
+        f"{elapsed:.1f} s · run id {run.id} (llmops runs show {run.id[:12]})"
     )
+    for line in run.skipped_rows[:10]:
+        console.print(f"[yellow]skipped {escape(line)}")
+    if len(run.skipped_rows) > 10:
+        console.print(f"[yellow]… and {len(run.skipped_rows) - 10} more skipped rows")
 
 
-def _run_json(run: EvalRun) -> dict[str, object]:
-    return {
-        "id": run.id,
-        "suite": run.suite,
-        "model": run.model,
-        "prompt": run.prompt,
-        "status": run.status,
-        "cases": len(run.results),
-        "errors": run.n_errors,
-        "summary": {name: s.to_dict() for name, s in run.summary.items()},
-        "thresholds": run.thresholds,
-        "failed_thresholds": {
-            k: {"mean": m, "threshold": t} for k, (m, t) in run.failed_thresholds().items()
-        },
-    }
+def _print_matrix(runs: list[EvalRun]) -> None:
+    from rich.table import Table
+
+    names = list(runs[0].summary)
+    table = Table(title=f"{runs[0].suite} · matrix", title_justify="left")
+    table.add_column("prompt")
+    table.add_column("model")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("run", no_wrap=True)
+    for run in runs:
+        failed = run.failed_thresholds()
+        cells = []
+        for name in names:
+            summary = run.summary.get(name)
+            text = fmt_score(summary.mean if summary else None)
+            cells.append(f"[red]{text}" if name in failed else text)
+        table.add_row(run.prompt, run.model, *cells, str(run.n_errors), run.id[:12])
+    console.print(table)
 
 
 @eval_app.command("run")
@@ -176,43 +190,92 @@ def run(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-j", min=1, help="Cases in flight."
     ),
+    repeats: int | None = typer.Option(
+        None, "--repeats", min=1, help="Run every case N times (default: the suite's)."
+    ),
+    cache: bool | None = typer.Option(
+        None, "--cache/--no-cache", help="Reuse stored responses to identical calls."
+    ),
     fail_under: list[str] = typer.Option(
         [],
         "--fail-under",
         help="Exit 1 when a mean is below: NUMBER (every scorer) or SCORER=NUMBER.",
     ),
     allow_errors: bool = typer.Option(
-        False, "--allow-errors", help="Exit 0 even when some cases errored."
+        False, "--allow-errors", help="Exit 0 even when some cases errored or went unmeasured."
     ),
     cases: bool = typer.Option(True, "--cases/--no-cases", help="Print the per-case table."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run an eval suite against its prompt and model, store and print the results."""
-    from llmops.evals import load_suite, run_suite
+    """Run an eval suite (every prompt x model cell of it), store and print the results."""
+    from llmops.evals import build_scorer, load_suite, run_matrix
 
     spec = load_suite(suite).spec
-    overrides = _parse_fail_under(fail_under, spec.scorers)
+    overrides = _parse_fail_under(fail_under, [build_scorer(s).name for s in spec.scorers])
     progress = _Progress(enabled=not as_json)
     started = time.perf_counter()
     try:
-        result = run_suite(
-            suite, model=model, limit=limit, concurrency=concurrency, observer=progress
+        runs = run_matrix(
+            suite,
+            model=model,
+            limit=limit,
+            concurrency=concurrency,
+            repeats=repeats,
+            use_cache=cache,
+            observer=progress,
         )
     finally:
         progress.stop()
-    result.thresholds.update(overrides)
+    _report(runs, overrides, started, cases, as_json, allow_errors)
+
+
+@eval_app.command("resume")
+def resume(
+    run_id: str = typer.Argument(..., help="Run id (or unique prefix) of a killed run."),
+    allow_errors: bool = typer.Option(
+        False, "--allow-errors", help="Exit 0 even when some cases errored or went unmeasured."
+    ),
+    cases: bool = typer.Option(True, "--cases/--no-cases", help="Print the per-case table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Finish a run that was killed or interrupted: only its missing cases run."""
+    from llmops.evals import resume_run
+
+    progress = _Progress(enabled=not as_json)
+    started = time.perf_counter()
+    try:
+        result = resume_run(run_id, observer=progress)
+    finally:
+        progress.stop()
+    _report([result], {}, started, cases, as_json, allow_errors)
+
+
+def _report(
+    runs: list[EvalRun],
+    overrides: dict[str, float],
+    started: float,
+    cases: bool,
+    as_json: bool,
+    allow_errors: bool,
+) -> None:
+    for result in runs:
+        result.thresholds.update(overrides)
     if as_json:
-        print_json(_run_json(result))
+        payload = [result.to_dict() for result in runs]
+        print_json(payload[0] if len(payload) == 1 else payload)
     else:
-        _print_run(result, time.perf_counter() - started, cases)
-    problems = []
-    failed = result.failed_thresholds()
-    if failed:
-        detail = ", ".join(f"{k} {fmt_score(m)} < {t:.2f}" for k, (m, t) in failed.items())
-        problems.append(f"threshold not met: {detail}")
-    if result.n_errors and not allow_errors:
-        problems.append(
-            f"{result.n_errors} case(s) failed with errors (see llmops runs show {result.id[:12]})"
-        )
+        elapsed = time.perf_counter() - started
+        for result in runs:
+            _print_run(result, elapsed, cases and len(runs) == 1)
+        if len(runs) > 1:
+            _print_matrix(runs)
+    problems = [
+        (f"{result.prompt} x {result.model}: " if len(runs) > 1 else "") + problem
+        for result in runs
+        for problem in result.problems(allow_errors=allow_errors or None)
+    ]
     if problems:
         raise CheckFailed("; ".join(problems))
+
+
+from llmops.cli import _eval_calibrate, _eval_compare  # noqa: E402, F401

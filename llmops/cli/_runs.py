@@ -99,6 +99,7 @@ def show(
         data["cases"] = [
             {
                 "index": case.case_index,
+                "repeat": case.repeat,
                 "inputs": case.inputs,
                 "expected": case.expected,
                 "output": case.output,
@@ -109,7 +110,7 @@ def show(
                 "trace_id": case.trace_id,
                 "scores": {
                     k: {"value": s.value, "error": s.error}
-                    for k, s in detail.scores.get(case.case_index, {}).items()
+                    for k, s in detail.case_scores(case).items()
                 },
             }
             for case in detail.cases
@@ -121,6 +122,8 @@ def show(
         f"[bold]run {run.id}[/] · suite {run.suite} · model {run.model_name} ({run.model}) · "
         f"prompt {prompt} · {run.status} · {fmt_time(run.started_at)}"
     )
+    from rich.markup import escape
+
     scorers = list((run.summary or {}).keys())
     table = Table()
     for column in ("#", "expected", "output", *scorers, "latency", "tokens", "trace"):
@@ -133,14 +136,16 @@ def show(
             min_width=None if wide else len(column),
         )
     for case in detail.cases:
-        scores = detail.scores.get(case.case_index, {})
+        scores = detail.case_scores(case)
         output = (
-            short(case.output, 50) if case.error is None else f"[red]error: {short(case.error, 44)}"
+            escape(short(case.output, 50))
+            if case.error is None
+            else f"[red]error: {escape(short(case.error, 44))}"
         )
         tokens = (case.input_tokens or 0) + (case.output_tokens or 0)
         table.add_row(
-            str(case.case_index + 1),
-            short(case.expected, 24),
+            f"{case.case_index + 1}" + (f".{case.repeat + 1}" if run.repeats > 1 else ""),
+            escape(short(case.expected, 24)),
             output,
             *(fmt_score(scores[k].value) if k in scores else "-" for k in scorers),
             fmt_ms(case.latency_ms),

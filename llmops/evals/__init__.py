@@ -1,31 +1,81 @@
-"""Evaluation: suites in ``evals/``, scorers, a concurrent runner and stored results."""
+"""Evaluation: suites in ``evals/``, datasets, scorers, a concurrent runner, stored results."""
 
+from llmops.evals import _catalog  # noqa: F401 - registers the scorer types
+from llmops.evals._compare import RunComparison, compare_runs
+from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset
+from llmops.evals._report import render_report
 from llmops.evals._results import RunDetail, get_run, list_runs
-from llmops.evals._run import EvalRun, RunObserver, run_suite
-from llmops.evals._runner import CaseResult, ScoreSummary, TargetOutput, run_cases, summarize
-from llmops.evals._scorers import SCORERS, Scorer, ScorerUnmeasured, normalize_answer, scorer
-from llmops.evals._suite import Case, Dataset, SuiteSpec, load_dataset, load_suite
+from llmops.evals._run import EvalRun, RunObserver, evaluate, resume_run, run_matrix, run_suite
+from llmops.evals._runner import (
+    CaseResult,
+    ScoreSummary,
+    Target,
+    TargetOutput,
+    run_cases,
+    summarize,
+)
+from llmops.evals._scorers import contains, exact_match, normalize_answer, token_f1
+from llmops.evals._scoring import (
+    SCORER_TYPES,
+    Context,
+    FunctionScorer,
+    Sample,
+    Score,
+    Scorer,
+    ScorerEnv,
+    ScorerParams,
+    ScorerUnmeasured,
+    build_scorer,
+    register_scorer,
+    scorer,
+)
+from llmops.evals._stats import PairedStats, Stats, paired_comparison, summarize_values
+from llmops.evals._suite import LoadedSuite, SuiteSpec, load_suite
 
 __all__ = [
-    "SCORERS",
+    "SCORER_TYPES",
     "Case",
     "CaseResult",
+    "Context",
     "Dataset",
+    "DatasetSpec",
     "EvalRun",
+    "FunctionScorer",
+    "LoadedSuite",
+    "PairedStats",
+    "RunComparison",
     "RunDetail",
     "RunObserver",
+    "Sample",
+    "Score",
     "ScoreSummary",
     "Scorer",
+    "ScorerEnv",
+    "ScorerParams",
     "ScorerUnmeasured",
+    "Stats",
     "SuiteSpec",
+    "Target",
     "TargetOutput",
+    "build_scorer",
+    "compare_runs",
+    "contains",
+    "evaluate",
+    "exact_match",
     "get_run",
     "list_runs",
     "load_dataset",
     "load_suite",
     "normalize_answer",
+    "paired_comparison",
+    "register_scorer",
+    "render_report",
+    "resume_run",
     "run_cases",
+    "run_matrix",
     "run_suite",
     "scorer",
     "summarize",
+    "summarize_values",
+    "token_f1",
 ]

@@ -23,6 +23,19 @@ def start_run(store: Store, record: EvalRunRecord) -> None:
         session.add(record)
 
 
+def _case_detail(result: CaseResult) -> dict[str, Any] | None:
+    detail: dict[str, Any] = {}
+    if result.case.input is not None:
+        detail["input"] = result.case.input
+    if result.contexts:
+        detail["contexts"] = [
+            {"id": c.id, "text": c.text, "score": c.score} for c in result.contexts
+        ]
+    if result.tool_calls:
+        detail["tool_calls"] = [dict(call) for call in result.tool_calls]
+    return detail or None
+
+
 def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> None:
     """Write a batch of case results and their scores in one transaction."""
     if not results:
@@ -31,6 +44,7 @@ def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> N
         {
             "run_id": run_id,
             "case_index": r.case.index,
+            "repeat": r.repeat,
             "inputs": r.case.row,
             "expected": r.case.expected,
             "output": r.output,
@@ -38,7 +52,10 @@ def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> N
             "latency_ms": r.latency_ms,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
+            "cost_usd": r.cost_usd,
+            "cached": r.cached,
             "trace_id": r.trace_id,
+            "detail": _case_detail(r),
         }
         for r in results
     ]
@@ -46,9 +63,12 @@ def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> N
         {
             "run_id": run_id,
             "case_index": r.case.index,
+            "repeat": r.repeat,
             "scorer": name,
             "value": value,
             "error": r.score_errors.get(name),
+            "reason": r.score_reasons.get(name),
+            "detail": r.score_details.get(name),
         }
         for r in results
         for name, value in r.scores.items()
@@ -103,11 +123,15 @@ def list_runs(store: Store, *, limit: int = 50, suite: str | None = None) -> lis
 
 @dataclass(frozen=True)
 class RunDetail:
-    """A run with its cases and their scores."""
+    """A run with its cases (every repeat) and their scores by ``(case_index, repeat)``."""
 
     run: EvalRunRecord
     cases: list[EvalCaseRecord]
-    scores: dict[int, dict[str, EvalScoreRecord]]
+    scores: dict[tuple[int, int], dict[str, EvalScoreRecord]]
+
+    def case_scores(self, case: EvalCaseRecord) -> dict[str, EvalScoreRecord]:
+        """The scores of one case record (one repeat), by scorer."""
+        return self.scores.get((case.case_index, case.repeat), {})
 
 
 def get_run(store: Store, run_id: str) -> RunDetail:
@@ -120,12 +144,46 @@ def get_run(store: Store, run_id: str) -> RunDetail:
             session.exec(
                 select(EvalCaseRecord)
                 .where(EvalCaseRecord.run_id == full_id)
-                .order_by(col(EvalCaseRecord.case_index))
+                .order_by(col(EvalCaseRecord.case_index), col(EvalCaseRecord.repeat))
             ).all()
         )
-        scores: dict[int, dict[str, EvalScoreRecord]] = {}
+        scores: dict[tuple[int, int], dict[str, EvalScoreRecord]] = {}
         for score in session.exec(
-            select(EvalScoreRecord).where(EvalScoreRecord.run_id == full_id)
+            select(EvalScoreRecord)
+            .where(EvalScoreRecord.run_id == full_id)
+            .order_by(col(EvalScoreRecord.id))
         ).all():
-            scores.setdefault(score.case_index, {})[score.scorer] = score
+            scores.setdefault((score.case_index, score.repeat), {})[score.scorer] = score
     return RunDetail(run=run, cases=cases, scores=scores)
+
+
+def stored_results(store: Store, run_id: str) -> list[CaseResult]:
+    """A run's stored cases as results (for resuming and re-summarizing it)."""
+    from llmops.evals._datasets import Case
+
+    with store.session() as session:
+        cases = session.exec(select(EvalCaseRecord).where(EvalCaseRecord.run_id == run_id)).all()
+        scores = session.exec(select(EvalScoreRecord).where(EvalScoreRecord.run_id == run_id)).all()
+    by_key: dict[tuple[int, int], CaseResult] = {}
+    for record in cases:
+        detail = record.detail or {}
+        result = CaseResult(
+            case=Case(record.case_index, record.inputs or {}, record.expected, detail.get("input")),
+            repeat=record.repeat,
+            output=record.output,
+            error=record.error,
+            latency_ms=record.latency_ms,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            cost_usd=record.cost_usd,
+            cached=record.cached,
+            trace_id=record.trace_id,
+        )
+        by_key[(record.case_index, record.repeat)] = result
+    for score in scores:
+        found = by_key.get((score.case_index, score.repeat))
+        if found is not None:
+            found.scores[score.scorer] = score.value
+            if score.error:
+                found.score_errors[score.scorer] = score.error
+    return [by_key[key] for key in sorted(by_key)]

@@ -1,42 +1,49 @@
-"""``run_suite``: the main job. Suite + dataset + prompt + model -> stored, traced, scored run."""
+"""Running suites: one run per (prompt, model) cell, stored, traced, scored, resumable.
+
+``run_suite`` runs a suite with one cell; ``run_matrix`` runs every cell of a suite with
+``prompts:`` and/or ``models:``; ``resume_run`` finishes a run that was killed; and
+``evaluate`` is the same machinery for a dataset, target and scorers given in Python.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from llmops._aio import run_sync
-from llmops._exceptions import SuiteError
+from llmops._exceptions import InputError, NotFoundError, SuiteError
 from llmops.config import Config, load_config
-from llmops.evals._results import finish_run, start_run, write_results
-from llmops.evals._runner import CaseResult, ScoreSummary, TargetOutput, run_cases, summarize
-from llmops.evals._scorers import SCORERS
-from llmops.evals._suite import Case, Dataset, LoadedSuite, load_dataset, load_suite
-from llmops.llm import ResolvedModel, acomplete, resolve_model
-from llmops.prompts import (
-    PromptVersion,
-    find_prompt_file,
-    get_version,
-    load_prompt_file,
-    parse_ref,
-    register_prompt,
+from llmops.evals._datasets import Case, Dataset, load_dataset, rows_to_dataset
+from llmops.evals._results import finish_run, start_run, stored_results, write_results
+from llmops.evals._runner import CaseResult, ScoreSummary, Target, run_cases, summarize
+from llmops.evals._scoring import Scorer, ScorerEnv, build_scorer
+from llmops.evals._suite import LoadedSuite, load_suite
+from llmops.evals._targets import (
+    callable_target,
+    check_prompt_inputs,
+    import_callable,
+    prompt_target,
+    rag_target,
+    variable_map,
 )
 from llmops.store import Store, open_store
 from llmops.store.models import EvalRunRecord
 
-__all__ = ["EvalRun", "RunObserver", "run_suite"]
+__all__ = ["EvalRun", "RunObserver", "evaluate", "resume_run", "run_matrix", "run_suite"]
 
-_WRITE_BATCH = 32
+_WRITE_BATCH = 64
+_WRITE_INTERVAL_S = 1.0  # a killed run loses at most this much work
 
 
 class RunObserver(Protocol):
     """Hooks for progress display (the CLI's progress bar is one)."""
 
     def on_start(self, run_id: str, total: int, model: str, prompt: str) -> None:
-        """The run is recorded and about to call the model ``total`` times."""
+        """The run is recorded and about to run ``total`` cases."""
 
     def on_result(self, result: CaseResult) -> None:
         """One case finished (in completion order)."""
@@ -54,7 +61,7 @@ class _Silent:
 
 @dataclass
 class EvalRun:
-    """The outcome of ``run_suite``."""
+    """The outcome of one run: every case result, the summary per scorer, the verdicts."""
 
     id: str
     suite: str
@@ -64,10 +71,25 @@ class EvalRun:
     results: list[CaseResult]
     summary: dict[str, ScoreSummary]
     thresholds: dict[str, float] = field(default_factory=dict)
+    group_id: str | None = None
+    skipped_rows: list[str] = field(default_factory=list)
+    error_budget: float = 0.0
+    allow_errors: bool = False
 
     @property
     def n_errors(self) -> int:
         return sum(1 for result in self.results if result.error is not None)
+
+    @property
+    def n_cached(self) -> int:
+        return sum(1 for result in self.results if result.cached)
+
+    @property
+    def unmeasured_rate(self) -> float:
+        """Fraction of (case, scorer) scores that are unmeasured (target or scorer failed)."""
+        total = sum(len(result.scores) for result in self.results)
+        missing = sum(v is None for result in self.results for v in result.scores.values())
+        return missing / total if total else 0.0
 
     def failed_thresholds(self) -> dict[str, tuple[float | None, float]]:
         """Scorers below their threshold: name -> (mean, threshold)."""
@@ -78,130 +100,122 @@ class EvalRun:
                 failed[name] = (mean, threshold)
         return failed
 
+    def problems(self, *, allow_errors: bool | None = None) -> list[str]:
+        """Why this run should fail a CI step; empty when it passes."""
+        problems = []
+        failed = self.failed_thresholds()
+        if failed:
+            detail = ", ".join(
+                f"{k} {'-' if m is None else f'{m:.3f}'} < {t:.2f}" for k, (m, t) in failed.items()
+            )
+            problems.append(f"threshold not met: {detail}")
+        allowed = self.allow_errors if allow_errors is None else allow_errors
+        if self.n_errors and not allowed:
+            first = next(r for r in self.results if r.error is not None)
+            problems.append(
+                f"{self.n_errors} case(s) failed with errors, e.g. case {first.case.index + 1}: "
+                f"{first.error} (see llmops runs show {self.id[:12]})"
+            )
+        if not allowed and self.unmeasured_rate > self.error_budget:
+            problems.append(
+                f"{self.unmeasured_rate:.1%} of scores are unmeasured, over the error budget "
+                f"of {self.error_budget:.1%}"
+            )
+        return problems
 
-def _variable_map(suite: LoadedSuite, prompt: PromptVersion) -> dict[str, str]:
-    mapping = dict(suite.spec.inputs or {})
-    for name in prompt.variables:
-        mapping.setdefault(name, name)
-    return mapping
-
-
-def _check_inputs(
-    suite: LoadedSuite, dataset: Dataset, prompt: PromptVersion, mapping: dict[str, str]
-) -> None:
-    for variable in prompt.variables:
-        column = mapping[variable]
-        for case in dataset.cases:
-            if column not in case.row:
-                raise SuiteError(
-                    f"{dataset.path}: row {case.index + 1} has no column '{column}' for the "
-                    f"missing template variable '{variable}' of prompt {prompt.ref}"
-                )
-
-
-def _prompt_target(
-    prompt: PromptVersion,
-    model: ResolvedModel,
-    mapping: dict[str, str],
-    params: dict[str, Any],
-    retries: int,
-) -> Callable[[Case], Any]:
-    async def target(case: Case) -> TargetOutput:
-        variables = {variable: case.row[column] for variable, column in mapping.items()}
-        messages = prompt.messages(**variables)
-        completion = await acomplete(messages, model, prompt=prompt, retries=retries, **params)
-        return TargetOutput(completion.text, completion.input_tokens, completion.output_tokens)
-
-    return target
-
-
-def run_suite(
-    suite_path: Path,
-    *,
-    model: str | None = None,
-    limit: int | None = None,
-    concurrency: int | None = None,
-    config: Config | None = None,
-    store: Store | None = None,
-    observer: RunObserver | None = None,
-) -> EvalRun:
-    """Run an eval suite end to end and record everything in the store."""
-    from llmops.tracing import configure_tracing, flush
-
-    config = config or load_config(suite_path.parent)
-    suite = load_suite(suite_path)
-    spec = suite.spec
-    dataset = load_dataset(suite.dataset_path, spec.expected)
-    model_name = model or spec.model
-    config.model(model_name)  # unknown names fail before anything is stored
-    store = store or open_store(config.resolved_store_url)
-    configure_tracing(store)
-    if "@" in spec.prompt:  # a registered version or alias, e.g. qa@production
-        name, selector = parse_ref(spec.prompt)
-        prompt = get_version(store, name, selector)
-    else:  # a file in prompts/, registered (idempotently) as a version
-        prompt_spec = load_prompt_file(find_prompt_file(config.path("prompts"), spec.prompt))
-        prompt = register_prompt(
-            store, prompt_spec, message=f"registered by eval suite {spec.name}"
-        )
-    mapping = _variable_map(suite, prompt)
-    _check_inputs(suite, dataset, prompt, mapping)
-    resolved = resolve_model(model_name, config)
-    params = {**prompt.model_params, **spec.params}
-    cases = dataset.cases[:limit] if limit else dataset.cases
-    observer = observer or _Silent()
-
-    run_id = uuid.uuid4().hex
-    start_run(
-        store,
-        EvalRunRecord(
-            id=run_id,
-            suite=spec.name,
-            suite_path=str(suite.path),
-            dataset_hash=dataset.content_hash,
-            model_name=resolved.name,
-            model=resolved.model,
-            prompt_version_id=prompt.id,
-            config={
-                "params": params,
-                "scorers": spec.scorers,
-                "thresholds": spec.thresholds,
-                "limit": limit,
-                "concurrency": concurrency or spec.concurrency,
-                "prompt": prompt.ref,
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group_id": self.group_id,
+            "suite": self.suite,
+            "model": self.model,
+            "prompt": self.prompt,
+            "status": self.status,
+            "cases": len(self.results),
+            "errors": self.n_errors,
+            "cached": self.n_cached,
+            "unmeasured_rate": self.unmeasured_rate,
+            "skipped_rows": self.skipped_rows,
+            "summary": {name: s.to_dict() for name, s in self.summary.items()},
+            "thresholds": self.thresholds,
+            "failed_thresholds": {
+                k: {"mean": m, "threshold": t} for k, (m, t) in self.failed_thresholds().items()
             },
-        ),
-    )
-    observer.on_start(run_id, len(cases), resolved.name, prompt.ref)
+        }
+
+
+@dataclass
+class _Cell:
+    """One run to execute: its target, label and what is recorded about it."""
+
+    target: Target
+    model_name: str
+    model: str
+    prompt_label: str
+    prompt_version_id: int | None
+    config: dict[str, Any]
+
+
+def _execute(
+    store: Store,
+    run_id: str,
+    cases: Sequence[Case],
+    cell: _Cell,
+    scorers: list[Scorer],
+    *,
+    concurrency: int,
+    repeats: int,
+    timeout_s: float | None,
+    seed: int,
+    observer: RunObserver,
+    cache: Any,
+    skip: set[tuple[int, int]],
+    previous: list[CaseResult],
+) -> tuple[str, list[CaseResult], dict[str, ScoreSummary]]:
+    """Run the cells' cases, writing results in batches; a crash leaves a resumable run."""
+    from llmops.tracing import flush
 
     pending: list[CaseResult] = []
+    last_write = time.monotonic()
+
+    def write_pending() -> None:
+        nonlocal last_write
+        if cache is not None:
+            cache.flush()
+        write_results(store, run_id, pending)
+        pending.clear()
+        last_write = time.monotonic()
 
     def on_result(result: CaseResult) -> None:
         pending.append(result)
-        if len(pending) >= _WRITE_BATCH:
-            write_results(store, run_id, pending)
-            pending.clear()
+        if len(pending) >= _WRITE_BATCH or time.monotonic() - last_write > _WRITE_INTERVAL_S:
+            write_pending()
         observer.on_result(result)
 
-    scorers = {name: SCORERS[name] for name in spec.scorers}
-    target = _prompt_target(prompt, resolved, mapping, params, spec.retries)
+    total = len(cases) * repeats
+    observer.on_start(run_id, total - len(skip), cell.model_name, cell.prompt_label)
     try:
         results = run_sync(
             run_cases(
                 cases,
-                target,
+                cell.target,
                 scorers,
                 run_id=run_id,
-                concurrency=concurrency or spec.concurrency,
+                concurrency=concurrency,
+                repeats=repeats,
+                timeout_s=timeout_s,
+                skip=skip,
                 on_result=on_result,
             )
         )
     except BaseException:
-        write_results(store, run_id, pending)
-        finish_run(store, run_id, status="aborted", n_cases=len(cases), n_errors=0, summary={})
+        write_pending()
+        finish_run(store, run_id, status="aborted", n_cases=total, n_errors=0, summary={})
+        flush()
         raise
-    write_results(store, run_id, pending)
-    summary = summarize(results, spec.scorers)
+    write_pending()
+    results = sorted([*previous, *results], key=lambda r: (r.case.index, r.repeat))
+    summary = summarize(results, [scorer.name for scorer in scorers], seed=seed)
     n_errors = sum(1 for result in results if result.error is not None)
     status = "completed" if n_errors == 0 else "completed_with_errors"
     finish_run(
@@ -213,13 +227,417 @@ def run_suite(
         summary={name: s.to_dict() for name, s in summary.items()},
     )
     flush()
+    return status, results, summary
+
+
+def _open(config: Config, store: Store | None) -> Store:
+    from llmops.tracing import configure_tracing
+
+    store = store or open_store(config.resolved_store_url)
+    configure_tracing(store)
+    return store
+
+
+def _resolve_prompt(store: Store, config: Config, ref: str, suite_name: str) -> Any:
+    from llmops.prompts import (
+        find_prompt_file,
+        get_version,
+        load_prompt_file,
+        parse_ref,
+        register_prompt,
+    )
+
+    if "@" in ref:  # a registered version or alias, e.g. qa@production
+        name, selector = parse_ref(ref)
+        return get_version(store, name, selector)
+    spec = load_prompt_file(find_prompt_file(config.path("prompts"), ref))
+    return register_prompt(store, spec, message=f"registered by eval suite {suite_name}")
+
+
+def _cells(
+    suite: LoadedSuite,
+    dataset: Dataset,
+    config: Config,
+    store: Store,
+    model_override: str | None,
+    cache: Any,
+) -> list[_Cell]:
+    from llmops.llm import resolve_model
+
+    spec = suite.spec
+    model_names = [model_override] if model_override else spec.model_names()
+    for name in model_names:
+        config.model(name)  # unknown names fail before anything is stored
+    base = {
+        "suite_path": str(suite.path),
+        "scorers": [scorer for scorer in spec.scorers],
+        "thresholds": spec.all_thresholds(),
+        "repeats": spec.repeats,
+        "seed": spec.seed,
+    }
+    cells: list[_Cell] = []
+    if spec.target_kind == "python":
+        assert spec.python is not None
+        function = import_callable(spec.python, suite.root)
+        return [
+            _Cell(
+                callable_target(function),
+                "python",
+                spec.python,
+                spec.python,
+                None,
+                {**base, "target": {"python": spec.python}},
+            )
+        ]
+    if spec.target_kind == "rag":
+        assert spec.rag is not None
+
+        def question_of(case: Case) -> str:
+            if case.input is None:
+                raise SuiteError(
+                    f"a rag suite needs the question: set 'input' (row {case.index + 1} has "
+                    "none of input/question/query/prompt)"
+                )
+            return case.input
+
+        for name in model_names:
+            key, model_spec = config.model(name)
+            cells.append(
+                _Cell(
+                    rag_target(spec.rag, question_of, config, store, key),
+                    key,
+                    model_spec.model,
+                    f"rag {spec.rag}",
+                    None,
+                    {**base, "target": {"rag": spec.rag, "model": key}},
+                )
+            )
+        return cells
+    for ref in spec.prompt_refs():
+        prompt = _resolve_prompt(store, config, ref, spec.name)
+        mapping = variable_map(prompt, spec.inputs)
+        check_prompt_inputs(dataset, prompt, mapping)
+        for name in model_names:
+            resolved = resolve_model(name, config)
+            params = {**prompt.model_params, **spec.params}
+            cells.append(
+                _Cell(
+                    prompt_target(prompt, resolved, mapping, params, spec.retries, cache),
+                    resolved.name,
+                    resolved.model,
+                    prompt.ref,
+                    prompt.id,
+                    {
+                        **base,
+                        "target": {"prompt": prompt.ref, "model": resolved.name},
+                        "params": params,
+                        "prompt": prompt.ref,
+                    },
+                )
+            )
+    return cells
+
+
+def _setup_scorers(suite: LoadedSuite, config: Config, store: Store) -> list[Scorer]:
+    scorers = suite.build_scorers()
+    env = ScorerEnv(config=config, store=store)
+    for scorer in scorers:
+        scorer.setup(env)
+    return scorers
+
+
+def run_matrix(
+    suite_path: Path,
+    *,
+    model: str | None = None,
+    limit: int | None = None,
+    concurrency: int | None = None,
+    repeats: int | None = None,
+    use_cache: bool | None = None,
+    config: Config | None = None,
+    store: Store | None = None,
+    observer: RunObserver | None = None,
+) -> list[EvalRun]:
+    """Run every (prompt, model) cell of a suite; the runs share a ``group_id``."""
+    from llmops.llm import ResponseCache
+
+    config = config or load_config(suite_path.parent)
+    suite = load_suite(suite_path)
+    spec = suite.spec
+    dataset = suite.load_dataset()
+    store = _open(config, store)
+    cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
+    cells = _cells(suite, dataset, config, store, model, cache)
+    cases = dataset.cases[:limit] if limit else dataset.cases
+    group_id = uuid.uuid4().hex if len(cells) > 1 else None
+    runs = []
+    for cell in cells:
+        scorers = _setup_scorers(suite, config, store)
+        runs.append(
+            _new_run(
+                store,
+                spec.name,
+                dataset,
+                cases,
+                cell,
+                scorers,
+                thresholds=spec.all_thresholds(),
+                concurrency=concurrency or spec.concurrency,
+                repeats=repeats or spec.repeats,
+                timeout_s=spec.timeout_s,
+                seed=spec.seed,
+                observer=observer or _Silent(),
+                cache=cache,
+                group_id=group_id,
+                extra={"limit": limit, "concurrency": concurrency or spec.concurrency},
+                error_budget=spec.error_budget,
+                allow_errors=spec.allow_errors,
+            )
+        )
+    return runs
+
+
+def _new_run(
+    store: Store,
+    suite_name: str,
+    dataset: Dataset,
+    cases: Sequence[Case],
+    cell: _Cell,
+    scorers: list[Scorer],
+    *,
+    thresholds: dict[str, float],
+    concurrency: int,
+    repeats: int,
+    timeout_s: float | None,
+    seed: int,
+    observer: RunObserver,
+    cache: Any,
+    group_id: str | None,
+    extra: dict[str, Any],
+    error_budget: float,
+    allow_errors: bool,
+) -> EvalRun:
+    run_id = uuid.uuid4().hex
+    start_run(
+        store,
+        EvalRunRecord(
+            id=run_id,
+            suite=suite_name,
+            suite_path=str(cell.config.get("suite_path", "")),
+            dataset_hash=dataset.content_hash,
+            model_name=cell.model_name,
+            model=cell.model,
+            prompt_version_id=cell.prompt_version_id,
+            group_id=group_id,
+            target=cell.prompt_label[:400],
+            repeats=repeats,
+            config={
+                **cell.config,
+                **extra,
+                "scorer_specs": [scorer.describe() for scorer in scorers],
+                "thresholds": thresholds,
+                "timeout_s": timeout_s,
+                "cache": cache is not None,
+                "skipped_rows": dataset.skipped,
+                "error_budget": error_budget,
+                "allow_errors": allow_errors,
+            },
+        ),
+    )
+    status, results, summary = _execute(
+        store,
+        run_id,
+        cases,
+        cell,
+        scorers,
+        concurrency=concurrency,
+        repeats=repeats,
+        timeout_s=timeout_s,
+        seed=seed,
+        observer=observer,
+        cache=cache,
+        skip=set(),
+        previous=[],
+    )
     return EvalRun(
         id=run_id,
-        suite=spec.name,
-        model=resolved.name,
-        prompt=prompt.ref,
+        suite=suite_name,
+        model=cell.model_name,
+        prompt=cell.prompt_label,
         status=status,
         results=results,
         summary=summary,
-        thresholds=dict(spec.thresholds),
+        thresholds=dict(thresholds),
+        group_id=group_id,
+        skipped_rows=list(dataset.skipped),
+        error_budget=error_budget,
+        allow_errors=allow_errors,
+    )
+
+
+def run_suite(suite_path: Path, **kwargs: Any) -> EvalRun:
+    """Run an eval suite with one (prompt, model) cell end to end; see :func:`run_matrix`."""
+    spec = load_suite(suite_path).spec
+    n_models = 1 if kwargs.get("model") else len(spec.model_names())
+    n_cells = n_models * max(1, len(spec.prompt_refs()))
+    if n_cells > 1:
+        raise SuiteError(f"{suite_path}: the suite is a matrix of {n_cells} runs; use run_matrix")
+    return run_matrix(suite_path, **kwargs)[0]
+
+
+def resume_run(
+    run_id: str,
+    *,
+    config: Config | None = None,
+    store: Store | None = None,
+    observer: RunObserver | None = None,
+) -> EvalRun:
+    """Finish a killed or aborted run: only its missing (case, repeat) pairs run."""
+    from llmops.evals._results import get_run
+    from llmops.llm import ResponseCache
+
+    probe = store or open_store((config or load_config()).resolved_store_url)
+    record = get_run(probe, run_id).run
+    if record.status in ("completed", "completed_with_errors"):
+        raise InputError(f"run {record.id[:12]} is {record.status}; nothing to resume")
+    run_config = record.config or {}
+    suite_path = Path(str(run_config.get("suite_path") or record.suite_path))
+    if not suite_path.is_file():
+        raise NotFoundError(f"run {record.id[:12]}: its suite {suite_path} no longer exists")
+    config = config or load_config(suite_path.parent)
+    store = _open(config, probe)
+    suite = load_suite(suite_path)
+    dataset = suite.load_dataset()
+    if dataset.content_hash != record.dataset_hash:
+        raise InputError(
+            f"run {record.id[:12]}: the dataset changed since the run started; "
+            "start a new run instead"
+        )
+    cache = ResponseCache(store) if run_config.get("cache", True) else None
+    target = run_config.get("target", {})
+    model_name = target.get("model")
+    cells = _cells(suite, dataset, config, store, model_name, cache)
+    wanted = target.get("prompt")
+    cell = next((c for c in cells if wanted is None or c.prompt_label == wanted), None)
+    if cell is None:
+        raise SuiteError(f"run {record.id[:12]}: its prompt {wanted} is no longer in the suite")
+    limit = run_config.get("limit")
+    cases = dataset.cases[:limit] if limit else dataset.cases
+    previous = stored_results(store, record.id)
+    done = {(r.case.index, r.repeat) for r in previous}
+    scorers = _setup_scorers(suite, config, store)
+    thresholds = dict(run_config.get("thresholds") or {})
+    _reopen(store, record.id)
+    status, results, summary = _execute(
+        store,
+        record.id,
+        cases,
+        cell,
+        scorers,
+        concurrency=int(run_config.get("concurrency") or suite.spec.concurrency),
+        repeats=record.repeats,
+        timeout_s=run_config.get("timeout_s"),
+        seed=int(run_config.get("seed") or 0),
+        observer=observer or _Silent(),
+        cache=cache,
+        skip=done,
+        previous=previous,
+    )
+    return EvalRun(
+        id=record.id,
+        suite=record.suite,
+        model=record.model_name,
+        prompt=cell.prompt_label,
+        status=status,
+        results=results,
+        summary=summary,
+        thresholds=thresholds,
+        group_id=record.group_id,
+        error_budget=float(run_config.get("error_budget") or 0.0),
+        allow_errors=bool(run_config.get("allow_errors")),
+    )
+
+
+def _reopen(store: Store, run_id: str) -> None:
+    with store.write() as session:
+        record = session.get(EvalRunRecord, run_id)
+        assert record is not None
+        record.status = "running"
+        record.ended_at = None
+        session.add(record)
+
+
+def evaluate(
+    dataset: str | Path | Iterable[Mapping[str, Any]] | Dataset,
+    target: Callable[..., Any],
+    scorers: Sequence[str | Mapping[str, Any] | Scorer | Callable[..., Any]],
+    *,
+    name: str = "evaluate",
+    expected: str | None = "expected",
+    input: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
+    concurrency: int = 4,
+    repeats: int = 1,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    config: Config | None = None,
+    store: Store | None = None,
+    observer: RunObserver | None = None,
+) -> EvalRun:
+    """Evaluate ``target(row)`` (sync or async; returns text or a mapping) on a dataset.
+
+    ``dataset`` is a file (JSONL, CSV, JSON, parquet), rows, or a loaded :class:`Dataset`;
+    ``scorers`` are scorer names, suite-style entries, :class:`Scorer` objects or functions.
+    The run is stored and traced like a suite run.
+    """
+    from llmops.evals._scoring import FunctionScorer
+
+    config = config or load_config()
+    if isinstance(dataset, Dataset):
+        loaded = dataset
+    elif isinstance(dataset, (str, Path)):
+        loaded = load_dataset(Path(dataset), expected_field=expected, input_field=input)
+    else:
+        loaded = rows_to_dataset(
+            list(dataset), where="dataset", expected_field=expected, input_field=input
+        )
+    built: list[Scorer] = []
+    for item in scorers:
+        if isinstance(item, Scorer):
+            built.append(item)
+        elif callable(item):
+            built.append(FunctionScorer(item))
+        else:
+            try:
+                built.append(build_scorer(item))
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+    if len({s.name for s in built}) != len(built):
+        raise InputError(f"two scorers share a name: {[s.name for s in built]}")
+    store = _open(config, store)
+    env = ScorerEnv(config=config, store=store)
+    for scorer in built:
+        scorer.setup(env)
+    label = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', 'target')}"
+    cell = _Cell(
+        callable_target(target), "python", label, label, None, {"target": {"python": label}}
+    )
+    return _new_run(
+        store,
+        name,
+        loaded,
+        loaded.cases,
+        cell,
+        built,
+        thresholds=dict(thresholds or {}),
+        concurrency=concurrency,
+        repeats=repeats,
+        timeout_s=timeout_s,
+        seed=seed,
+        observer=observer or _Silent(),
+        cache=None,
+        group_id=None,
+        extra={"concurrency": concurrency},
+        error_budget=0.0,
+        allow_errors=False,
     )

@@ -1,8 +1,7 @@
-"""Deterministic scorers, and the registry that names them in suites.
+"""Reference-answer scorers from question answering: exact match, contains, token F1.
 
-A scorer takes the model output and the expected answer and returns a float in [0, 1]. It
-raises ``ScorerUnmeasured`` when it cannot score a case: the case is then "unmeasured, with
-reason", excluded from the mean and counted, never scored 0 or NaN silently.
+Each is a plain function (``token_f1(output, expected) -> float``) and a registered scorer
+type of the same name for suites.
 """
 
 from __future__ import annotations
@@ -10,34 +9,11 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Callable
-from typing import Protocol
+from typing import ClassVar
 
-__all__ = ["SCORERS", "Scorer", "ScorerUnmeasured", "normalize_answer", "scorer"]
+from llmops.evals._scoring import Sample, Scorer, ScorerUnmeasured, register_scorer
 
-
-class ScorerUnmeasured(Exception):
-    """A scorer could not measure this case; the message says why."""
-
-
-class Scorer(Protocol):
-    """``(output, expected) -> score in [0, 1]``."""
-
-    def __call__(self, output: str, expected: str | None) -> float: ...
-
-
-SCORERS: dict[str, Scorer] = {}
-
-
-def scorer(name: str) -> Callable[[Scorer], Scorer]:
-    """Register a scorer under ``name`` (the name used in suite files)."""
-
-    def register(function: Scorer) -> Scorer:
-        SCORERS[name] = function
-        return function
-
-    return register
-
+__all__ = ["contains", "exact_match", "normalize_answer", "reference", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -49,38 +25,66 @@ def normalize_answer(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
-def _reference(expected: str | None) -> str:
+def reference(expected: str | None) -> str:
+    """The expected answer, or ``ScorerUnmeasured`` when the case has none."""
     if expected is None:
         raise ScorerUnmeasured("the case has no expected answer")
     return expected
 
 
-@scorer("exact_match")
 def exact_match(output: str, expected: str | None) -> float:
     """1 when output and expected are equal after normalization."""
-    return float(normalize_answer(output) == normalize_answer(_reference(expected)))
+    return float(normalize_answer(output) == normalize_answer(reference(expected)))
 
 
-@scorer("contains")
 def contains(output: str, expected: str | None) -> float:
     """1 when the normalized expected answer occurs in the normalized output."""
-    reference = normalize_answer(_reference(expected))
-    if not reference:
+    wanted = normalize_answer(reference(expected))
+    if not wanted:
         raise ScorerUnmeasured("the expected answer is empty after normalization")
-    return float(f" {reference} " in f" {normalize_answer(output)} ")
+    return float(f" {wanted} " in f" {normalize_answer(output)} ")
 
 
-@scorer("token_f1")
 def token_f1(output: str, expected: str | None) -> float:
     """SQuAD token F1 between output and expected answer."""
     predicted = normalize_answer(output).split()
-    reference = normalize_answer(_reference(expected)).split()
-    if not predicted or not reference:
-        return float(predicted == reference)
-    common = Counter(predicted) & Counter(reference)
+    gold = normalize_answer(reference(expected)).split()
+    if not predicted or not gold:
+        return float(predicted == gold)
+    common = Counter(predicted) & Counter(gold)
     overlap = sum(common.values())
     if overlap == 0:
         return 0.0
     precision = overlap / len(predicted)
-    recall = overlap / len(reference)
+    recall = overlap / len(gold)
     return 2 * precision * recall / (precision + recall)
+
+
+@register_scorer
+class ExactMatch(Scorer):
+    """1 when output and expected answer are equal after SQuAD normalization."""
+
+    type_name: ClassVar[str] = "exact_match"
+
+    def score(self, sample: Sample) -> float:
+        return exact_match(sample.output, sample.expected)
+
+
+@register_scorer
+class Contains(Scorer):
+    """1 when the normalized expected answer occurs in the normalized output."""
+
+    type_name: ClassVar[str] = "contains"
+
+    def score(self, sample: Sample) -> float:
+        return contains(sample.output, sample.expected)
+
+
+@register_scorer
+class TokenF1(Scorer):
+    """SQuAD token F1 between output and expected answer."""
+
+    type_name: ClassVar[str] = "token_f1"
+
+    def score(self, sample: Sample) -> float:
+        return token_f1(sample.output, sample.expected)

@@ -1,20 +1,50 @@
-"""Eval suites: a YAML file naming a dataset, a prompt, a model, scorers and thresholds."""
+"""Eval suites: a YAML file naming a dataset, what to run on it, scorers and thresholds.
+
+What to run is one of: a prompt (``prompt:``, or ``prompts:`` for several versions) with a
+model (``model:``, or ``models:``: prompts x models is a matrix of runs); a RAG index
+(``rag: docs@production``); or a Python callable (``python: my_app.agent:answer``).
+"""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from llmops._exceptions import InputError, NotFoundError, SuiteError
+from llmops._exceptions import SuiteError
 from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
-from llmops.evals._scorers import SCORERS
+from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset, rows_to_dataset
+from llmops.evals._scoring import Scorer, build_scorer, scorer_threshold
 
-__all__ = ["Case", "Dataset", "SuiteSpec", "load_dataset", "load_suite"]
+__all__ = ["Case", "Dataset", "LoadedSuite", "SuiteSpec", "load_dataset", "load_suite"]
+
+ScorerItem = str | dict[str, Any]
+
+
+def _scorer_name(item: ScorerItem) -> str:
+    """The name a scorer entry gets, without importing or building it."""
+    if isinstance(item, str):
+        return item.rpartition(":")[2].rpartition(".")[2] if ":" in item else item
+    key, value = next(iter(item.items()))
+    if "python" in item and len(item) > 1:
+        return str(item.get("name") or str(item["python"]).rpartition(":")[2].rpartition(".")[2])
+    if isinstance(value, Mapping) and value.get("name"):
+        return str(value["name"])
+    if key == "python":
+        path = str(value["function"] if isinstance(value, Mapping) else value)
+        return path.rpartition(":")[2].rpartition(".")[2]
+    return str(key)
 
 
 class SuiteSpec(BaseModel):
@@ -24,36 +54,58 @@ class SuiteSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    dataset: str = Field(min_length=1, description="JSONL file, relative to the suite file")
-    prompt: str = Field(min_length=1, description="prompt name in prompts/")
-    model: str | None = Field(
-        default=None, description="configured model name; default_model if unset"
+    dataset: str | DatasetSpec | list[dict[str, Any]] = Field(
+        description="a file relative to the suite (JSONL, CSV, JSON, parquet), or inline rows"
     )
+    prompt: str | None = Field(default=None, description="prompt in prompts/ or name@version")
+    prompts: list[str] | None = Field(default=None, description="several prompts: a matrix")
+    model: str | None = Field(default=None, description="configured model; default_model if unset")
+    models: list[str] | None = Field(default=None, description="several models: a matrix")
+    rag: str | None = Field(
+        default=None, description="answer with a RAG index, e.g. docs@production"
+    )
+    python: str | None = Field(default=None, description="call module:function(row) per case")
     inputs: dict[str, str] | None = Field(
         default=None, description="template variable -> dataset column; default: same names"
+    )
+    input: str | None = Field(
+        default=None, description="dataset column scorers see as the input (question)"
     )
     expected: str | None = Field(
         default="expected", description="dataset column with the reference answer"
     )
-    scorers: list[str] = Field(
-        default_factory=lambda: ["exact_match", "contains", "token_f1"], min_length=1
+    required: list[str] = Field(default_factory=list, description="columns every row must have")
+    on_invalid_row: Literal["fail", "skip"] = "fail"
+    scorers: list[ScorerItem] = Field(
+        default_factory=lambda: list[ScorerItem](["exact_match", "contains", "token_f1"]),
+        min_length=1,
     )
     thresholds: dict[str, float] = Field(default_factory=dict)
-    concurrency: int = Field(default=2, ge=1, le=256)
+    repeats: int = Field(default=1, ge=1, le=100)
+    concurrency: int = Field(default=2, ge=1, le=1024)
     retries: int = Field(default=2, ge=0, le=10)
+    timeout_s: float | None = Field(default=None, gt=0, description="per case")
+    cache: bool = Field(default=True, description="reuse stored responses to identical calls")
+    seed: int = 0
+    allow_errors: bool = False
+    error_budget: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="fraction of unmeasured scores tolerated"
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="model parameters for this suite"
     )
 
     @field_validator("scorers")
     @classmethod
-    def _known_scorers(cls, names: list[str]) -> list[str]:
-        unknown = [name for name in names if name not in SCORERS]
-        if unknown:
-            raise ValueError(
-                f"unknown scorer '{unknown[0]}'; known scorers: {', '.join(sorted(SCORERS))}"
-            )
-        return names
+    def _buildable(cls, items: list[ScorerItem], info: ValidationInfo) -> list[ScorerItem]:
+        root = (info.context or {}).get("root")
+        names: set[str] = set()
+        for item in items:
+            name = build_scorer(item, root=root).name  # a ValueError names the problem
+            if name in names:
+                raise ValueError(f"two scorers are named '{name}'; give one a 'name'")
+            names.add(name)
+        return items
 
     @field_validator("thresholds")
     @classmethod
@@ -63,23 +115,56 @@ class SuiteSpec(BaseModel):
                 raise ValueError(f"threshold of '{name}' must be between 0 and 1")
         return thresholds
 
+    @model_validator(mode="after")
+    def _one_target(self) -> SuiteSpec:
+        kinds = [
+            kind
+            for kind, present in (
+                ("prompt", self.prompt is not None or self.prompts is not None),
+                ("rag", self.rag is not None),
+                ("python", self.python is not None),
+            )
+            if present
+        ]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a suite runs exactly one of: prompt/prompts (with model/models), rag, python"
+                + (f"; this one has {', '.join(kinds)}" if kinds else "")
+            )
+        if self.prompt is not None and self.prompts is not None:
+            raise ValueError("give 'prompt' or 'prompts', not both")
+        if self.model is not None and self.models is not None:
+            raise ValueError("give 'model' or 'models', not both")
+        if self.python is not None and self.models is not None:
+            raise ValueError("a python target calls its own models; 'models' does not apply")
+        built = {_scorer_name(item) for item in self.scorers}
+        unknown = sorted(set(self.thresholds) - built)
+        if unknown:
+            raise ValueError(f"threshold for unknown scorer '{unknown[0]}'")
+        return self
 
-@dataclass(frozen=True)
-class Case:
-    """One dataset row: its position, all its fields and the expected answer."""
+    @property
+    def target_kind(self) -> str:
+        if self.rag is not None:
+            return "rag"
+        if self.python is not None:
+            return "python"
+        return "prompt"
 
-    index: int
-    row: dict[str, Any]
-    expected: str | None
+    def prompt_refs(self) -> list[str]:
+        return self.prompts or ([self.prompt] if self.prompt else [])
 
+    def model_names(self) -> list[str | None]:
+        return list(self.models) if self.models else [self.model]
 
-@dataclass(frozen=True)
-class Dataset:
-    """The rows of a suite's dataset with the hash of its file."""
-
-    path: Path
-    cases: list[Case]
-    content_hash: str
+    def all_thresholds(self) -> dict[str, float]:
+        """Thresholds from ``thresholds:`` and from ``threshold`` inside scorer entries."""
+        found: dict[str, float] = {}
+        for item in self.scorers:
+            value = scorer_threshold(item)
+            if value is not None:
+                found[_scorer_name(item)] = value
+        return {**found, **self.thresholds}
 
 
 @dataclass(frozen=True)
@@ -88,53 +173,63 @@ class LoadedSuite:
 
     spec: SuiteSpec
     path: Path
-    doc: YamlDocument
+    doc: YamlDocument | None = None
+    _scorers: list[Scorer] = field(default_factory=list, repr=False)
 
     @property
-    def dataset_path(self) -> Path:
-        return (self.path.parent / self.spec.dataset).resolve()
+    def root(self) -> Path:
+        return self.path.parent
+
+    def build_scorers(self) -> list[Scorer]:
+        """Fresh scorer objects for one run (custom ``python:`` scorers import from the root)."""
+        return [build_scorer(item, root=self.root) for item in self.spec.scorers]
+
+    def load_dataset(self) -> Dataset:
+        spec = self.spec
+        input_field = spec.input
+        if isinstance(spec.dataset, list):
+            return rows_to_dataset(
+                spec.dataset,
+                where=f"{self.path}: dataset",
+                expected_field=spec.expected,
+                input_field=input_field,
+                required=spec.required,
+                on_invalid_row=spec.on_invalid_row,
+            )
+        dataset = spec.dataset if isinstance(spec.dataset, DatasetSpec) else None
+        path = spec.dataset.path if isinstance(spec.dataset, DatasetSpec) else spec.dataset
+        return load_dataset(
+            (self.root / path).resolve(),
+            expected_field=spec.expected,
+            input_field=input_field,
+            required=spec.required,
+            on_invalid_row=spec.on_invalid_row,
+            format=dataset.format if dataset else None,
+        )
 
 
 def load_suite(path: Path) -> LoadedSuite:
     """Parse and validate a suite file; every problem names file, line and key."""
+    from llmops._exceptions import NotFoundError
+
     if not path.is_file():
         raise NotFoundError(f"{path}: eval suite not found")
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise SuiteError(f"{doc.where([])}: an eval suite must be a mapping")
     try:
-        spec = SuiteSpec.model_validate(doc.data)
+        spec = SuiteSpec.model_validate(doc.data, context={"root": path.parent.resolve()})
     except ValidationError as exc:
         raise SuiteError(describe_validation_error(doc, exc)) from None
     return LoadedSuite(spec=spec, path=path, doc=doc)
 
 
-def load_dataset(path: Path, expected_field: str | None) -> Dataset:
-    """Read a JSONL dataset; a malformed line is an error naming file and line."""
+def suite_from_mapping(data: Mapping[str, Any], root: Path) -> LoadedSuite:
+    """A suite given as a mapping (the Python API); errors name the key."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(f"{path}: dataset not found") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read dataset: {exc}") from None
-    cases: list[Case] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: invalid JSON: {exc}") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{number}: each line must be a JSON object")
-        expected = None
-        if expected_field is not None:
-            if expected_field not in row:
-                raise InputError(
-                    f"{path}:{number}: row has no field '{expected_field}' (the suite's 'expected')"
-                )
-            expected = str(row[expected_field])
-        cases.append(Case(index=len(cases), row=row, expected=expected))
-    if not cases:
-        raise InputError(f"{path}: dataset has no rows")
-    return Dataset(path=path, cases=cases, content_hash=hashlib.sha256(raw).hexdigest())
+        spec = SuiteSpec.model_validate(dict(data))
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise SuiteError(f"{where}: {problem['msg'].removeprefix('Value error, ')}") from None
+    return LoadedSuite(spec=spec, path=root / "<inline>")

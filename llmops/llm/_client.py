@@ -13,6 +13,7 @@ import orjson
 from llmops._aio import run_sync
 from llmops._exceptions import ModelError
 from llmops.config import Config, ModelConfig, load_config
+from llmops.llm._cache import ResponseCache, cache_key
 from llmops.tracing.integrations import TRACED_MARKER
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class ResolvedModel:
     params: dict[str, Any] = field(default_factory=dict)
     api_base: str | None = None
     api_key: str | None = None
+    rpm: float | None = None
+    max_concurrency: int | None = None
 
     @property
     def litellm_kwargs(self) -> dict[str, Any]:
@@ -84,6 +87,8 @@ def _resolve(key: str, spec: ModelConfig) -> ResolvedModel:
             params=dict(spec.params),
             api_base=server.api_base,
             api_key="local",
+            rpm=spec.rpm,
+            max_concurrency=spec.max_concurrency,
         )
     provider = spec.model.split("/", 1)[0] if "/" in spec.model else "openai"
     if spec.api_base and not api_key:
@@ -95,6 +100,8 @@ def _resolve(key: str, spec: ModelConfig) -> ResolvedModel:
         params=dict(spec.params),
         api_base=spec.api_base,
         api_key=api_key,
+        rpm=spec.rpm,
+        max_concurrency=spec.max_concurrency,
     )
 
 
@@ -109,6 +116,32 @@ class Completion:
     latency_ms: float
     finish_reason: str | None = None
     attempts: int = 1
+    cost_usd: float | None = None
+    cached: bool = False
+
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "finish_reason": self.finish_reason,
+            "cost_usd": self.cost_usd,
+        }
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any]) -> Completion:
+        return cls(
+            text=str(data.get("text", "")),
+            model=str(data.get("model", "")),
+            input_tokens=data.get("input_tokens"),
+            output_tokens=data.get("output_tokens"),
+            latency_ms=0.0,
+            finish_reason=data.get("finish_reason"),
+            attempts=0,
+            cost_usd=data.get("cost_usd"),
+            cached=True,
+        )
 
 
 def genai_messages(
@@ -154,7 +187,18 @@ def _span_attributes(
     return attributes
 
 
-def _completion_of(response: Any, started: float, attempts: int) -> Completion:
+def _cost_of(response: Any, model: ResolvedModel) -> float | None:
+    """The call's cost in USD from litellm's local price map; 0 for the local model."""
+    if model.provider == "llama.cpp":
+        return 0.0
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")  # litellm priced the response already
+    return float(cost) if isinstance(cost, (int, float)) else None
+
+
+def _completion_of(
+    response: Any, started: float, attempts: int, model: ResolvedModel
+) -> Completion:
     choice = response.choices[0]
     usage = getattr(response, "usage", None)
     return Completion(
@@ -165,7 +209,27 @@ def _completion_of(response: Any, started: float, attempts: int) -> Completion:
         latency_ms=(time.perf_counter() - started) * 1000,
         finish_reason=getattr(choice, "finish_reason", None),
         attempts=attempts,
+        cost_usd=_cost_of(response, model),
     )
+
+
+def _response_attributes(completion: Completion) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "gen_ai.response.model": completion.model,
+        "gen_ai.usage.input_tokens": completion.input_tokens or 0,
+        "gen_ai.usage.output_tokens": completion.output_tokens or 0,
+        "gen_ai.response.finish_reasons": [completion.finish_reason or ""],
+        "gen_ai.output.messages": orjson.dumps(
+            genai_messages(
+                [{"role": "assistant", "content": completion.text}],
+                completion.finish_reason or "stop",
+            )
+        ).decode(),
+        "llmops.latency_ms": completion.latency_ms,
+    }
+    if completion.cost_usd is not None:
+        attributes["llmops.cost_usd"] = completion.cost_usd
+    return attributes
 
 
 async def acomplete(
@@ -176,33 +240,48 @@ async def acomplete(
     retries: int = 2,
     backoff_s: float = 0.5,
     timeout_s: float = 120.0,
+    cache: ResponseCache | None = None,
+    cache_salt: str = "",
     **params: Any,
 ) -> Completion:
     """Call ``model`` with chat ``messages``; transient failures are retried, then raised.
 
-    The call is traced as an ``llm`` span with GenAI semantic-convention attributes.
+    The call is traced as an ``llm`` span with GenAI semantic-convention attributes. With a
+    ``cache``, an identical earlier request (same model, parameters, messages and salt) is
+    answered from it, and the span says so (``llmops.cache.hit``). Calls respect the model's
+    ``rpm`` and ``max_concurrency`` limits.
     """
+    from llmops.llm._limits import limited
     from llmops.tracing import span as start
 
     litellm = _litellm()
     merged = {**model.params, **params}
+    key = cache_key(model.model, merged, messages, cache_salt) if cache is not None else ""
     with start(
         f"chat {model.name}",
         kind="llm",
         attributes=_span_attributes(model, merged, messages, prompt),
     ) as span:
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                completion = Completion.from_cache(hit)
+                span.set_attributes({"llmops.cache.hit": True, **_response_attributes(completion)})
+                return completion
         last: Exception | None = None
         for attempt in range(1, retries + 2):
             started = time.perf_counter()
             try:
-                response = await litellm.acompletion(
-                    metadata={TRACED_MARKER: True},  # traced here; the litellm integration skips it
-                    messages=messages,
-                    timeout=timeout_s,
-                    num_retries=0,
-                    **model.litellm_kwargs,
-                    **merged,
-                )
+                async with limited(model.name, model.rpm, model.max_concurrency):
+                    started = time.perf_counter()
+                    response = await litellm.acompletion(
+                        metadata={TRACED_MARKER: True},  # traced here; litellm's hook skips it
+                        messages=messages,
+                        timeout=timeout_s,
+                        num_retries=0,
+                        **model.litellm_kwargs,
+                        **merged,
+                    )
             except Exception as exc:
                 last = exc
                 span.add_event(
@@ -212,22 +291,10 @@ async def acomplete(
                     break
                 await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
                 continue
-            completion = _completion_of(response, started, attempt)
-            span.set_attributes(
-                {
-                    "gen_ai.response.model": completion.model,
-                    "gen_ai.usage.input_tokens": completion.input_tokens or 0,
-                    "gen_ai.usage.output_tokens": completion.output_tokens or 0,
-                    "gen_ai.response.finish_reasons": [completion.finish_reason or ""],
-                    "gen_ai.output.messages": orjson.dumps(
-                        genai_messages(
-                            [{"role": "assistant", "content": completion.text}],
-                            completion.finish_reason or "stop",
-                        )
-                    ).decode(),
-                    "llmops.latency_ms": completion.latency_ms,
-                }
-            )
+            completion = _completion_of(response, started, attempt, model)
+            span.set_attributes(_response_attributes(completion))
+            if cache is not None:
+                cache.put(key, model.model, completion.to_cache())
             return completion
         message = f"{type(last).__name__}: {last}".splitlines()[0][:500]
         span.set_status("ERROR", message)

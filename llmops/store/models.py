@@ -15,6 +15,7 @@ __all__ = [
     "EvalCaseRecord",
     "EvalRunRecord",
     "EvalScoreRecord",
+    "JudgeCalibrationRecord",
     "PromptAliasEventRecord",
     "PromptAliasRecord",
     "PromptRecord",
@@ -23,6 +24,7 @@ __all__ = [
     "RagAliasRecord",
     "RagChunkRecord",
     "RagIndexRecord",
+    "ResponseCacheRecord",
     "SpanRecord",
     "table_of",
     "utcnow",
@@ -117,6 +119,9 @@ class EvalRunRecord(SQLModel, table=True):
     model_name: str = Field(max_length=200)
     model: str = Field(max_length=400)
     prompt_version_id: int | None = Field(default=None, foreign_key="prompt_versions.id")
+    group_id: str | None = Field(default=None, max_length=32, index=True)
+    target: str = Field(default="", max_length=400)
+    repeats: int = 1
     status: str = Field(max_length=32, default="running")
     started_at: datetime = Field(default_factory=utcnow, index=True)
     ended_at: datetime | None = None
@@ -130,11 +135,14 @@ class EvalCaseRecord(SQLModel, table=True):
     """The target's output for one dataset row of a run."""
 
     __tablename__ = "eval_cases"
-    __table_args__ = (UniqueConstraint("run_id", "case_index", name="uq_eval_cases_index"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "case_index", "repeat", name="uq_eval_cases_repeat"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="eval_runs.id", index=True, max_length=32)
     case_index: int
+    repeat: int = 0
     inputs: Any = _json()
     expected: str | None = None
     output: str | None = None
@@ -142,7 +150,10 @@ class EvalCaseRecord(SQLModel, table=True):
     latency_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
     trace_id: str | None = Field(default=None, max_length=32)
+    detail: Any = _json(nullable=True)
 
 
 class EvalScoreRecord(SQLModel, table=True):
@@ -150,15 +161,53 @@ class EvalScoreRecord(SQLModel, table=True):
 
     __tablename__ = "eval_scores"
     __table_args__ = (
-        UniqueConstraint("run_id", "case_index", "scorer", name="uq_eval_scores_case_scorer"),
+        UniqueConstraint(
+            "run_id", "case_index", "repeat", "scorer", name="uq_eval_scores_case_scorer"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="eval_runs.id", index=True, max_length=32)
     case_index: int
+    repeat: int = 0
     scorer: str = Field(max_length=100)
     value: float | None = None
     error: str | None = None
+    reason: str | None = None
+    detail: Any = _json(nullable=True)
+
+
+class ResponseCacheRecord(SQLModel, table=True):
+    """A model response kept so an identical request (same repeat) is not paid for twice."""
+
+    __tablename__ = "response_cache"
+
+    key: str = Field(primary_key=True, max_length=64)
+    model: str = Field(max_length=400)
+    response: Any = _json()
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JudgeCalibrationRecord(SQLModel, table=True):
+    """How well a judge agreed with human labels, measured by ``llmops eval calibrate``."""
+
+    __tablename__ = "judge_calibrations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    judge: str = Field(max_length=200, index=True)
+    judge_hash: str = Field(max_length=64)
+    model: str = Field(max_length=400)
+    labels_path: str = Field(default="")
+    labels_hash: str = Field(max_length=64)
+    n: int
+    n_unmeasured: int = 0
+    accuracy: float
+    balanced_accuracy: float
+    kappa: float
+    confusion: Any = _json()
+    detail: Any = _json(nullable=True)
+    actor: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 _ROOT = "parent_span_id IS NULL"

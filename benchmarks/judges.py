@@ -1,0 +1,147 @@
+"""Judge calibration against human labels (../shared/data): SummEdits and LLMBar.
+
+Run: .venv/bin/python benchmarks/judges.py [--limit N] [--model NAME] [--data FOLDER]
+
+* faithfulness (the Ragas metric: claims of the summary supported by the document) and an
+  llm_rubric faithfulness judge on SummEdits (summary consistent with its document, human
+  checked). Faithfulness counts as "consistent" only when every claim is supported
+  (threshold 1.0), since one wrong edit makes a SummEdits summary inconsistent.
+* pairwise on LLMBar (which of two outputs follows the instruction, expert labelled), asked
+  in both orders: swap consistency is the share of rows whose two verdicts agree.
+
+Rows are a seeded, label-stratified sample of N per data set. Prints accuracy, balanced
+accuracy and Cohen's kappa per judge and model next to the chance floor (balanced accuracy
+0.5, kappa 0). Labels files and the store go to a temporary folder, never the repository.
+Skips with a message where the data folder is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
+RUBRIC = (
+    "Score 5 when every fact in the response (a summary) is stated in or directly implied by "
+    "the document (the context), and 1 when any fact contradicts the document or is not in it."
+)
+
+
+def _stratified(rows: list[dict[str, Any]], limit: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows, positives and negatives alternating, each class shuffled."""
+    rng = random.Random(seed)
+    positive = [row for row in rows if row["label"]]
+    negative = [row for row in rows if not row["label"]]
+    rng.shuffle(positive)
+    rng.shuffle(negative)
+    mixed = [row for pair in zip(positive, negative, strict=False) for row in pair]
+    rest = positive[len(negative) :] + negative[len(positive) :]
+    return (mixed + rest)[:limit]
+
+
+def _write(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def summedits(folder: Path, domain: str, limit: int, work: Path) -> Path:
+    rows = [
+        {
+            "input": "Summarize the document (the context).",
+            "output": item["summary"],
+            "contexts": [item["doc"]],
+            "label": int(item["label"]) == 1,
+        }
+        for item in json.loads((folder / f"summedits_{domain}.json").read_text())
+    ]
+    return _write(work / f"summedits_{domain}.jsonl", _stratified(rows, limit))
+
+
+def llmbar(folder: Path, name: str, limit: int, work: Path) -> Path:
+    rows = [
+        {
+            "input": item["input"],
+            "output": item["output_1"],
+            "baseline": item["output_2"],
+            "label": int(item["label"]) == 1,
+        }
+        for item in json.loads((folder / f"{name}.json").read_text())
+    ]
+    return _write(work / f"llmbar_{name}.jsonl", _stratified(rows, limit))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT, help="the shared data folder")
+    parser.add_argument("--limit", type=int, default=50, help="labelled rows per data set")
+    parser.add_argument("--model", default=None, help="configured judge model (default: default)")
+    parser.add_argument("--summedits", default="samsum", help="SummEdits domain (samsum, news...)")
+    parser.add_argument("--llmbar", default="natural", help="LLMBar set (natural, adversarial_...)")
+    parser.add_argument("--concurrency", type=int, default=2, help="rows in flight")
+    args = parser.parse_args()
+    needed = [args.data / "summedits", args.data / "llmbar"]
+    missing = [str(path) for path in needed if not path.is_dir()]
+    if missing:
+        print(f"skipped: no {', '.join(missing)} (see ../shared/data/README.md)")
+        sys.exit(0)
+    work = Path(tempfile.mkdtemp(prefix="llmops-judges-"))
+    os.environ["LLMOPS_HOME"] = str(work / "home")
+    from llmops import LlmopsError
+    from llmops.config import load_config
+    from llmops.evals._calibrate import calibrate
+    from llmops.evals._scoring import build_scorer
+    from llmops.store import open_store
+
+    config = load_config()
+    store = open_store(f"sqlite:///{work / 'judges.db'}")
+    facts = summedits(args.data / "summedits", args.summedits, args.limit, work)
+    pairs = llmbar(args.data / "llmbar", args.llmbar, args.limit, work)
+    model = {"model": args.model} if args.model else {}
+    runs = [
+        ("faithfulness", f"summedits/{args.summedits}", facts, 1.0, {}),
+        ("llm_rubric", f"summedits/{args.summedits}", facts, 0.5, {"rubric": RUBRIC}),
+        ("pairwise", f"llmbar/{args.llmbar}", pairs, 0.5, {}),
+    ]
+    header = (
+        f"{'judge':<13}{'data':<19}{'model':<9}{'n':>4}{'unm.':>6}{'acc':>7}"
+        f"{'bal.acc':>9}{'/0.5':>7}{'kappa':>8}{'swap':>7}{'s':>7}"
+    )
+    print(header)
+    for judge_type, data, labels, threshold, params in runs:
+        judge = build_scorer({judge_type: {**params, **model}})
+        started = time.perf_counter()
+        try:
+            result = calibrate(
+                judge,
+                labels,
+                store=store,
+                config=config,
+                positive_threshold=threshold,
+                concurrency=args.concurrency,
+            )
+        except LlmopsError as exc:
+            print(f"{judge_type:<13}{data:<19}failed: {exc}")
+            continue
+        swap = "-" if result.swap_consistency is None else f"{result.swap_consistency:.3f}"
+        print(
+            f"{judge_type:<13}{data:<19}{result.model:<9}{result.n:>4}{result.n_unmeasured:>6}"
+            f"{result.accuracy:>7.3f}{result.balanced_accuracy:>9.3f}"
+            f"{result.balanced_accuracy / 0.5:>6.2f}x{result.kappa:>8.3f}{swap:>7}"
+            f"{time.perf_counter() - started:>7.0f}"
+        )
+    print(
+        "chance floor: balanced accuracy 0.500 (/0.5 = 1.00x), kappa 0.000; swap: share of "
+        f"pairs judged the same in both orders. {args.limit} rows per data set, store {work}"
+    )
+
+
+if __name__ == "__main__":
+    main()

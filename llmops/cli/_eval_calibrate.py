@@ -1,0 +1,120 @@
+"""``llmops eval calibrate``: measure a judge's agreement with human labels and store it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from llmops._exceptions import CheckFailed, InputError
+from llmops.cli._eval import eval_app
+from llmops.cli._output import console, fmt_score, print_json
+
+if TYPE_CHECKING:
+    from llmops.evals._calibrate import Calibration
+
+__all__: list[str] = []
+
+
+def _params(values: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; each value is read as YAML (``5``, ``true``, ``{min: 1, max: 3}``)."""
+    import yaml
+
+    params: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param {value!r}: expected KEY=VALUE")
+        try:
+            params[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            raise InputError(f"--param {value!r}: the value is not valid YAML") from None
+    return params
+
+
+def _print(result: Calibration) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"calibration of {result.judge}", title_justify="left")
+    for column in ("model", "measured", "unmeasured", "accuracy", "balanced acc.", "kappa"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    swap = result.swap_consistency
+    if swap is not None:
+        table.add_column("swap consistency", justify="right")
+    table.add_row(
+        result.model or "-",
+        str(result.n),
+        str(result.n_unmeasured),
+        fmt_score(result.accuracy),
+        fmt_score(result.balanced_accuracy),
+        fmt_score(result.kappa),
+        *([fmt_score(swap)] if swap is not None else []),
+    )
+    console.print(table)
+    c = result.confusion
+    matrix = Table(title=f"confusion (judge positive: score >= {result.positive_threshold:g})")
+    matrix.add_column("human \\ judge")
+    matrix.add_column("positive", justify="right")
+    matrix.add_column("negative", justify="right")
+    matrix.add_row("positive", str(c["tp"]), str(c["fn"]))
+    matrix.add_row("negative", str(c["fp"]), str(c["tn"]))
+    console.print(matrix)
+    console.print(
+        "chance floor: balanced accuracy 0.500, kappa 0.000 · "
+        f"stored as calibration {result.id} · labels sha256 {result.labels_hash[:12]}"
+    )
+
+
+@eval_app.command("calibrate")
+def calibrate(
+    judge: str = typer.Argument(..., help="Scorer type: llm_rubric, faithfulness, pairwise..."),
+    labels: Path = typer.Option(..., "--labels", help="JSONL, JSON or CSV file of labelled rows."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Configured judge model (default: the default model)."
+    ),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Judge parameter KEY=VALUE (value read as YAML); repeatable."
+    ),
+    label_field: str = typer.Option("label", "--label-field", help="Column of the human label."),
+    threshold: float = typer.Option(
+        0.5, "--threshold", min=0.0, max=1.0, help="Judge scores >= this count as positive."
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N rows."),
+    concurrency: int = typer.Option(4, "--concurrency", "-j", min=1, help="Rows in flight."),
+    min_kappa: float | None = typer.Option(
+        None, "--min-kappa", help="Exit 1 when Cohen's kappa is below this."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run a judge on human-labelled rows; print and store accuracy, balanced accuracy, kappa."""
+    from llmops.config import load_config
+    from llmops.evals import _catalog  # noqa: F401  (registers every scorer type)
+    from llmops.evals._calibrate import calibrate as run_calibration
+    from llmops.evals._scoring import build_scorer
+    from llmops.store import open_store
+
+    params = _params(param)
+    if model is not None:
+        params["model"] = model
+    try:
+        scorer = build_scorer({judge: params})
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    config = load_config()
+    result = run_calibration(
+        scorer,
+        labels,
+        store=open_store(config.resolved_store_url),
+        config=config,
+        label_field=label_field,
+        positive_threshold=threshold,
+        limit=limit,
+        concurrency=concurrency,
+    )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print(result)
+    if min_kappa is not None and result.kappa < min_kappa:
+        raise CheckFailed(f"judge '{result.judge}' kappa {result.kappa:.3f} < {min_kappa:g}")

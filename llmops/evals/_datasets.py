@@ -1,0 +1,231 @@
+"""Eval datasets: JSONL, CSV, JSON, parquet or a saved Hugging Face dataset, or inline rows.
+
+JSONL is read with orjson, line by line, so a malformed line is reported with its number;
+the other formats go through Hugging Face ``datasets`` (local files only, offline). Importing
+``datasets`` costs about 3 s, which the default JSONL path does not pay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmops._exceptions import InputError, NotFoundError
+
+__all__ = ["Case", "Dataset", "DatasetSpec", "load_dataset", "rows_to_dataset"]
+
+Format = Literal["jsonl", "json", "csv", "parquet", "hf"]
+_SUFFIXES: dict[str, Format] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_INPUT_COLUMNS = ("input", "question", "query", "prompt")
+
+
+class DatasetSpec(BaseModel):
+    """``dataset: {path: ..., format: csv}`` when the suffix does not say the format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)
+    format: Format | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One dataset row: its position, its fields, the expected answer and the input."""
+
+    index: int
+    row: dict[str, Any]
+    expected: str | None = None
+    input: str | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The cases of a dataset, the hash of its content, and the rows skipped as invalid."""
+
+    path: Path | None
+    cases: list[Case]
+    content_hash: str
+    skipped: list[str] = field(default_factory=list)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def rows_to_dataset(
+    rows: Iterable[Any],
+    *,
+    where: str,
+    expected_field: str | None = "expected",
+    input_field: str | None = None,
+    required: Sequence[str] = (),
+    on_invalid_row: Literal["fail", "skip"] = "fail",
+    path: Path | None = None,
+    content_hash: str | None = None,
+    line_numbers: Sequence[int] | None = None,
+) -> Dataset:
+    """Check rows (mappings) and turn them into cases; problems name the row number."""
+    cases: list[Case] = []
+    skipped: list[str] = []
+    materialized = list(rows)
+    for position, row in enumerate(materialized):
+        number = line_numbers[position] if line_numbers else position + 1
+        label = f"{where}:{number}" if line_numbers else f"{where}: row {number}"
+        problem = None
+        if not isinstance(row, Mapping):
+            problem = "a row must be an object (mapping of column to value)"
+        else:
+            missing = [
+                name
+                for name in [*required, *([expected_field] if expected_field else [])]
+                if row.get(name) is None
+            ]
+            if missing:
+                problem = f"row has no value for '{missing[0]}'"
+                if missing[0] == expected_field:
+                    problem += " (the suite's 'expected')"
+            elif input_field and row.get(input_field) is None:
+                problem = f"row has no value for '{input_field}' (the suite's 'input')"
+        if problem is not None:
+            if on_invalid_row == "fail":
+                raise InputError(f"{label}: {problem}")
+            skipped.append(f"{label}: {problem}")
+            continue
+        assert isinstance(row, Mapping)
+        column = input_field or next((c for c in _INPUT_COLUMNS if c in row), None)
+        cases.append(
+            Case(
+                index=len(cases),
+                row=dict(row),
+                expected=_text(row[expected_field]) if expected_field else None,
+                input=_text(row.get(column)) if column else None,
+            )
+        )
+    if not cases:
+        raise InputError(
+            f"{where}: dataset has no usable rows" + (f" ({skipped[0]})" if skipped else "")
+        )
+    digest = content_hash or hashlib.sha256(orjson.dumps(materialized, default=str)).hexdigest()
+    return Dataset(path=path, cases=cases, content_hash=digest, skipped=skipped)
+
+
+def _read_jsonl(path: Path, raw: bytes) -> tuple[list[Any], list[int]]:
+    rows: list[Any] = []
+    numbers: list[int] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: invalid JSON: {exc}") from None
+        numbers.append(number)
+    return rows, numbers
+
+
+def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
+    """Rows of a CSV/JSON/parquet file or a saved dataset folder, via Hugging Face datasets."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        import datasets
+    except ImportError:
+        raise InputError(
+            f"{path}: reading {format} datasets needs the 'datasets' package "
+            "(pip install 'llmops[rag]')"
+        ) from None
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        if format == "hf":
+            loaded: Any = datasets.load_from_disk(str(path), keep_in_memory=True)
+            if isinstance(loaded, datasets.DatasetDict):
+                split = "test" if "test" in loaded else next(iter(loaded))
+                loaded = loaded[split]
+        else:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="llmops-datasets-") as cache:
+                builder = {"csv": "csv", "json": "json", "parquet": "parquet"}[format]
+                loaded = datasets.load_dataset(
+                    builder,
+                    data_files=str(path),
+                    split="train",
+                    cache_dir=cache,
+                    keep_in_memory=True,
+                )
+        rows: list[dict[str, Any]] = loaded.to_list()
+    except Exception as exc:
+        message = str(exc).strip().splitlines()
+        reason = message[-1] if message else type(exc).__name__
+        raise InputError(f"{path}: cannot read {format} dataset: {reason}") from None
+    return rows
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def load_dataset(
+    path: Path,
+    *,
+    expected_field: str | None = "expected",
+    input_field: str | None = None,
+    required: Sequence[str] = (),
+    on_invalid_row: Literal["fail", "skip"] = "fail",
+    format: Format | None = None,
+) -> Dataset:
+    """Read a dataset file (format from ``format`` or the suffix); errors name file and row."""
+    if not path.exists():
+        raise NotFoundError(f"{path}: dataset not found")
+    if format is None:
+        format = "hf" if path.is_dir() else _SUFFIXES.get(path.suffix.lower())
+        if format is None:
+            known = ", ".join(sorted(_SUFFIXES))
+            raise InputError(f"{path}: unknown dataset format; use {known} or set 'format'")
+    numbers: list[int] | None = None
+    if format == "jsonl":
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read dataset: {exc}") from None
+        rows, numbers = _read_jsonl(path, raw)
+        digest = hashlib.sha256(raw).hexdigest()
+    else:
+        rows = _read_with_datasets(path, format)
+        digest = _file_hash(path)
+    if not rows:
+        raise InputError(f"{path}: dataset has no rows")
+    return rows_to_dataset(
+        rows,
+        where=str(path),
+        expected_field=expected_field,
+        input_field=input_field,
+        required=required,
+        on_invalid_row=on_invalid_row,
+        path=path,
+        content_hash=digest,
+        line_numbers=numbers,
+    )
