@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--summedits", default="samsum", help="SummEdits domain (samsum, news...)")
     parser.add_argument("--llmbar", default="natural", help="LLMBar set (natural, adversarial_...)")
     parser.add_argument("--concurrency", type=int, default=2, help="rows in flight")
+    parser.add_argument(
+        "--max-tokens", type=int, default=256, help="judge reply limit (SmolLM can ramble)"
+    )
     args = parser.parse_args()
     needed = [args.data / "summedits", args.data / "llmbar"]
     missing = [str(path) for path in needed if not path.is_dir()]
@@ -104,7 +107,7 @@ def main() -> None:
     store = open_store(f"sqlite:///{work / 'judges.db'}")
     facts = summedits(args.data / "summedits", args.summedits, args.limit, work)
     pairs = llmbar(args.data / "llmbar", args.llmbar, args.limit, work)
-    model = {"model": args.model} if args.model else {}
+    common = {"max_tokens": args.max_tokens, **({"model": args.model} if args.model else {})}
     runs = [
         ("faithfulness", f"summedits/{args.summedits}", facts, 1.0, {}),
         ("llm_rubric", f"summedits/{args.summedits}", facts, 0.5, {"rubric": RUBRIC}),
@@ -116,7 +119,7 @@ def main() -> None:
     )
     print(header)
     for judge_type, data, labels, threshold, params in runs:
-        judge = build_scorer({judge_type: {**params, **model}})
+        judge = build_scorer({judge_type: {**params, **common}})
         started = time.perf_counter()
         try:
             result = calibrate(

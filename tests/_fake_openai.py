@@ -8,7 +8,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Responder = Callable[[dict[str, Any], int], tuple[int, str]]
+Responder = Callable[[dict[str, Any], int], tuple[int, Any]]
+"""``(request, n) -> (status, content)``; content is text, or a whole assistant message dict."""
 
 
 def echo_context(request: dict[str, Any], _count: int) -> tuple[int, str]:
@@ -50,7 +51,9 @@ class FakeOpenAI:
                             {
                                 "index": 0,
                                 "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": content},
+                                "message": content
+                                if isinstance(content, dict)
+                                else {"role": "assistant", "content": content},
                             }
                         ],
                         "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},

@@ -116,10 +116,11 @@ def test_matrix_of_prompts_and_models_shares_a_group(
         "name: matrix\ndataset: data/llmops_docs.jsonl\nexpected: answer\n"
         "prompts: [qa, qa_terse]\nmodels: [fake, fake2]\nscorers: [contains]\n",
     )
-    assert main(["eval", "run", "evals/matrix.yaml", "--limit", "2", "--no-cases"]) == 0
-    out = capsys.readouterr().out
-    assert "matrix · matrix" in out
-    runs = run_matrix(project / "evals" / "matrix.yaml", limit=2, use_cache=False)
+    assert main(["eval", "run", "evals/matrix.yaml", "--limit", "1", "--no-cases"]) == 0
+    assert "matrix · matrix" in capsys.readouterr().out
+    assert len(fake_model.requests) == 4
+    runs = run_matrix(project / "evals" / "matrix.yaml", limit=1)  # answered from the cache
+    assert len(fake_model.requests) == 4
     assert {(run.prompt.split("@")[0], run.model) for run in runs} == {
         ("qa", "fake"),
         ("qa", "fake2"),
@@ -127,8 +128,8 @@ def test_matrix_of_prompts_and_models_shares_a_group(
         ("qa_terse", "fake2"),
     }
     assert len({run.group_id for run in runs}) == 1 and runs[0].group_id is not None
-    models = {request["model"] for request in fake_model.requests}
-    assert models == {"fake", "fake2"}
+    assert all(run.n_cached == 1 for run in runs)
+    assert {request["model"] for request in fake_model.requests} == {"fake", "fake2"}
 
 
 def test_cache_makes_reruns_free_and_keeps_repeats_apart(
@@ -149,7 +150,7 @@ def test_cache_makes_reruns_free_and_keeps_repeats_apart(
 
 def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
     def slow(request: dict[str, Any], count: int) -> tuple[int, str]:
-        time.sleep(0.15)
+        time.sleep(0.3)
         return echo_context(request, count)
 
     db = project / "kill.db"
@@ -157,7 +158,8 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
     with FakeOpenAI(slow) as server:
         use_fake_model(project, server)
         process = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "eval", "run", "evals/llmops_docs.yaml", "-j", "1"],
+            [sys.executable, "-m", "llmops", "eval", "run", "evals/llmops_docs.yaml", "-j", "1"]
+            + ["--limit", "10"],
             cwd=project,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -175,7 +177,7 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
                     stored = 0
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-        assert 3 <= stored < 16
+        assert 3 <= stored < 10
         with sqlite3.connect(db) as connection:
             run_id, status = connection.execute("SELECT id, status FROM eval_runs").fetchone()
             done = connection.execute("SELECT count(*) FROM eval_cases").fetchone()[0]
@@ -191,12 +193,12 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
         )
         assert resumed.returncode == 0, resumed.stderr
         result = json.loads(resumed.stdout)
-        assert (result["id"], result["status"], result["cases"]) == (run_id, "completed", 16)
+        assert (result["id"], result["status"], result["cases"]) == (run_id, "completed", 10)
         # only the missing cases were called (the killed one may have been in flight)
-        assert len(server.requests) - before == 16 - done
+        assert len(server.requests) - before == 10 - done
     with sqlite3.connect(db) as connection:
         indexes = [row[0] for row in connection.execute("SELECT case_index FROM eval_cases")]
-    assert sorted(indexes) == list(range(16))
+    assert sorted(indexes) == list(range(10))
 
 
 def test_python_target_and_custom_scorer_from_the_suite(
@@ -296,3 +298,55 @@ def test_rate_limit_spaces_calls_and_caps_concurrency() -> None:
     # 1200 rpm = 20/s with a burst of 20: the last 5 calls wait about 50 ms each
     starts.sort()
     assert len(starts) == 25 and starts[-1] - starts[0] >= 0.2
+
+
+def test_tool_calls_of_the_model_are_scored_against_the_dataset(project: Path) -> None:
+    def call_weather(request: dict[str, Any], count: int) -> tuple[int, Any]:
+        city = "Paris" if "France" in json.dumps(request["messages"]) else "Oslo"
+        arguments = json.dumps({"city": city})
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{count}",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": arguments},
+                }
+            ],
+        }
+        return 200, message
+
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
+    rows = [
+        {
+            "question": "Weather in France?",
+            "calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}],
+        },
+        {
+            "question": "Weather in Peru?",
+            "calls": [{"name": "get_weather", "arguments": {"city": "Lima"}}],
+        },
+    ]
+    _write(project / "evals" / "data" / "tools.jsonl", "\n".join(json.dumps(r) for r in rows))
+    _write(project / "prompts" / "weather.yaml", "template: '{{ question }}'\n")
+    _write(
+        project / "evals" / "tools.yaml",
+        "name: tools\ndataset: data/tools.jsonl\nprompt: weather\nexpected: null\n"
+        f"params: {{tools: {json.dumps(tools)}}}\n"
+        "scorers: [{tool_call_match: {field: calls}}]\n",
+    )
+    with FakeOpenAI(call_weather) as server:
+        use_fake_model(project, server)
+        [run] = run_matrix(project / "evals" / "tools.yaml")
+    assert server.requests[0]["tools"][0]["function"]["name"] == "get_weather"
+    assert [r.scores["tool_call_match"] for r in run.results] == [1.0, 0.0]
+    assert run.results[0].tool_calls[0]["function"]["name"] == "get_weather"

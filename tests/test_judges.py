@@ -535,7 +535,7 @@ def test_cli_calibrate_exit_codes(
 
     assert main([*args, "-p", "rubric=Is it right?", "--min-kappa", "0.9"]) == 1
     out = capsys.readouterr()
-    assert "balanced acc." in out.out and "kappa 0.333 < 0.9" in out.err
+    assert "bal. acc." in out.out and "kappa 0.333 < 0.9" in out.err
     assert main([*args, "-p", "rubric=x", "-p", "scale={min: 3, max: 1}"]) == 2
     assert main([*args, "-p", "novalue"]) == 2
     assert main(["eval", "calibrate", "no_such_judge", "--labels", str(labels)]) == 2

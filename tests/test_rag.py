@@ -334,3 +334,29 @@ def test_llm_reranker_reorders_and_never_scores_garbage_as_zero(corpus: Path) ->
         )
         reranked = retrieve("refunds", "help")
         assert reranked[0].metadata["source"] == "about.html"
+
+
+def test_a_suite_can_evaluate_a_rag_index_with_retrieval_metrics(corpus: Path) -> None:
+    from _fake_openai import FakeOpenAI
+    from conftest import use_fake_model
+
+    from llmops.evals import run_matrix
+
+    _build(corpus)
+    rows = [
+        {"question": "How long do refunds take?", "gold": "refunds.md", "expected": "five"},
+        {"question": "Where do parcels ship from?", "gold": "shipping.md", "expected": "Lyon"},
+    ]
+    (corpus / "evals" / "data" / "rag.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (corpus / "evals" / "rag.yaml").write_text(
+        "name: rag\ndataset: data/rag.jsonl\nrag: help@1\n"
+        "scorers: [contains, {hit_at_k: {k: 2, field: gold, level: document}}]\n"
+    )
+    with FakeOpenAI() as server:
+        use_fake_model(corpus, server)
+        [run] = run_matrix(corpus / "evals" / "rag.yaml")
+    assert run.n_errors == 0, run.results[0].error
+    first = run.results[0]
+    assert first.contexts and first.contexts[0].doc_id is not None
+    assert "refund" in first.contexts[0].text.lower()
+    assert run.summary["hit_at_k"].mean == 1.0

@@ -484,3 +484,18 @@ def test_every_catalog_scorer_is_a_scorer() -> None:
     assert all(
         issubclass(cls, Scorer) and cls.type_name == name for name, cls in SCORER_TYPES.items()
     )
+
+
+def test_retrieval_at_document_level_counts_a_document_once() -> None:
+    from llmops.evals import Context
+    from llmops.evals._scoring import as_score
+
+    contexts = (
+        Context("a#0", "x", doc_id="a"),
+        Context("a#1", "y", doc_id="a"),
+        Context("b#0", "z", doc_id="b"),
+    )
+    sample = Sample(output="", row={"gold_ids": ["b"]}, contexts=contexts)
+    chunk = as_score(build_scorer({"mrr": {"level": "chunk"}}).score(sample))
+    document = as_score(build_scorer({"mrr": {"level": "document"}}).score(sample))
+    assert (chunk.value, document.value) == (0.0, 0.5)

@@ -37,11 +37,11 @@ def _print(result: Calibration) -> None:
     from rich.table import Table
 
     table = Table(title=f"calibration of {result.judge}", title_justify="left")
-    for column in ("model", "measured", "unmeasured", "accuracy", "balanced acc.", "kappa"):
+    for column in ("model", "measured", "unmeasured", "accuracy", "bal. acc.", "kappa"):
         table.add_column(column, justify="left" if column == "model" else "right")
     swap = result.swap_consistency
     if swap is not None:
-        table.add_column("swap consistency", justify="right")
+        table.add_column("swap agree", justify="right")
     table.add_row(
         result.model or "-",
         str(result.n),
@@ -53,7 +53,9 @@ def _print(result: Calibration) -> None:
     )
     console.print(table)
     c = result.confusion
-    matrix = Table(title=f"confusion (judge positive: score >= {result.positive_threshold:g})")
+    matrix = Table(
+        title=f"judge positive at >= {result.positive_threshold:g}", title_justify="left"
+    )
     matrix.add_column("human \\ judge")
     matrix.add_column("positive", justify="right")
     matrix.add_column("negative", justify="right")

@@ -203,6 +203,8 @@ async def ask_judge(
             completion = await acomplete(messages, model, retries=2, **params)
             raw.append(completion.text)
             data, problem = _problem(completion.text, schema)
+            if data is None and completion.finish_reason == "length":
+                problem = f"it was cut off at max_tokens={max_tokens}, so {problem}"
             if data is not None:
                 current.set_attributes({"llmops.judge.attempts": len(raw)})
                 return JudgeReply(data, tuple(raw), model.name)

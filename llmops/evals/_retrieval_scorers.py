@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -47,8 +47,12 @@ def gold_ids(value: Any, field: str = "gold_ids") -> list[str]:
     return ids
 
 
-def _ranked(sample: Sample, k: int) -> list[str]:
-    return list(dict.fromkeys(context.id for context in sample.contexts))[:k]
+def _ranked(sample: Sample, k: int, level: str = "chunk") -> list[str]:
+    if level == "document":  # several chunks of one document count once, at its best rank
+        ids = (context.doc_id or context.id for context in sample.contexts)
+    else:
+        ids = (context.id for context in sample.contexts)
+    return list(dict.fromkeys(ids))[:k]
 
 
 def hit_at_k(retrieved: list[str], gold: list[str], k: int) -> float:
@@ -72,10 +76,12 @@ def ndcg(retrieved: list[str], gold: list[str], k: int) -> float:
 
 
 class RetrievalParams(ScorerParams):
-    """``k``: how many retrieved ids count; ``field``: the row field with the gold ids."""
+    """``k``: how many retrieved ids count; ``field``: the row field with the gold ids;
+    ``level``: match gold ids against chunk ids or the ids of the chunks' source documents."""
 
     k: int = Field(default=10, ge=1)
     field: str = Field(default="gold_ids", min_length=1)
+    level: Literal["chunk", "document"] = "chunk"
 
 
 class _RetrievalScorer(Scorer):
@@ -89,7 +95,7 @@ class _RetrievalScorer(Scorer):
 
     def score(self, sample: Sample) -> Score:
         gold = gold_ids(sample.row.get(self.params.field), self.params.field)
-        retrieved = _ranked(sample, self.params.k)
+        retrieved = _ranked(sample, self.params.k, self.params.level)
         detail = {"retrieved": retrieved, "gold": gold}
         if not retrieved:
             return Score(0.0, reason="the target retrieved no contexts", detail=detail)

@@ -59,11 +59,12 @@ class ScorerUnmeasured(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """A retrieved passage the target used: its id, text and retrieval score."""
+    """A retrieved passage the target used: its id, text, retrieval score and source document."""
 
     id: str
     text: str
     score: float | None = None
+    doc_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def prompt_target(
             completion.input_tokens,
             completion.output_tokens,
             cost_usd=completion.cost_usd,
+            tool_calls=completion.tool_calls,
             cached=completion.cached,
         )
 
@@ -94,10 +95,15 @@ def rag_target(
         result = await asyncio.to_thread(
             answer, question_of(case), index, model=model, config=config, store=store
         )
-        contexts = tuple(Context(c.id, c.text, c.score) for c in result.chunks)
+        contexts = tuple(Context(c.id, c.text, c.score, _doc_id(c.metadata)) for c in result.chunks)
         return TargetOutput(result.text, contexts=contexts)
 
     return target
+
+
+def _doc_id(metadata: Mapping[str, Any]) -> str | None:
+    value = metadata.get("doc_id")
+    return None if value is None else str(value)
 
 
 def import_callable(path: str, root: Path | None) -> Callable[..., Any]:

@@ -118,9 +118,11 @@ class Completion:
     attempts: int = 1
     cost_usd: float | None = None
     cached: bool = False
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     def to_cache(self) -> dict[str, Any]:
         return {
+            "tool_calls": list(self.tool_calls),
             "text": self.text,
             "model": self.model,
             "input_tokens": self.input_tokens,
@@ -141,6 +143,7 @@ class Completion:
             attempts=0,
             cost_usd=data.get("cost_usd"),
             cached=True,
+            tool_calls=tuple(data.get("tool_calls") or ()),
         )
 
 
@@ -196,6 +199,25 @@ def _cost_of(response: Any, model: ResolvedModel) -> float | None:
     return float(cost) if isinstance(cost, (int, float)) else None
 
 
+def _tool_calls_of(message: Any) -> tuple[dict[str, Any], ...]:
+    """The message's tool calls in OpenAI's shape: ``{id, type, function: {name, arguments}}``."""
+    calls = getattr(message, "tool_calls", None) or []
+    found = []
+    for call in calls:
+        function = getattr(call, "function", None)
+        found.append(
+            {
+                "id": getattr(call, "id", None),
+                "type": getattr(call, "type", "function"),
+                "function": {
+                    "name": getattr(function, "name", None),
+                    "arguments": getattr(function, "arguments", None),
+                },
+            }
+        )
+    return tuple(found)
+
+
 def _completion_of(
     response: Any, started: float, attempts: int, model: ResolvedModel
 ) -> Completion:
@@ -210,6 +232,7 @@ def _completion_of(
         finish_reason=getattr(choice, "finish_reason", None),
         attempts=attempts,
         cost_usd=_cost_of(response, model),
+        tool_calls=_tool_calls_of(choice.message),
     )
 
 
