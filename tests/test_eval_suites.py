@@ -157,9 +157,9 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
     env = {**os.environ, "LLMOPS_STORE_URL": f"sqlite:///{db}"}
     with FakeOpenAI(slow) as server:
         use_fake_model(project, server)
+        argv = ["eval", "run", "evals/llmops_docs.yaml", "-j", "1", "--limit", "10"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "eval", "run", "evals/llmops_docs.yaml", "-j", "1"]
-            + ["--limit", "10"],
+            [sys.executable, "-m", "llmops", *argv],
             cwd=project,
             env=env,
             stdout=subprocess.DEVNULL,
