@@ -12,10 +12,18 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint,
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ArtifactRecord",
+    "BundleVersionRecord",
     "EvalCaseRecord",
     "EvalRunRecord",
     "EvalScoreRecord",
+    "ExperimentRecord",
+    "GateDecisionRecord",
     "JudgeCalibrationRecord",
+    "MetricRecord",
+    "ModelAliasEventRecord",
+    "ModelAliasRecord",
+    "ModelVersionRecord",
     "PromptAliasEventRecord",
     "PromptAliasRecord",
     "PromptRecord",
@@ -24,8 +32,10 @@ __all__ = [
     "RagAliasRecord",
     "RagChunkRecord",
     "RagIndexRecord",
+    "RegisteredModelRecord",
     "ResponseCacheRecord",
     "SpanRecord",
+    "TrackingRunRecord",
     "table_of",
     "utcnow",
 ]
@@ -309,3 +319,155 @@ class RagAliasEventRecord(SQLModel, table=True):
     actor: str = Field(default="", max_length=200)
     reason: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExperimentRecord(SQLModel, table=True):
+    """A named group of tracking runs."""
+
+    __tablename__ = "experiments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    description: str = Field(default="")
+    tags: Any = _json(nullable=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TrackingRunRecord(SQLModel, table=True):
+    """A tracked run (training, fine-tuning, a script): params, tags, status and provenance."""
+
+    __tablename__ = "tracking_runs"
+
+    id: str = Field(primary_key=True, max_length=32)
+    experiment_id: int = Field(foreign_key="experiments.id", index=True)
+    name: str = Field(default="", max_length=200)
+    status: str = Field(default="running", max_length=16)
+    started_at: datetime = Field(default_factory=utcnow, index=True)
+    ended_at: datetime | None = None
+    git_commit: str | None = Field(default=None, max_length=64)
+    source: str = Field(default="", max_length=400)
+    user: str = Field(default="", max_length=200)
+    params: Any = _json(nullable=True)
+    tags: Any = _json(nullable=True)
+
+
+class MetricRecord(SQLModel, table=True):
+    """One value of a run's metric at a step and time (append-only)."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="tracking_runs.id", max_length=32)
+    key: str = Field(max_length=250)
+    value: float
+    step: int = 0
+    timestamp_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ArtifactRecord(SQLModel, table=True):
+    """A file logged by a run: its path in the run and the content digest it is stored under."""
+
+    __tablename__ = "artifacts"
+
+    run_id: str = Field(foreign_key="tracking_runs.id", primary_key=True, max_length=32)
+    path: str = Field(primary_key=True, max_length=1000)
+    digest: str = Field(max_length=64)
+    size: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RegisteredModelRecord(SQLModel, table=True):
+    """A named model in the registry; its content lives in versions."""
+
+    __tablename__ = "registered_models"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    description: str = Field(default="")
+    tags: Any = _json(nullable=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelVersionRecord(SQLModel, table=True):
+    """An immutable model version: base model, optional adapter, how to serve it, lineage."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_versions_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registered_models.id", index=True)
+    version: int
+    base_model: str = Field(default="", max_length=400)
+    serve_model: str = Field(max_length=400, description="litellm/vLLM model string")
+    api_base: str | None = Field(default=None, max_length=400)
+    params: Any = _json(nullable=True)
+    adapter_path: str | None = Field(default=None, max_length=1000)
+    adapter_digest: str | None = Field(default=None, max_length=64)
+    source_run_id: str | None = Field(default=None, max_length=32, index=True)
+    lineage: Any = _json(nullable=True)
+    description: str = Field(default="")
+    author: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelAliasRecord(SQLModel, table=True):
+    """Where a movable alias (``production``...) of a registered model points now."""
+
+    __tablename__ = "model_aliases"
+
+    model_id: int = Field(foreign_key="registered_models.id", primary_key=True)
+    alias: str = Field(max_length=64, primary_key=True)
+    version: int
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelAliasEventRecord(SQLModel, table=True):
+    """One move of a model alias: who, when, from which version to which, and why."""
+
+    __tablename__ = "model_alias_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="registered_models.id", index=True)
+    alias: str = Field(max_length=64)
+    from_version: int | None = None
+    to_version: int
+    actor: str = Field(default="", max_length=200)
+    reason: str = Field(default="")
+    action: str = Field(default="set", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class BundleVersionRecord(SQLModel, table=True):
+    """A pinned set of one prompt version, one model version and one index version."""
+
+    __tablename__ = "bundle_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_bundle_versions_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, index=True)
+    version: int
+    prompt: str | None = Field(default=None, max_length=264, description="name@version")
+    model: str | None = Field(default=None, max_length=264, description="name@version")
+    index: str | None = Field(default=None, max_length=264, description="pipeline@version")
+    author: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class GateDecisionRecord(SQLModel, table=True):
+    """An audited decision on promoting a subject: pass, fail, override, rollback (append-only)."""
+
+    __tablename__ = "gate_decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_kind: str = Field(max_length=16)
+    subject: str = Field(max_length=264, index=True, description="name@version")
+    alias: str = Field(default="production", max_length=64)
+    decision: str = Field(max_length=16)
+    policy: str = Field(default="", max_length=200)
+    policy_hash: str = Field(default="", max_length=64)
+    versions: Any = _json(nullable=True)
+    evidence: Any = _json(nullable=True)
+    actor: str = Field(default="", max_length=200)
+    reason: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow, index=True)
