@@ -32,18 +32,18 @@ def test_versions_are_cached_and_aliases_expire(tmp_path: Path) -> None:
     store.ensure_schema()
     for body in ("one", "two"):
         register_prompt(store, PromptSpec(name="qa", template=body))
-    registry.set_alias(store, "qa", "production", 1, reason="r")
+    registry.set_alias(store, "qa", "staging", 1, reason="r")
     factory = _Switchable(store)
     client = PromptClient(factory, alias_ttl=60)
-    assert client.get("qa@production").version == 1
+    assert client.get("qa@staging").version == 1
     assert client.get("qa@2").version == 2
     calls = factory.calls
-    registry.set_alias(store, "qa", "production", 2, reason="r")
-    assert client.get("qa@production").version == 1  # within the TTL
+    registry.set_alias(store, "qa", "staging", 2, reason="r")
+    assert client.get("qa@staging").version == 1  # within the TTL
     assert client.get("qa@1").template == "one"  # filled by the alias lookup
     assert factory.calls == calls
     client.alias_ttl = 0
-    assert client.get("qa@production").version == 2  # expired: read again
+    assert client.get("qa@staging").version == 2  # expired: read again
     store.close()
 
 
@@ -72,13 +72,11 @@ def test_sdk_functions_use_the_project_store(project: Path) -> None:
     first = prompts.register(project / "prompts" / "qa.yaml", message="initial")
     second = prompts.register(PromptSpec(name="qa", template="{{ question }}?"), message="short")
     assert (first.version, second.version, first.author) == (1, 2, first.author)
-    prompts.set_alias("qa", "production", 1, reason="release")
-    assert prompts.get("qa@production").version == 1
-    prompts.set_alias("qa", "production", 2, reason="shorter")
-    assert prompts.get("qa@production").version == 2  # set_alias invalidates the cache
-    assert prompts.rollback_alias("qa", "production").to_version == 1
-    assert (
-        prompts.get("qa@production").render(context="c", question="q")[1]["content"].endswith("q")
-    )
+    prompts.set_alias("qa", "staging", 1, reason="release")
+    assert prompts.get("qa@staging").version == 1
+    prompts.set_alias("qa", "staging", 2, reason="shorter")
+    assert prompts.get("qa@staging").version == 2  # set_alias invalidates the cache
+    assert prompts.rollback_alias("qa", "staging").to_version == 1
+    assert prompts.get("qa@staging").render(context="c", question="q")[1]["content"].endswith("q")
     assert "+template: '{{ question }}?'" in prompts.diff("qa", 1, 2)
     prompts._client = None

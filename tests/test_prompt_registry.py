@@ -36,7 +36,7 @@ def test_refs() -> None:
     assert parse_ref("qa") == ("qa", "latest")
     assert parse_ref("qa@latest") == ("qa", "latest")
     assert parse_ref("qa@12") == ("qa", 12)
-    assert parse_ref("qa@production") == ("qa", "production")
+    assert parse_ref("qa@staging") == ("qa", "staging")
     for bad in ("@3", "qa@0", "qa@Prod!"):
         with pytest.raises(InputError):
             parse_ref(bad)
@@ -46,14 +46,14 @@ def test_get_by_number_alias_and_latest(three_versions: Store) -> None:
     store = three_versions
     assert get_version(store, "qa").version == 3
     assert get_version(store, "qa", 1).render(q="x") == "v1 x"
-    registry.set_alias(store, "qa", "production", 2, reason="reviewed", actor="bob")
-    production = get_version(store, "qa", "production")
-    assert (production.version, production.author, production.message) == (2, "ada", "add v2")
+    registry.set_alias(store, "qa", "staging", 2, reason="reviewed", actor="bob")
+    staging = get_version(store, "qa", "staging")
+    assert (staging.version, staging.author, staging.message) == (2, "ada", "add v2")
     [info] = list_prompts(store)
     assert (info.name, info.latest, info.aliases, info.tags) == (
         "qa",
         3,
-        {"production": 2},
+        {"staging": 2},
         ["support"],
     )
     assert [v.version for v in list_versions(store, "qa")] == [3, 2, 1]
@@ -70,24 +70,24 @@ def test_unknown_things_are_named(three_versions: Store) -> None:
     ):
         get_version(store, "qa", "staging")
     with pytest.raises(NotFoundError, match="has no version 7"):
-        registry.set_alias(store, "qa", "production", 7, reason="x")
+        registry.set_alias(store, "qa", "staging", 7, reason="x")
     with pytest.raises(InputError, match="invalid alias 'latest'"):
         registry.set_alias(store, "qa", "latest", 1, reason="x")
     with pytest.raises(InputError, match="needs a reason"):
-        registry.set_alias(store, "qa", "production", 1, reason=" ")
+        registry.set_alias(store, "qa", "staging", 1, reason=" ")
     with pytest.raises(InputError, match="invalid prompt name 'bad name'"):
         get_version(store, "bad name")
 
 
 def test_alias_moves_are_recorded_and_rolled_back(three_versions: Store) -> None:
     store = three_versions
-    registry.set_alias(store, "qa", "production", 1, reason="first", actor="ada")
-    registry.set_alias(store, "qa", "production", 3, reason="better", actor="bob")
-    registry.set_alias(store, "qa", "staging", 2, reason="try", actor="bob")
-    event = registry.rollback_alias(store, "qa", "production", actor="carol")
+    registry.set_alias(store, "qa", "staging", 1, reason="first", actor="ada")
+    registry.set_alias(store, "qa", "staging", 3, reason="better", actor="bob")
+    registry.set_alias(store, "qa", "canary", 2, reason="try", actor="bob")
+    event = registry.rollback_alias(store, "qa", "staging", actor="carol")
     assert (event.from_version, event.to_version, event.action) == (3, 1, "rollback")
-    assert get_version(store, "qa", "production").version == 1
-    history = alias_history(store, "qa", "production")
+    assert get_version(store, "qa", "staging").version == 1
+    history = alias_history(store, "qa", "staging")
     assert [(e.from_version, e.to_version, e.actor, e.reason) for e in history] == [
         (3, 1, "carol", "rollback from version 3"),
         (1, 3, "bob", "better"),
@@ -95,7 +95,7 @@ def test_alias_moves_are_recorded_and_rolled_back(three_versions: Store) -> None
     ]
     assert len(alias_history(store, "qa")) == 4
     with pytest.raises(InputError, match="no earlier version"):
-        registry.rollback_alias(store, "qa", "staging")
+        registry.rollback_alias(store, "qa", "canary")
 
 
 def test_diff(three_versions: Store) -> None:

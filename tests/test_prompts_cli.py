@@ -37,17 +37,17 @@ def test_prompt_lifecycle(project: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert (pushed["version"], pushed["created"]) == (2, False)
 
     assert (
-        _json(capsys, ["prompts", "alias", "qa", "production", "1", "--reason", "v1 reviewed"])[
+        _json(capsys, ["prompts", "alias", "qa", "staging", "1", "--reason", "v1 reviewed"])[
             "to_version"
         ]
         == 1
     )
-    moved = _json(capsys, ["prompts", "alias", "qa", "production", "2", "-r", "shorter answers"])
+    moved = _json(capsys, ["prompts", "alias", "qa", "staging", "2", "-r", "shorter answers"])
     assert (moved["from_version"], moved["to_version"]) == (1, 2)
-    back = _json(capsys, ["prompts", "rollback", "qa", "production", "-r", "regressed"])
+    back = _json(capsys, ["prompts", "rollback", "qa", "staging", "-r", "regressed"])
     assert (back["from_version"], back["to_version"], back["action"]) == (2, 1, "rollback")
 
-    shown = _json(capsys, ["prompts", "show", "qa@production"])
+    shown = _json(capsys, ["prompts", "show", "qa@staging"])
     assert (shown["version"], shown["variables"]) == (1, ["context", "question"])
     history = _json(capsys, ["prompts", "history", "qa"])
     assert [v["version"] for v in history["versions"]] == [2, 1]
@@ -58,18 +58,17 @@ def test_prompt_lifecycle(project: Path, capsys: pytest.CaptureFixture[str]) -> 
     ]
     listed = {p["name"]: p for p in _json(capsys, ["prompts", "list"])}
     assert (
-        listed["qa"]["aliases"] == {"production": 1}
-        and listed["greet"]["description"] == "Greeting"
+        listed["qa"]["aliases"] == {"staging": 1} and listed["greet"]["description"] == "Greeting"
     )
 
     capsys.readouterr()
-    assert main(["prompts", "diff", "qa", "production", "2"]) == 0
+    assert main(["prompts", "diff", "qa", "staging", "2"]) == 0
     out = capsys.readouterr().out
     assert "--- qa@1" in out and "+++ qa@2" in out and "very few words" in out
     assert main(["prompts", "render", "greet", "--var", "name=Ada"]) == 0
     assert capsys.readouterr().out == "Hello Ada!\n"
     rendered = _json(
-        capsys, ["prompts", "render", "qa@production", "-v", "context=C", "-v", "question=Q"]
+        capsys, ["prompts", "render", "qa@staging", "-v", "context=C", "-v", "question=Q"]
     )
     assert rendered[1] == {"role": "user", "content": "Context: C\n\nQuestion: Q"}
 
@@ -83,7 +82,7 @@ def test_prompt_lifecycle(project: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["prompts", "alias", "qa", "latest", "1", "-r", "x"], "invalid alias 'latest'"),
         (["prompts", "render", "qa", "--var", "context=C"], "missing template variable 'question'"),
         (["prompts", "render", "qa", "--var", "oops"], "--var 'oops': expected NAME=VALUE"),
-        (["prompts", "rollback", "qa", "production"], "prompt 'qa' has no alias 'production'"),
+        (["prompts", "rollback", "qa", "staging"], "prompt 'qa' has no alias 'staging'"),
         (["prompts", "push", "prompts/missing.yaml"], "prompts/missing.yaml: file not found"),
     ],
 )
@@ -112,9 +111,9 @@ def test_eval_suite_can_name_a_registered_alias(
     from conftest import use_fake_model
 
     assert main(["prompts", "sync"]) == 0
-    assert main(["prompts", "alias", "qa", "production", "1", "-r", "release"]) == 0
+    assert main(["prompts", "alias", "qa", "staging", "1", "-r", "release"]) == 0
     suite = project / "evals" / "llmops_docs.yaml"
-    suite.write_text(suite.read_text().replace("prompt: qa", "prompt: qa@production"))
+    suite.write_text(suite.read_text().replace("prompt: qa", "prompt: qa@staging"))
     with FakeOpenAI() as server:
         use_fake_model(project, server)
         result = _json(capsys, ["eval", "run", str(suite), "--limit", "2"])

@@ -85,9 +85,9 @@ def test_build_retrieve_version_diff_alias(corpus: Path) -> None:
     assert [source for source, _ in diff.changed] == ["refunds.md"]
     assert diff.removed == []
 
-    set_index_alias(store, "help", "production", 2, reason="new faq", actor="ada")
-    set_index_alias(store, "help", "production", 1, reason="regression", actor="bob")
-    assert resolve_index(store, "help@production").version == 1
+    set_index_alias(store, "help", "staging", 2, reason="new faq", actor="ada")
+    set_index_alias(store, "help", "staging", 1, reason="regression", actor="bob")
+    assert resolve_index(store, "help@staging").version == 1
     from llmops.rag import index_alias_history
 
     moves = index_alias_history(store, "help")
@@ -96,9 +96,9 @@ def test_build_retrieve_version_diff_alias(corpus: Path) -> None:
         (None, 2, "ada", "new faq"),
     ]
     with pytest.raises(InputError, match="needs a reason"):
-        set_index_alias(store, "help", "production", 1, reason="")
+        set_index_alias(store, "help", "staging", 1, reason="")
     assert resolve_index(store, "help").version == 2
-    with pytest.raises(InputError, match="aliased as production"):
+    with pytest.raises(InputError, match="aliased as staging"):
         delete_index(store, "help@1", load_config().data_dir)
     delete_index(store, "help@2", load_config().data_dir)
     with pytest.raises(NotFoundError):
@@ -210,8 +210,7 @@ def test_cli_build_query_and_answer(corpus: Path, capsys: pytest.CaptureFixture[
         prompt = server.requests[0]["messages"][-1]["content"]
         assert "[1] To reset your password" in prompt and "Question: reset my password" in prompt
     assert (
-        main(["rag", "alias", "help", "production", "1", "--reason", "first release", "--json"])
-        == 0
+        main(["rag", "alias", "help", "staging", "1", "--reason", "first release", "--json"]) == 0
     )
     assert json.loads(capsys.readouterr().out)["to_version"] == 1
     assert main(["rag", "history", "help", "--json"]) == 0

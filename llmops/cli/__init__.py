@@ -13,6 +13,8 @@ from rich.markup import escape
 from llmops._exceptions import LlmopsError
 from llmops.cli._app import app, state
 from llmops.cli._eval import eval_app
+from llmops.cli._gates import gate_app, promote_command
+from llmops.cli._models import models_app
 from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
 from llmops.cli._rag import rag_app
@@ -24,11 +26,14 @@ from llmops.cli._traces import traces_app
 __all__ = ["app", "main"]
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(rag_app, name="rag")
 app.add_typer(runs_app, name="runs")
 app.add_typer(traces_app, name="traces")
 app.add_typer(store_app, name="store")
+app.add_typer(gate_app, name="gate")
+app.command("promote")(promote_command)
 app.command("server")(server)
 
 

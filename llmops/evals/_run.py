@@ -346,6 +346,18 @@ def _setup_scorers(suite: LoadedSuite, config: Config, store: Store) -> list[Sco
     return scorers
 
 
+def _with_target(suite: LoadedSuite, prompt: str | None, rag: str | None) -> LoadedSuite:
+    if prompt is None and rag is None:
+        return suite
+    kind = suite.spec.target_kind
+    if prompt is not None and kind != "prompt":
+        raise SuiteError(f"{suite.path}: the suite runs a {kind} target, not a prompt")
+    if rag is not None and kind != "rag":
+        raise SuiteError(f"{suite.path}: the suite runs a {kind} target, not a RAG index")
+    update: dict[str, Any] = {"prompt": prompt, "prompts": None} if prompt else {"rag": rag}
+    return LoadedSuite(spec=suite.spec.model_copy(update=update), path=suite.path, doc=suite.doc)
+
+
 def run_matrix(
     suite_path: Path,
     *,
@@ -357,12 +369,18 @@ def run_matrix(
     config: Config | None = None,
     store: Store | None = None,
     observer: RunObserver | None = None,
+    prompt: str | None = None,
+    rag: str | None = None,
 ) -> list[EvalRun]:
-    """Run every (prompt, model) cell of a suite; the runs share a ``group_id``."""
+    """Run every (prompt, model) cell of a suite; the runs share a ``group_id``.
+
+    ``prompt`` (a ref such as ``qa@3``) or ``rag`` (``docs@4``) replaces what the suite
+    runs, so a gate can evaluate a candidate version with the suite's data and scorers.
+    """
     from llmops.llm import ResponseCache
 
     config = config or load_config(suite_path.parent)
-    suite = load_suite(suite_path)
+    suite = _with_target(load_suite(suite_path), prompt, rag)
     spec = suite.spec
     dataset = suite.load_dataset()
     store = _open(config, store)

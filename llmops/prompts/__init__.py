@@ -74,6 +74,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from llmops.gates._protect import GateToken
     from llmops.store import Store
 
 _client: PromptClient | None = None
@@ -125,17 +126,31 @@ def set_alias(
     reason: str,
     actor: str | None = None,
     store: Store | None = None,
+    gate: GateToken | None = None,
 ) -> AliasEvent:
-    """Point ``alias`` (e.g. ``production``) of ``name`` at ``version``, recorded with why."""
-    event = _registry.set_alias(_store(store), name, alias, version, reason=reason, actor=actor)
+    """Point ``alias`` (e.g. ``staging``) of ``name`` at ``version``, recorded with why.
+
+    ``production`` is protected: it moves through ``llmops.gates.promote``.
+    """
+    event = _registry.set_alias(
+        _store(store), name, alias, version, reason=reason, actor=actor, gate=gate
+    )
     _default_client().invalidate(name)
     return event
 
 
 def rollback_alias(
-    name: str, alias: str, *, reason: str = "", actor: str | None = None, store: Store | None = None
+    name: str,
+    alias: str,
+    *,
+    reason: str = "",
+    actor: str | None = None,
+    store: Store | None = None,
+    gate: GateToken | None = None,
 ) -> AliasEvent:
     """Move ``alias`` back to where it pointed before its last move."""
-    event = _registry.rollback_alias(_store(store), name, alias, reason=reason, actor=actor)
+    event = _registry.rollback_alias(
+        _store(store), name, alias, reason=reason, actor=actor, gate=gate
+    )
     _default_client().invalidate(name)
     return event

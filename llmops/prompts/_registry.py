@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import InputError, NotFoundError, StoreError
 from llmops._identity import current_actor
+from llmops.gates._protect import GateToken, ensure_gated
 from llmops.prompts._files import PromptSpec, check_prompt_name
 from llmops.prompts._template import declared_variables
 from llmops.prompts._version import LATEST, PromptVersion, check_alias
@@ -312,12 +313,23 @@ def _move(
 
 
 def set_alias(
-    store: Store, name: str, alias: str, version: int, *, reason: str, actor: str | None = None
+    store: Store,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str,
+    actor: str | None = None,
+    gate: GateToken | None = None,
 ) -> AliasEvent:
-    """Point ``alias`` at ``version``, recording who, when, from where and why."""
+    """Point ``alias`` at ``version``, recording who, when, from where and why.
+
+    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
+    """
     check_alias(alias)
     if not reason.strip():
         raise InputError(f"moving alias '{alias}' of prompt '{name}' needs a reason")
+    ensure_gated("prompt", f"{name}@{version}", alias, gate)
     return _move(store, name, alias, version, actor or current_actor(), reason, "set")
 
 
@@ -336,7 +348,13 @@ def alias_history(store: Store, name: str, alias: str | None = None) -> list[Ali
 
 
 def rollback_alias(
-    store: Store, name: str, alias: str, *, reason: str = "", actor: str | None = None
+    store: Store,
+    name: str,
+    alias: str,
+    *,
+    reason: str = "",
+    actor: str | None = None,
+    gate: GateToken | None = None,
 ) -> AliasEvent:
     """Move ``alias`` back to the version it pointed to before its last move."""
     check_alias(alias)
@@ -349,4 +367,5 @@ def rollback_alias(
             f"alias '{alias}' of prompt '{name}' has no earlier version to roll back to"
         )
     why = reason or f"rollback from version {events[0].to_version}"
+    ensure_gated("prompt", f"{name}@{previous}", alias, gate)
     return _move(store, name, alias, previous, actor or current_actor(), why, "rollback")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 
@@ -32,6 +32,9 @@ from llmops.store.models import (
     table_of,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from llmops.gates._protect import GateToken
 
 __all__ = [
     "AliasMove",
@@ -306,15 +309,27 @@ def list_indexes(store: Store, pipeline: str | None = None) -> list[IndexInfo]:
 
 
 def set_index_alias(
-    store: Store, pipeline: str, alias: str, version: int, *, reason: str, actor: str | None = None
+    store: Store,
+    pipeline: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str,
+    actor: str | None = None,
+    gate: GateToken | None = None,
 ) -> AliasMove:
-    """Point ``alias`` of a pipeline's index at a ready version, recording who, when and why."""
+    """Point ``alias`` of a pipeline's index at a ready version, recording who, when and why.
+
+    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
+    """
     from llmops._identity import current_actor
+    from llmops.gates._protect import ensure_gated
     from llmops.prompts import check_alias
 
     check_alias(alias)
     if not reason.strip():
         raise InputError(f"moving alias '{alias}' of index '{pipeline}' needs a reason")
+    ensure_gated("index", f"{pipeline}@{version}", alias, gate)
     resolve_index(store, f"{pipeline}@{version}")
     who, now = actor or current_actor(), utcnow()
     with store.write() as session:

@@ -1,0 +1,155 @@
+"""``llmops gate`` and ``llmops promote``: decisions on eval evidence, and their audit trail."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from llmops._exceptions import CheckFailed
+from llmops.cli._output import console, fmt_time, print_json
+
+if TYPE_CHECKING:
+    from llmops.gates import GateResult
+
+__all__ = ["gate_app", "promote_command"]
+
+gate_app = typer.Typer(
+    help="Production gates: check a candidate, sign off, roll back, read the audit trail.",
+    no_args_is_help=True,
+)
+
+_SUBJECT = typer.Argument(..., help="KIND:NAME@VERSION, e.g. prompt:qa@3, model:support@2.")
+
+
+def _print_gate(result: GateResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    verdict = "[green]PASS" if result.passed else "[red]FAIL"
+    current = str(result.production) if result.production else "nothing yet"
+    console.print(
+        f"{verdict}[/] {escape(str(result.subject))} -> {result.alias} "
+        f"(now: {escape(current)}) · policy {escape(result.policy.name)} · "
+        f"decision {result.decision_id}"
+    )
+    table = Table(title="evidence", title_justify="left")
+    for column in ("suite", "requirement", "measured", "result", "runs"):
+        table.add_column(column)
+    for row in result.rows:
+        table.add_row(
+            escape(row.suite),
+            escape(row.requirement),
+            escape(row.measured),
+            "[green]pass" if row.passed else "[red]fail",
+            ", ".join(run[:12] for run in row.runs),
+        )
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[dim]{escape(note)}")
+
+
+@gate_app.command("check")
+def check(
+    subject: str = _SUBJECT,
+    alias: str = typer.Option("production", "--alias", help="The alias the candidate is for."),
+    rerun: bool = typer.Option(False, "--rerun", help="Run the suites even when runs exist."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Decide whether SUBJECT may become ALIAS; records the decision. Exit 0 pass, 1 fail."""
+    from llmops.gates import check_gate
+
+    result = check_gate(subject, alias=alias, rerun=rerun)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_gate(result)
+    if not result.passed:
+        raise CheckFailed(f"gate failed for {result.subject} -> {alias}")
+
+
+def promote_command(
+    subject: str = _SUBJECT,
+    to: str = typer.Option("production", "--to", help="The alias to move."),
+    force: bool = typer.Option(False, "--force", help="Move it even if the gate fails."),
+    reason: str = typer.Option("", "--reason", "-r", help="Why (required with --force)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Move ALIAS to SUBJECT when its gate passes (or with --force, recorded as an override)."""
+    from llmops.gates import promote
+
+    outcome = promote(subject, to=to, force=force, reason=reason)
+    if as_json:
+        print_json(outcome.to_dict())
+    else:
+        if outcome.gate is not None:
+            _print_gate(outcome.gate)
+        if outcome.moved:
+            console.print(
+                f"{to} -> {outcome.subject} ({outcome.decision}, decision {outcome.decision_id})"
+            )
+    if not outcome.moved:
+        raise CheckFailed(f"gate failed: {to} stays where it was")
+
+
+@gate_app.command("rollback")
+def rollback_command(
+    subject: str = typer.Argument(..., help="KIND:NAME, e.g. prompt:qa."),
+    alias: str = typer.Option("production", "--alias"),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why (recorded)."),
+) -> None:
+    """Move ALIAS back to its previous version, recorded as a rollback decision."""
+    from llmops.gates import rollback
+
+    outcome = rollback(subject, alias=alias, reason=reason)
+    console.print(f"{alias} -> {outcome.subject} (rollback, decision {outcome.decision_id})")
+
+
+@gate_app.command("signoff")
+def signoff_command(
+    subject: str = _SUBJECT,
+    reason: str = typer.Option(..., "--reason", "-r", help="What you checked (recorded)."),
+) -> None:
+    """Record a human sign-off of SUBJECT (policies with human_signoff need one)."""
+    from llmops.gates import signoff
+
+    decision_id = signoff(subject, reason=reason)
+    console.print(f"signed off {subject} (decision {decision_id})")
+
+
+@gate_app.command("history")
+def history(
+    subject: str | None = typer.Argument(None, help="KIND or KIND:NAME to filter, e.g. prompt:qa."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The audit trail of gate decisions, newest first."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from llmops.config import load_config
+    from llmops.gates import list_decisions
+    from llmops.store import open_store
+
+    kind, _, name = (subject or "").partition(":")
+    store = open_store(load_config().resolved_store_url)
+    decisions = list_decisions(store, kind=kind or None, name=name or None, limit=limit)
+    if as_json:
+        print_json([decision.model_dump(mode="json") for decision in decisions])
+        return
+    table = Table()
+    for column in ("id", "when", "subject", "alias", "decision", "policy", "who", "why"):
+        table.add_column(column)
+    for d in decisions:
+        colour = {"pass": "green", "fail": "red", "override": "yellow"}.get(d.decision, "cyan")
+        table.add_row(
+            str(d.id),
+            fmt_time(d.created_at),
+            escape(f"{d.subject_kind}:{d.subject}"),
+            d.alias,
+            f"[{colour}]{d.decision}",
+            escape(d.policy),
+            escape(d.actor),
+            escape(d.reason[:80]),
+        )
+    console.print(table)

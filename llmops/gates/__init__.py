@@ -1,0 +1,38 @@
+"""Production gates: a candidate prompt, model or index version becomes ``production`` only
+on eval evidence, and every decision is recorded with who, when, why and the evidence.
+
+    from llmops.gates import check_gate, promote
+    result = check_gate("prompt:qa@3")            # runs or reuses the policy's suites
+    promote("prompt:qa@3", to="production")       # moves the alias only if the gate passes
+"""
+
+from llmops.gates._check import EvidenceRow, GateResult, check_gate, evidence_run
+from llmops.gates._decisions import DECISIONS, list_decisions, record_decision
+from llmops.gates._policy import GatesFile, LoadedGates, Policy, load_gates
+from llmops.gates._promote import Promotion, promote, rollback, signoff
+from llmops.gates._protect import GateRequired, GateToken, ensure_gated, protected_aliases
+from llmops.gates._subjects import Subject, parse_subject
+
+__all__ = [
+    "DECISIONS",
+    "EvidenceRow",
+    "GateRequired",
+    "GateResult",
+    "GateToken",
+    "GatesFile",
+    "LoadedGates",
+    "Policy",
+    "Promotion",
+    "Subject",
+    "check_gate",
+    "ensure_gated",
+    "evidence_run",
+    "list_decisions",
+    "load_gates",
+    "parse_subject",
+    "promote",
+    "protected_aliases",
+    "record_decision",
+    "rollback",
+    "signoff",
+]

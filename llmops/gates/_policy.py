@@ -1,0 +1,121 @@
+"""Gate policies, read from ``configs/gates.yaml``::
+
+protected_aliases: [production]        # production is always protected
+policies:
+  - name: qa-prompt
+    subject: prompt                    # prompt | model | index
+    names: [qa]                        # which subjects it covers (default: all of the kind)
+    suites: [evals/llmops_docs.yaml]   # run (or reuse) these suites on the candidate
+    thresholds: {contains: 0.4}        # absolute: the candidate's mean must reach it
+    non_regression: {contains: 0.05}   # vs production: CI low of (candidate - prod) >= -0.05
+    calibrated_judges: {faithfulness: 0.4}   # judge -> minimum Cohen's kappa
+    human_signoff: false               # true: someone ran `llmops gate signoff` first
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmops._exceptions import ConfigError, NotFoundError
+from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
+
+__all__ = ["GatesFile", "LoadedGates", "Policy", "load_gates"]
+
+SubjectKind = Literal["prompt", "model", "index"]
+
+
+class Policy(BaseModel):
+    """What a subject must show before it may become ``production``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    subject: SubjectKind
+    names: list[str] | None = None
+    suites: list[str] = Field(min_length=1)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    non_regression: dict[str, float] = Field(default_factory=dict)
+    calibrated_judges: dict[str, float] = Field(default_factory=dict)
+    human_signoff: bool = False
+
+    @field_validator("thresholds", "non_regression")
+    @classmethod
+    def _unit_range(cls, values: dict[str, float]) -> dict[str, float]:
+        for name, value in values.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"'{name}' must be between 0 and 1")
+        return values
+
+    def covers(self, kind: str, name: str) -> bool:
+        return self.subject == kind and (self.names is None or name in self.names)
+
+    @property
+    def digest(self) -> str:
+        """A hash of the policy, recorded with each decision it made."""
+        return hashlib.sha256(
+            orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+
+
+class GatesFile(BaseModel):
+    """The content of ``configs/gates.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protected_aliases: list[str] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list)
+
+    @field_validator("policies")
+    @classmethod
+    def _unique_names(cls, policies: list[Policy]) -> list[Policy]:
+        names = [policy.name for policy in policies]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two policies are named '{name}'")
+        return policies
+
+
+@dataclass(frozen=True)
+class LoadedGates:
+    """The validated gates file with where it came from (for line numbers in errors)."""
+
+    spec: GatesFile
+    path: Path
+    doc: YamlDocument
+
+    @property
+    def project_dir(self) -> Path:
+        return self.path.parent.parent
+
+    def where(self, policy: Policy, key: str) -> str:
+        index = self.spec.policies.index(policy)
+        return self.doc.where(["policies", index, key])
+
+    def policy_for(self, kind: str, name: str) -> Policy:
+        """The first policy covering ``kind:name``; NotFoundError names the file."""
+        for policy in self.spec.policies:
+            if policy.covers(kind, name):
+                return policy
+        raise NotFoundError(f"{self.path}: no policy covers {kind}:{name}")
+
+
+def load_gates(project_dir: Path) -> LoadedGates:
+    """Read and validate ``configs/gates.yaml``; problems name file, line and key."""
+    path = project_dir / "configs" / "gates.yaml"
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no gates file; a promotion needs a policy")
+    doc = load_yaml(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{doc.where([])}: expected a mapping with 'policies'")
+    try:
+        spec = GatesFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(doc, exc)) from None
+    return LoadedGates(spec=spec, path=path, doc=doc)

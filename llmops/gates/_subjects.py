@@ -1,0 +1,144 @@
+"""What a gate decides about: a prompt, model or index version (``kind:name@version``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmops._exceptions import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from llmops.gates._protect import GateToken
+    from llmops.store import Store
+
+__all__ = [
+    "Subject",
+    "current_version",
+    "move_alias",
+    "parse_subject",
+    "rollback_target",
+    "split_subject",
+]
+
+_KINDS = ("prompt", "model", "index")
+_REF = re.compile(r"^(prompt|model|index):([A-Za-z0-9][A-Za-z0-9._/-]*)(?:@([A-Za-z0-9._-]+))?$")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A resolved version of a prompt, model or RAG index."""
+
+    kind: str
+    name: str
+    version: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.ref}"
+
+
+def split_subject(text: str) -> tuple[str, str, str]:
+    """``kind:name@selector`` -> its parts (selector ``latest`` when absent)."""
+    found = _REF.match(text.strip())
+    if found is None:
+        raise InputError(
+            f"'{text}' is not a subject; write KIND:NAME@VERSION with KIND one of "
+            f"{', '.join(_KINDS)} (e.g. prompt:qa@3, model:support@staging, index:docs@2)"
+        )
+    return found.group(1), found.group(2), found.group(3) or "latest"
+
+
+def parse_subject(store: Store, text: str) -> Subject:
+    """``prompt:qa@3``, ``model:support@staging`` or ``index:docs`` (latest) -> a version."""
+    kind, name, selector = split_subject(text)
+    return Subject(kind, name, _resolve(store, kind, name, selector))
+
+
+def _resolve(store: Store, kind: str, name: str, selector: str) -> int:
+    if kind == "prompt":
+        from llmops.prompts import get_version, parse_ref
+
+        _register_prompt_file(store, name)
+        return get_version(store, name, parse_ref(f"{name}@{selector}")[1]).version
+    if kind == "index":
+        from llmops.rag import resolve_index
+
+        return resolve_index(store, f"{name}@{selector}").version
+    from llmops.registry import get_model_version
+
+    chosen: int | str = int(selector) if selector.isdigit() else selector
+    return get_model_version(store, name, chosen).version
+
+
+def _register_prompt_file(store: Store, name: str) -> None:
+    """The prompt file of ``name`` in prompts/, registered (idempotently) if there is one."""
+    from llmops.config import load_config
+    from llmops.prompts import find_prompt_file, load_prompt_file, register_prompt
+
+    try:
+        path = find_prompt_file(load_config().path("prompts"), name)
+    except NotFoundError:
+        return
+    register_prompt(store, load_prompt_file(path), message="registered by a gate")
+
+
+def current_version(store: Store, kind: str, name: str, alias: str) -> int | None:
+    """The version ``alias`` points to now, or None when it points nowhere yet."""
+    try:
+        return _resolve(store, kind, name, alias)
+    except NotFoundError:
+        return None
+
+
+def move_alias(
+    store: Store, subject: Subject, alias: str, *, reason: str, actor: str, gate: GateToken
+) -> None:
+    """Point ``alias`` of the subject at its version, with the gate's token."""
+    if subject.kind == "prompt":
+        from llmops.prompts import set_alias
+
+        set_alias(
+            subject.name, alias, subject.version, reason=reason, actor=actor, store=store, gate=gate
+        )
+    elif subject.kind == "index":
+        from llmops.rag import set_index_alias
+
+        set_index_alias(
+            store, subject.name, alias, subject.version, reason=reason, actor=actor, gate=gate
+        )
+    else:
+        from llmops.registry import set_model_alias
+
+        set_model_alias(
+            store, subject.name, alias, subject.version, reason=reason, actor=actor, gate=gate
+        )
+
+
+def rollback_target(store: Store, kind: str, name: str, alias: str) -> Subject:
+    """The version ``alias`` pointed to before its last move (what a rollback restores)."""
+    if kind == "prompt":
+        from llmops.prompts._registry import alias_history
+
+        events = [(e.from_version, e.to_version) for e in alias_history(store, name, alias)]
+    elif kind == "index":
+        from llmops.rag import index_alias_history
+
+        events = [
+            (e.from_version, e.to_version)
+            for e in index_alias_history(store, name)
+            if e.alias == alias
+        ]
+    else:
+        from llmops.registry import model_alias_history
+
+        events = [(e.from_version, e.to_version) for e in model_alias_history(store, name, alias)]
+    if not events:
+        raise NotFoundError(f"{kind} '{name}' has no alias '{alias}'")
+    previous = events[0][0]
+    if previous is None:
+        raise InputError(f"alias '{alias}' of {kind} '{name}' has no earlier version")
+    return Subject(kind, name, previous)

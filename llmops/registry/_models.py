@@ -1,0 +1,354 @@
+"""The model registry in the store: numbered immutable versions, aliases with history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
+
+from llmops._exceptions import InputError, NotFoundError, StoreError
+from llmops._identity import current_actor
+from llmops.config import ModelConfig
+from llmops.gates._protect import GateToken, ensure_gated
+from llmops.prompts import check_alias
+from llmops.registry._adapter import adapter_digest
+from llmops.registry._version import (
+    LATEST,
+    AliasEvent,
+    ModelInfo,
+    ModelVersion,
+    check_json_object,
+    check_model_name,
+    normalize_lineage,
+    parse_model_ref,
+)
+from llmops.store import Store
+from llmops.store.models import (
+    ModelAliasEventRecord,
+    ModelAliasRecord,
+    ModelVersionRecord,
+    RegisteredModelRecord,
+    table_of,
+    utcnow,
+)
+
+__all__ = [
+    "get_model_version",
+    "list_model_versions",
+    "list_models",
+    "model_alias_history",
+    "register_model_version",
+    "resolve_registry_model",
+    "rollback_model_alias",
+    "set_model_alias",
+]
+
+_RETRIES = 8
+_M = table_of(RegisteredModelRecord)
+_V = table_of(ModelVersionRecord)
+_A = table_of(ModelAliasRecord)
+_E = table_of(ModelAliasEventRecord)
+
+
+def version_of(name: str, row: Any) -> ModelVersion:
+    """A ``ModelVersion`` from a ``model_versions`` row."""
+    return ModelVersion(
+        name=name,
+        version=row.version,
+        id=row.id,
+        serve_model=row.serve_model,
+        base_model=row.base_model,
+        api_base=row.api_base,
+        params=dict(row.params or {}),
+        adapter_path=row.adapter_path,
+        adapter_digest=row.adapter_digest,
+        source_run_id=row.source_run_id,
+        lineage=dict(row.lineage or {}),
+        description=row.description,
+        author=row.author,
+        created_at=row.created_at,
+    )
+
+
+def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any:
+    """The ``registered_models`` row of ``name`` (locked for update with ``lock``)."""
+    query = select(_M).where(_M.c.name == name)
+    row = connection.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFoundError(f"model '{name}' not found")
+    return row
+
+
+def _check_length(what: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise InputError(f"{what} is longer than {limit} characters")
+
+
+def _try_register(store: Store, name: str, values: dict[str, Any]) -> ModelVersion:
+    with store.write() as session:
+        connection = session.connection()
+        model = connection.execute(select(_M.c.id).where(_M.c.name == name)).first()
+        if model is None:
+            model_id = connection.execute(
+                _M.insert().values(name=name, description="", tags=[], created_at=utcnow())
+            ).inserted_primary_key[0]  # type: ignore[index]
+        else:
+            model_id = model.id
+        latest = connection.execute(
+            select(func.max(_V.c.version)).where(_V.c.model_id == model_id)
+        ).scalar()
+        record = ModelVersionRecord(model_id=model_id, version=(latest or 0) + 1, **values)
+        session.add(record)
+        session.flush()
+        return version_of(name, record)
+
+
+def register_model_version(
+    store: Store,
+    name: str,
+    *,
+    serve_model: str,
+    base_model: str = "",
+    api_base: str | None = None,
+    params: dict[str, Any] | None = None,
+    adapter_path: Path | str | None = None,
+    source_run_id: str | None = None,
+    lineage: dict[str, Any] | None = None,
+    description: str = "",
+    author: str | None = None,
+) -> ModelVersion:
+    """Register the next version of ``name`` (created on first use).
+
+    An adapter (file or folder) is pinned by the SHA-256 of its bytes. Safe under concurrent
+    writers, across processes: a lost race for a version number is retried.
+    """
+    check_model_name(name)
+    if not serve_model.strip():
+        raise InputError(f"model '{name}': serve_model (the model string to call) is empty")
+    who = author if author is not None else current_actor()
+    for what, value, limit in (
+        ("serve_model", serve_model, 400),
+        ("base_model", base_model, 400),
+        ("api_base", api_base, 400),
+        ("source_run_id", source_run_id, 32),
+        ("author", who, 200),
+    ):
+        _check_length(what, value, limit)
+    adapter: str | None = None
+    digest: str | None = None
+    if adapter_path is not None:
+        if not str(adapter_path).strip():
+            raise InputError(f"model '{name}': adapter_path is empty")
+        path = Path(adapter_path).expanduser().resolve()
+        digest = adapter_digest(path)
+        adapter = str(path)
+        _check_length("adapter_path", adapter, 1000)
+    values = {
+        "serve_model": serve_model,
+        "base_model": base_model,
+        "api_base": api_base,
+        "params": check_json_object(params if params is not None else {}, "params"),
+        "adapter_path": adapter,
+        "adapter_digest": digest,
+        "source_run_id": source_run_id,
+        "lineage": normalize_lineage(lineage, source_run_id),
+        "description": description,
+        "author": who,
+    }
+    for _ in range(_RETRIES):
+        try:
+            return _try_register(store, name, values)
+        except IntegrityError:
+            continue
+    raise StoreError(f"could not register model '{name}' after {_RETRIES} concurrent conflicts")
+
+
+def get_model_version(store: Store, name: str, selector: int | str | None = None) -> ModelVersion:
+    """A version by number, by alias, or the newest (``latest``).
+
+    Without ``selector``, ``name`` may be a reference: ``name@3``, ``name@production``.
+    """
+    if selector is None:
+        name, selector = parse_model_ref(name)
+    else:
+        check_model_name(name)
+        if isinstance(selector, str) and selector.isdigit():
+            selector = int(selector)
+    query = select(_V).join(_M, _M.c.id == _V.c.model_id).where(_M.c.name == name)
+    if isinstance(selector, int):
+        query = query.where(_V.c.version == selector)
+    elif selector == LATEST:
+        query = query.order_by(_V.c.version.desc()).limit(1)
+    else:
+        query = query.join(
+            _A, (_A.c.model_id == _V.c.model_id) & (_A.c.version == _V.c.version)
+        ).where(_A.c.alias == selector)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+        if row is None:
+            model_row(connection, name)  # a missing model is named as such
+            if isinstance(selector, int):
+                raise NotFoundError(f"model '{name}' has no version {selector}")
+            aliases = (
+                connection.execute(
+                    select(_A.c.alias).join(_M, _M.c.id == _A.c.model_id).where(_M.c.name == name)
+                )
+                .scalars()
+                .all()
+            )
+            known = ", ".join(sorted(aliases)) or "none"
+            raise NotFoundError(f"model '{name}' has no alias '{selector}' (aliases: {known})")
+    return version_of(name, row)
+
+
+def resolve_registry_model(store: Store, ref: str) -> tuple[str, ModelConfig]:
+    """``name@3`` and the version's model config, for ``name``, ``name@3`` or ``name@alias``."""
+    version = get_model_version(store, ref)
+    return version.ref, version.model_config()
+
+
+def list_model_versions(store: Store, name: str) -> list[ModelVersion]:
+    """Every version of a model, newest first."""
+    check_model_name(name)
+    with store.engine.connect() as connection:
+        model = model_row(connection, name)
+        rows = connection.execute(
+            select(_V).where(_V.c.model_id == model.id).order_by(_V.c.version.desc())
+        ).all()
+    return [version_of(name, row) for row in rows]
+
+
+def list_models(store: Store) -> list[ModelInfo]:
+    """Every registered model with its newest version and aliases, by name."""
+    with store.engine.connect() as connection:
+        newest = (
+            select(_V.c.model_id, func.max(_V.c.version).label("version"))
+            .group_by(_V.c.model_id)
+            .subquery()
+        )
+        latest = {
+            row.model_id: row
+            for row in connection.execute(
+                select(_V.c.model_id, _V.c.version, _V.c.serve_model).join(
+                    newest,
+                    (newest.c.model_id == _V.c.model_id) & (newest.c.version == _V.c.version),
+                )
+            ).all()
+        }
+        aliases: dict[int, dict[str, int]] = {}
+        for row in connection.execute(select(_A.c.model_id, _A.c.alias, _A.c.version)).all():
+            aliases.setdefault(row.model_id, {})[row.alias] = row.version
+        models = connection.execute(select(_M).order_by(_M.c.name)).all()
+    return [
+        ModelInfo(
+            name=m.name,
+            latest=latest[m.id].version if m.id in latest else 0,
+            serve_model=latest[m.id].serve_model if m.id in latest else "",
+            aliases=dict(sorted(aliases.get(m.id, {}).items())),
+            created_at=m.created_at,
+        )
+        for m in models
+    ]
+
+
+def _move(
+    store: Store, name: str, alias: str, version: int, actor: str, reason: str, action: str
+) -> AliasEvent:
+    with store.write() as session:
+        connection = session.connection()
+        model = model_row(connection, name, lock=True)  # one move of a model's aliases at a time
+        exists = connection.execute(
+            select(_V.c.id).where(_V.c.model_id == model.id, _V.c.version == version)
+        ).first()
+        if exists is None:
+            raise NotFoundError(f"model '{name}' has no version {version}")
+        current = connection.execute(
+            select(_A.c.version).where(_A.c.model_id == model.id, _A.c.alias == alias)
+        ).scalar()
+        now = utcnow()
+        if current is None:
+            connection.execute(
+                _A.insert().values(model_id=model.id, alias=alias, version=version, updated_at=now)
+            )
+        else:
+            connection.execute(
+                _A.update()
+                .where(_A.c.model_id == model.id, _A.c.alias == alias)
+                .values(version=version, updated_at=now)
+            )
+        connection.execute(
+            _E.insert().values(
+                model_id=model.id,
+                alias=alias,
+                from_version=current,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+                action=action,
+                created_at=now,
+            )
+        )
+    return AliasEvent(alias, current, version, actor, reason, action, now)
+
+
+def set_model_alias(
+    store: Store,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str,
+    actor: str | None = None,
+    gate: GateToken | None = None,
+) -> AliasEvent:
+    """Point ``alias`` at ``version``, recording who, when, from where and why.
+
+    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
+    """
+    check_model_name(name)
+    check_alias(alias)
+    if not reason.strip():
+        raise InputError(f"moving alias '{alias}' of model '{name}' needs a reason")
+    ensure_gated("model", f"{name}@{version}", alias, gate)
+    return _move(store, name, alias, version, actor or current_actor(), reason, "set")
+
+
+def model_alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasEvent]:
+    """Every recorded move of the model's aliases (or of one alias), newest first."""
+    check_model_name(name)
+    with store.engine.connect() as connection:
+        model = model_row(connection, name)
+        query = select(_E).where(_E.c.model_id == model.id)
+        if alias is not None:
+            query = query.where(_E.c.alias == alias)
+        rows = connection.execute(query.order_by(_E.c.id.desc())).all()
+    return [
+        AliasEvent(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.action, r.created_at)
+        for r in rows
+    ]
+
+
+def rollback_model_alias(
+    store: Store,
+    name: str,
+    alias: str,
+    *,
+    reason: str = "",
+    actor: str | None = None,
+    gate: GateToken | None = None,
+) -> AliasEvent:
+    """Move ``alias`` back to the version it pointed to before its last move."""
+    check_alias(alias)
+    events = model_alias_history(store, name, alias)
+    if not events:
+        raise NotFoundError(f"model '{name}' has no alias '{alias}'")
+    previous = events[0].from_version
+    if previous is None:
+        raise InputError(
+            f"alias '{alias}' of model '{name}' has no earlier version to roll back to"
+        )
+    why = reason or f"rollback from version {events[0].to_version}"
+    ensure_gated("model", f"{name}@{previous}", alias, gate)
+    return _move(store, name, alias, previous, actor or current_actor(), why, "rollback")
