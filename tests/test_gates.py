@@ -207,3 +207,45 @@ def test_a_registered_model_version_is_gated_on_the_suite(
     assert get_model_version(_store(), "bot", "production").version == 1
     [decision] = list_decisions(_store(), kind="model")
     assert (decision.subject, decision.decision, decision.policy) == ("bot@1", "pass", "bots")
+
+
+def test_a_bundle_moves_all_its_aliases_or_none(
+    project: Path,
+    fake: FakeOpenAI,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llmops.registry import get_model_version, register_model_version
+
+    gates = project / "configs" / "gates.yaml"
+    gates.write_text(
+        gates.read_text()
+        + "  - name: release\n    subject: bundle\n    suites: [evals/llmops_docs.yaml]\n"
+        "    thresholds: {contains: 0.4}\n    non_regression: {contains: 0.1}\n"
+    )
+    assert main(["prompts", "sync"]) == 0
+    register_model_version(_store(), "bot", serve_model="openai/bot-v1", api_base=fake.api_base)
+    created = _json(
+        capsys, ["bundles", "create", "support", "--prompt", "qa", "--model", "bot@1", "--json"]
+    )
+    assert created["components"] == {"prompt": "qa@1", "model": "bot@1"}
+
+    import llmops.prompts
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(llmops.prompts, "set_alias", broken)
+        with pytest.raises(RuntimeError, match="disk full"):
+            promote("bundle:support@1")
+    with pytest.raises(NotFoundError):  # the model's move was rolled back with the prompt's
+        get_model_version(_store(), "bot", "production")
+
+    outcome = _json(capsys, ["promote", "bundle:support@1", "--json"])
+    assert (outcome["moved"], outcome["decision"]) == (True, "pass")
+    assert {r["model"] for r in fake.requests} == {"bot-v1"}
+    assert get_model_version(_store(), "bot", "production").version == 1
+    assert get_version(_store(), "qa", "production").version == 1
+    decision = list_decisions(_store(), kind="bundle")[0]
+    assert decision.versions == {"model": "bot@1", "prompt": "qa@1"}

@@ -13,7 +13,7 @@ from rich.markup import escape
 from llmops._exceptions import LlmopsError
 from llmops.cli._app import app, state
 from llmops.cli._eval import eval_app
-from llmops.cli._gates import gate_app, promote_command
+from llmops.cli._gates import bundles_app, gate_app, promote_command
 from llmops.cli._models import models_app
 from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
@@ -22,6 +22,7 @@ from llmops.cli._runs import runs_app
 from llmops.cli._server import server
 from llmops.cli._store import store_app
 from llmops.cli._traces import traces_app
+from llmops.cli._tracking import experiments_app
 
 __all__ = ["app", "main"]
 
@@ -31,8 +32,10 @@ app.add_typer(prompts_app, name="prompts")
 app.add_typer(rag_app, name="rag")
 app.add_typer(runs_app, name="runs")
 app.add_typer(traces_app, name="traces")
+app.add_typer(experiments_app, name="experiments")
 app.add_typer(store_app, name="store")
 app.add_typer(gate_app, name="gate")
+app.add_typer(bundles_app, name="bundles")
 app.command("promote")(promote_command)
 app.command("server")(server)
 

@@ -12,7 +12,7 @@ from llmops.cli._output import console, fmt_time, print_json
 if TYPE_CHECKING:
     from llmops.gates import GateResult
 
-__all__ = ["gate_app", "promote_command"]
+__all__ = ["bundles_app", "gate_app", "promote_command"]
 
 gate_app = typer.Typer(
     help="Production gates: check a candidate, sign off, roll back, read the audit trail.",
@@ -151,5 +151,65 @@ def history(
             escape(d.policy),
             escape(d.actor),
             escape(d.reason[:80]),
+        )
+    console.print(table)
+
+
+bundles_app = typer.Typer(
+    help="Bundles: a prompt, a model and an index version promoted together.",
+    no_args_is_help=True,
+)
+
+
+@bundles_app.command("create")
+def bundle_create(
+    name: str = typer.Argument(..., help="Bundle name."),
+    prompt: str | None = typer.Option(None, "--prompt", help="Prompt ref, e.g. qa@3."),
+    model: str | None = typer.Option(None, "--model", help="Registered model ref, e.g. bot@2."),
+    index: str | None = typer.Option(None, "--index", help="RAG index ref, e.g. docs@4."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pin component versions as a new bundle version (aliases resolve to numbers now)."""
+    from llmops.config import load_config
+    from llmops.gates import create_bundle
+    from llmops.store import open_store
+
+    store = open_store(load_config().resolved_store_url)
+    bundle = create_bundle(store, name, prompt=prompt, model=model, index=index)
+    if as_json:
+        print_json(bundle.to_dict())
+    else:
+        pins = ", ".join(f"{kind} {ref}" for kind, ref in bundle.components.items())
+        console.print(f"bundle {bundle.ref}: {pins}")
+
+
+@bundles_app.command("list")
+def bundle_list(
+    name: str | None = typer.Argument(None, help="Only this bundle's versions."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Bundle versions, newest first."""
+    from rich.table import Table
+
+    from llmops.config import load_config
+    from llmops.gates import list_bundles
+    from llmops.store import open_store
+
+    bundles = list_bundles(open_store(load_config().resolved_store_url), name)
+    if as_json:
+        print_json([bundle.to_dict() for bundle in bundles])
+        return
+    table = Table()
+    for column in ("bundle", "prompt", "model", "index", "by", "created"):
+        table.add_column(column)
+    for bundle in bundles:
+        pins = bundle.components
+        table.add_row(
+            bundle.ref,
+            pins.get("prompt", "-"),
+            pins.get("model", "-"),
+            pins.get("index", "-"),
+            bundle.author,
+            fmt_time(bundle.created_at),
         )
     console.print(table)

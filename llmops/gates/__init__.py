@@ -6,6 +6,7 @@ on eval evidence, and every decision is recorded with who, when, why and the evi
     promote("prompt:qa@3", to="production")       # moves the alias only if the gate passes
 """
 
+from llmops.gates._bundles import Bundle, create_bundle, get_bundle, list_bundles
 from llmops.gates._check import EvidenceRow, GateResult, check_gate, evidence_run
 from llmops.gates._decisions import DECISIONS, list_decisions, record_decision
 from llmops.gates._policy import GatesFile, LoadedGates, Policy, load_gates
@@ -15,6 +16,7 @@ from llmops.gates._subjects import Subject, parse_subject
 
 __all__ = [
     "DECISIONS",
+    "Bundle",
     "EvidenceRow",
     "GateRequired",
     "GateResult",
@@ -25,8 +27,11 @@ __all__ = [
     "Promotion",
     "Subject",
     "check_gate",
+    "create_bundle",
     "ensure_gated",
     "evidence_run",
+    "get_bundle",
+    "list_bundles",
     "list_decisions",
     "load_gates",
     "parse_subject",

@@ -89,15 +89,22 @@ class GateResult:
         }
 
 
-def _target_of(subject: Subject) -> tuple[str, str]:
-    key = {"prompt": "prompt", "model": "model", "index": "rag"}[subject.kind]
-    return key, subject.ref
+def _overrides(subject: Subject, suite_kind: str) -> dict[str, str]:
+    """What of the subject a suite of ``suite_kind`` runs: target key -> ref."""
+    pins = subject.pins
+    wanted: dict[str, str] = {}
+    if suite_kind == "prompt" and "prompt" in pins:
+        wanted["prompt"] = pins["prompt"]
+    if suite_kind == "rag" and "index" in pins:
+        wanted["rag"] = pins["index"]
+    if suite_kind in ("prompt", "rag") and "model" in pins:
+        wanted["model"] = pins["model"]
+    return wanted
 
 
 def _reusable(
-    store: Store, suite_name: str, dataset_hash: str, subject: Subject, n_cases: int
+    store: Store, suite_name: str, dataset_hash: str, wanted: dict[str, str], n_cases: int
 ) -> str | None:
-    key, ref = _target_of(subject)
     query = (
         select(EvalRunRecord)
         .where(EvalRunRecord.suite == suite_name)
@@ -111,7 +118,8 @@ def _reusable(
         config = run.config or {}
         target = config.get("target") or {}
         complete = not config.get("limit") and run.n_cases >= n_cases
-        if target.get(key) == ref and complete and run.dataset_hash == dataset_hash:
+        same = all(target.get(key) == ref for key, ref in wanted.items())
+        if same and complete and run.dataset_hash == dataset_hash:
             return run.id
     return None
 
@@ -130,21 +138,27 @@ def evidence_run(
     from llmops.evals import load_suite, run_matrix
 
     suite = load_suite(suite_path)
+    wanted = _overrides(subject, suite.spec.target_kind)
+    if not wanted:
+        raise ConfigError(
+            f"{suite_path}: the suite runs a {suite.spec.target_kind} target; it cannot "
+            f"evaluate {subject}"
+        )
     dataset = suite.load_dataset()
     n_cases = len(dataset.cases) * suite.spec.repeats
     if not rerun:
-        found = _reusable(store, suite.spec.name, dataset.content_hash, subject, n_cases)
+        found = _reusable(store, suite.spec.name, dataset.content_hash, wanted, n_cases)
         if found is not None:
             return found, True
     kwargs: dict[str, Any] = {}
-    if subject.kind == "prompt":
-        kwargs["prompt"] = subject.ref
-    elif subject.kind == "index":
-        kwargs["rag"] = subject.ref
-    else:
+    if "prompt" in wanted:
+        kwargs["prompt"] = wanted["prompt"]
+    if "rag" in wanted:
+        kwargs["rag"] = wanted["rag"]
+    if "model" in wanted:
         from llmops.registry import resolve_registry_model
 
-        key, model_config = resolve_registry_model(store, subject.ref)
+        key, model_config = resolve_registry_model(store, wanted["model"])
         config.models[key] = model_config
         kwargs["model"] = key
     runs = run_matrix(suite_path, config=config, store=store, observer=observer, **kwargs)
@@ -154,6 +168,21 @@ def evidence_run(
             f"this one runs {len(runs)}"
         )
     return runs[0].id, False
+
+
+def _current(store: Store, subject: Subject, alias: str) -> Subject | None:
+    """What ``alias`` points to now: the version, or for a bundle each component's."""
+    if subject.kind != "bundle":
+        version = current_version(store, subject.kind, subject.name, alias)
+        return None if version is None else Subject(subject.kind, subject.name, version)
+    parts = []
+    for kind, ref in subject.pins.items():
+        name = ref.rpartition("@")[0]
+        version = current_version(store, kind, name, alias)
+        if version is None:
+            return None
+        parts.append((kind, f"{name}@{version}"))
+    return Subject("bundle", f"{subject.name}:{alias}", 0, tuple(parts))
 
 
 def _suite_scorers(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
@@ -203,7 +232,7 @@ def _check_suite(
             )
         )
     wanted = [s for s in policy.non_regression if s in summary]
-    if wanted and production is not None and production.version != candidate.version:
+    if wanted and production is not None and production.pins != candidate.pins:
         base_id, base_reused = evidence_run(
             store, config, suite_path, production, rerun=rerun, observer=observer
         )
@@ -298,8 +327,7 @@ def check_gate(
     kind, name, _ = split_subject(subject_text)
     policy = gates.policy_for(kind, name)
     subject = parse_subject(store, subject_text)
-    current = current_version(store, subject.kind, subject.name, alias)
-    production = None if current is None else Subject(subject.kind, subject.name, current)
+    production = _current(store, subject, alias)
     rows: list[EvidenceRow] = []
     notes: list[str] = []
     seen: set[str] = set()

@@ -40,7 +40,7 @@ def record_decision(
         decision=decision,
         policy=policy.name if policy else "",
         policy_hash=policy.digest if policy else "",
-        versions={subject.kind: subject.ref},
+        versions=subject.pins,
         evidence=evidence,
         actor=actor or current_actor(),
         reason=reason,

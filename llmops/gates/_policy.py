@@ -27,7 +27,7 @@ from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
 
 __all__ = ["GatesFile", "LoadedGates", "Policy", "load_gates"]
 
-SubjectKind = Literal["prompt", "model", "index"]
+SubjectKind = Literal["prompt", "model", "index", "bundle"]
 
 
 class Policy(BaseModel):

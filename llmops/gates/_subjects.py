@@ -21,23 +21,36 @@ __all__ = [
     "split_subject",
 ]
 
-_KINDS = ("prompt", "model", "index")
-_REF = re.compile(r"^(prompt|model|index):([A-Za-z0-9][A-Za-z0-9._/-]*)(?:@([A-Za-z0-9._-]+))?$")
+_KINDS = ("prompt", "model", "index", "bundle")
+_REF = re.compile(
+    r"^(prompt|model|index|bundle):([A-Za-z0-9][A-Za-z0-9._/-]*)(?:@([A-Za-z0-9._-]+))?$"
+)
 
 
 @dataclass(frozen=True)
 class Subject:
-    """A resolved version of a prompt, model or RAG index."""
+    """A resolved version of a prompt, model, RAG index, or a bundle of them.
+
+    ``components`` maps each kind it pins to ``name@version``: one entry for a plain
+    subject, up to three for a bundle.
+    """
 
     kind: str
     name: str
     version: int
+    components: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def pins(self) -> dict[str, str]:
+        return dict(self.components) if self.components else {self.kind: self.ref}
+
     def __str__(self) -> str:
+        if self.kind == "bundle" and self.version == 0:  # what an alias points to now
+            return " + ".join(f"{kind}:{ref}" for kind, ref in self.components)
         return f"{self.kind}:{self.ref}"
 
 
@@ -55,6 +68,11 @@ def split_subject(text: str) -> tuple[str, str, str]:
 def parse_subject(store: Store, text: str) -> Subject:
     """``prompt:qa@3``, ``model:support@staging`` or ``index:docs`` (latest) -> a version."""
     kind, name, selector = split_subject(text)
+    if kind == "bundle":
+        from llmops.gates._bundles import get_bundle
+
+        bundle = get_bundle(store, name, selector)
+        return Subject(kind, name, bundle.version, tuple(sorted(bundle.components.items())))
     return Subject(kind, name, _resolve(store, kind, name, selector))
 
 
@@ -97,7 +115,20 @@ def current_version(store: Store, kind: str, name: str, alias: str) -> int | Non
 def move_alias(
     store: Store, subject: Subject, alias: str, *, reason: str, actor: str, gate: GateToken
 ) -> None:
-    """Point ``alias`` of the subject at its version, with the gate's token."""
+    """Point ``alias`` of the subject at its version, with the gate's token.
+
+    A bundle moves the alias of each component in one transaction: all or none.
+    """
+    from llmops.gates._protect import GateToken
+
+    if subject.kind == "bundle":
+        with store.write():
+            for kind, ref in subject.pins.items():
+                name, _, version = ref.rpartition("@")
+                part = Subject(kind, name, int(version))
+                token = GateToken(gate.decision_id, str(part), alias)
+                move_alias(store, part, alias, reason=reason, actor=actor, gate=token)
+        return
     if subject.kind == "prompt":
         from llmops.prompts import set_alias
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,9 @@ class Store:
         self.url = url
         self.engine = create_store_engine(url)
         self._write_engine = self.engine.execution_options(**{IMMEDIATE: True})
+        self._active: ContextVar[Session | None] = ContextVar(
+            f"llmops-write-{id(self)}", default=None
+        )
 
     @property
     def dialect(self) -> str:
@@ -128,9 +132,21 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session whose transaction holds the write lock from its start, committed on exit."""
+        """A session whose transaction holds the write lock from its start, committed on exit.
+
+        Nested ``write()`` blocks in the same thread join the outer transaction, so several
+        writes (the three alias moves of a bundle) commit together or not at all.
+        """
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
         with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
+            token = self._active.set(session)
+            try:
+                yield session
+            finally:
+                self._active.reset(token)
 
     def close(self) -> None:
         """Release the connections of this store."""
