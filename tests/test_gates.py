@@ -11,7 +11,7 @@ import pytest
 from _fake_openai import FakeOpenAI
 from conftest import use_fake_model
 
-from llmops._exceptions import ConfigError, NotFoundError
+from llmops._exceptions import ConfigError, InputError, NotFoundError
 from llmops.cli import main
 from llmops.config import load_config
 from llmops.gates import GateRequired, check_gate, list_decisions, promote, rollback, signoff
@@ -184,6 +184,11 @@ def test_stale_evidence_is_not_reused(project: Path, fake: FakeOpenAI) -> None:
     calls = len(fake.requests)
     data = project / "evals" / "data" / "llmops_docs.jsonl"
     data.write_text(data.read_text().splitlines()[0] + "\n")  # the dataset changed
+    with pytest.raises(
+        InputError, match=r"no evidence for prompt:qa@1: stale: run \w+ used another"
+    ):
+        check_gate("prompt:qa@1", reuse_only=True)
+    assert main(["gate", "check", "prompt:qa@1", "--reuse-only"]) == 2
     result = check_gate("prompt:qa@1")
     assert any("ran now" in note for note in result.notes)  # the old run was not reused
     assert len(fake.requests) == calls  # (its one case was answered from the response cache)
@@ -207,6 +212,10 @@ def test_a_registered_model_version_is_gated_on_the_suite(
     assert get_model_version(_store(), "bot", "production").version == 1
     [decision] = list_decisions(_store(), kind="model")
     assert (decision.subject, decision.decision, decision.policy) == ("bot@1", "pass", "bots")
+    from llmops.registry import model_lineage
+
+    lineage = model_lineage(_store(), "bot", 1)
+    assert [run.id for run in lineage.eval_runs] == decision.evidence["runs"]
 
 
 def test_a_bundle_moves_all_its_aliases_or_none(

@@ -54,12 +54,15 @@ def check(
     subject: str = _SUBJECT,
     alias: str = typer.Option("production", "--alias", help="The alias the candidate is for."),
     rerun: bool = typer.Option(False, "--rerun", help="Run the suites even when runs exist."),
+    reuse_only: bool = typer.Option(
+        False, "--reuse-only", help="Run nothing: missing or stale evidence is an error."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Decide whether SUBJECT may become ALIAS; records the decision. Exit 0 pass, 1 fail."""
     from llmops.gates import check_gate
 
-    result = check_gate(subject, alias=alias, rerun=rerun)
+    result = check_gate(subject, alias=alias, rerun=rerun, reuse_only=reuse_only)
     if as_json:
         print_json(result.to_dict())
     else:

@@ -103,7 +103,12 @@ def _overrides(subject: Subject, suite_kind: str) -> dict[str, str]:
 
 
 def _reusable(
-    store: Store, suite_name: str, dataset_hash: str, wanted: dict[str, str], n_cases: int
+    store: Store,
+    suite_name: str,
+    dataset_hash: str,
+    wanted: dict[str, str],
+    n_cases: int,
+    stale: list[str] | None = None,
 ) -> str | None:
     query = (
         select(EvalRunRecord)
@@ -121,6 +126,8 @@ def _reusable(
         same = all(target.get(key) == ref for key, ref in wanted.items())
         if same and complete and run.dataset_hash == dataset_hash:
             return run.id
+        if same and complete and stale is not None:
+            stale.append(run.id)
     return None
 
 
@@ -131,10 +138,11 @@ def evidence_run(
     subject: Subject,
     *,
     rerun: bool = False,
+    reuse_only: bool = False,
     observer: RunObserver | None = None,
 ) -> tuple[str, bool]:
     """The id of an eval run of ``suite_path`` on ``subject`` (reused or run now), and
-    whether it was reused."""
+    whether it was reused. With ``reuse_only``, missing or stale evidence is an error."""
     from llmops.evals import load_suite, run_matrix
 
     suite = load_suite(suite_path)
@@ -147,9 +155,18 @@ def evidence_run(
     dataset = suite.load_dataset()
     n_cases = len(dataset.cases) * suite.spec.repeats
     if not rerun:
-        found = _reusable(store, suite.spec.name, dataset.content_hash, wanted, n_cases)
+        stale: list[str] = []
+        found = _reusable(store, suite.spec.name, dataset.content_hash, wanted, n_cases, stale)
         if found is not None:
             return found, True
+        if reuse_only:
+            why = (
+                f"stale: run {stale[0][:12]} used another version of the dataset "
+                f"(it is now {dataset.content_hash[:12]}); rerun the suite"
+                if stale
+                else "no finished run of the whole suite on it"
+            )
+            raise InputError(f"{suite_path}: no evidence for {subject}: {why}")
     kwargs: dict[str, Any] = {}
     if "prompt" in wanted:
         kwargs["prompt"] = wanted["prompt"]
@@ -166,6 +183,17 @@ def evidence_run(
         raise ConfigError(
             f"{suite_path}: a gate suite must run one cell (one prompt, one model); "
             f"this one runs {len(runs)}"
+        )
+    if "model" in wanted:  # the registry's lineage records what measured the version
+        from llmops.registry import link_lineage
+
+        name, _, version = wanted["model"].rpartition("@")
+        link_lineage(
+            store,
+            name,
+            int(version),
+            eval_run_ids=[runs[0].id],
+            dataset_hashes=[dataset.content_hash],
         )
     return runs[0].id, False
 
@@ -206,6 +234,7 @@ def _check_suite(
     candidate: Subject,
     production: Subject | None,
     rerun: bool,
+    reuse_only: bool,
     observer: RunObserver | None,
     notes: list[str],
 ) -> tuple[list[EvidenceRow], set[str]]:
@@ -213,7 +242,7 @@ def _check_suite(
 
     name = load_suite(suite_path).spec.name
     run_id, reused = evidence_run(
-        store, config, suite_path, candidate, rerun=rerun, observer=observer
+        store, config, suite_path, candidate, rerun=rerun, reuse_only=reuse_only, observer=observer
     )
     notes.append(f"{name}: candidate run {run_id[:12]} {'reused' if reused else 'ran now'}")
     summary = _suite_scorers(store, run_id)
@@ -234,7 +263,13 @@ def _check_suite(
     wanted = [s for s in policy.non_regression if s in summary]
     if wanted and production is not None and production.pins != candidate.pins:
         base_id, base_reused = evidence_run(
-            store, config, suite_path, production, rerun=rerun, observer=observer
+            store,
+            config,
+            suite_path,
+            production,
+            rerun=rerun,
+            reuse_only=reuse_only,
+            observer=observer,
         )
         notes.append(
             f"{name}: {production} run {base_id[:12]} {'reused' if base_reused else 'ran now'}"
@@ -312,6 +347,7 @@ def check_gate(
     config: Config | None = None,
     store: Store | None = None,
     rerun: bool = False,
+    reuse_only: bool = False,
     observer: RunObserver | None = None,
     record: bool = True,
 ) -> GateResult:
@@ -336,7 +372,17 @@ def check_gate(
         if not suite_path.is_file():
             raise ConfigError(f"{gates.where(policy, 'suites')}: suite '{relative}' not found")
         suite_rows, scorers = _check_suite(
-            store, config, gates, policy, suite_path, subject, production, rerun, observer, notes
+            store,
+            config,
+            gates,
+            policy,
+            suite_path,
+            subject,
+            production,
+            rerun,
+            reuse_only,
+            observer,
+            notes,
         )
         rows.extend(suite_rows)
         seen |= scorers
