@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from llmops.prompts import PromptVersion, register_prompt
     from llmops.store import Store, open_store
     from llmops.tracing import flush, span, trace, trace_context
+    from llmops.tracking import start_run
 
 _LAZY: dict[str, str] = {
     "Completion": "llmops.llm",
@@ -68,6 +69,7 @@ _LAZY: dict[str, str] = {
     "register_prompt": "llmops.prompts",
     "resolve_model": "llmops.llm",
     "run_suite": "llmops.evals",
+    "start_run": "llmops.tracking",
 }
 
 __all__ = [
@@ -105,6 +107,7 @@ __all__ = [
     "run_suite",
     "scorer",
     "span",
+    "start_run",
     "trace",
     "trace_context",
 ]

@@ -1,4 +1,4 @@
-"""``llmops runs``: list and show stored eval runs."""
+"""``llmops runs``: list, show and compare stored eval runs and tracking runs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,23 @@ from typing import Any
 import typer
 
 from llmops.cli._output import console, fmt_ms, fmt_score, fmt_time, print_json, short
+from llmops.cli._tracking import (
+    RunKind,
+    compare,
+    kinds_wanted,
+    list_tracking_rows,
+    newest_first,
+    run_kind,
+    show_tracking_run,
+    tracking_cells,
+)
 
 __all__ = ["runs_app"]
 
-runs_app = typer.Typer(help="List and show stored eval runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, show and compare stored eval runs and tracking runs.", no_args_is_help=True
+)
+runs_app.command("compare")(compare)
 
 
 def _run_dict(run: Any) -> dict[str, Any]:
@@ -34,39 +47,54 @@ def _run_dict(run: Any) -> dict[str, Any]:
 @runs_app.command("list")
 def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
-    suite: str | None = typer.Option(None, "--suite", help="Only runs of this suite."),
+    suite: str | None = typer.Option(None, "--suite", help="Only eval runs of this suite."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Only tracking runs of this experiment."
+    ),
+    kind: RunKind = typer.Option(RunKind.all, "--kind", help="Eval runs, tracking runs or all."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List eval runs, newest first."""
+    """List eval and tracking runs, newest first."""
     from rich.table import Table
 
     from llmops.evals import list_runs
     from llmops.store import open_store
 
-    runs = list_runs(open_store(), limit=limit, suite=suite)
+    store = open_store()
+    want_eval, want_tracking = kinds_wanted(kind, suite, experiment)
+    runs = list_runs(store, limit=limit, suite=suite) if want_eval else []
+    tracked = list_tracking_rows(store, limit=limit, experiment=experiment) if want_tracking else []
+    rows = newest_first([{**_run_dict(run), "kind": "eval"} for run in runs] + tracked, limit)
     if as_json:
-        print_json([_run_dict(run) for run in runs])
+        print_json(rows)
         return
+    by_id = {run.id: run for run in runs}
     table = Table()
     for column in (
         "id",
-        "suite",
-        "model",
+        "kind",
+        "suite / experiment",
+        "model / run",
         "prompt",
         "status",
         "cases",
         "errors",
-        "scores",
+        "scores / params",
         "started",
     ):
         table.add_column(column)
-    for run in runs:
+    for row in rows:
+        if row["kind"] == "tracking":
+            table.add_row(*tracking_cells(row))
+            continue
+        run = by_id[row["id"]]
         scores = "\n".join(
             f"{k}={fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items()
         )
         prompt = (run.config or {}).get("prompt", "-")
         table.add_row(
             run.id[:12],
+            "eval",
             run.suite,
             run.model_name,
             prompt,
@@ -77,7 +105,10 @@ def list_(
             fmt_time(run.started_at),
         )
     console.print(
-        table if runs else "no eval runs yet: try `llmops eval run evals/llmops_docs.yaml`"
+        table
+        if rows
+        else "no runs yet: try `llmops eval run evals/llmops_docs.yaml` or "
+        "`with llmops.start_run(experiment='x'):` in a script"
     )
 
 
@@ -86,13 +117,18 @@ def show(
     run_id: str = typer.Argument(..., help="Run id or a unique prefix of it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show one run: its settings, per-case outputs and scores."""
+    """Show one run: an eval run's settings, per-case outputs and scores, or a tracking run's
+    params, metrics and artifacts."""
     from rich.table import Table
 
     from llmops.evals import get_run
     from llmops.store import open_store
 
-    detail = get_run(open_store(), run_id)
+    store = open_store()
+    if run_kind(store, run_id) == "tracking":
+        show_tracking_run(store, run_id, as_json=as_json)
+        return
+    detail = get_run(store, run_id)
     run = detail.run
     if as_json:
         data = _run_dict(run)
