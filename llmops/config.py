@@ -50,6 +50,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LLMOPS_LOCAL_MODEL_PATH", "GGUF file for the local model, instead of the packaged SmolLM2."
     ),
+    Setting(
+        "LLMOPS_ARTIFACT_ROOT",
+        "Where run artifacts are stored: a folder or an fsspec URL (default .llmops/artifacts).",
+    ),
 )
 
 
