@@ -350,3 +350,29 @@ def test_tool_calls_of_the_model_are_scored_against_the_dataset(project: Path) -
     assert server.requests[0]["tools"][0]["function"]["name"] == "get_weather"
     assert [r.scores["tool_call_match"] for r in run.results] == [1.0, 0.0]
     assert run.results[0].tool_calls[0]["function"]["name"] == "get_weather"
+
+
+def test_judge_verdicts_are_cached_with_the_run(project: Path) -> None:
+    def answer_or_judge(request: dict[str, Any], count: int) -> tuple[int, Any]:
+        if "score" in json.dumps(request.get("response_format") or {}) or any(
+            "<response>" in str(m.get("content")) for m in request["messages"]
+        ):
+            return 200, '{"reasoning": "fine", "score": 4}'
+        return echo_context(request, count)
+
+    _write(
+        project / "evals" / "judged.yaml",
+        "name: judged\ndataset: data/llmops_docs.jsonl\nprompt: qa\nexpected: answer\n"
+        "scorers: [{llm_rubric: {rubric: 'Is the answer short and right?'}}]\n",
+    )
+    with FakeOpenAI(answer_or_judge) as server:
+        use_fake_model(project, server)
+        [first] = run_matrix(project / "evals" / "judged.yaml", limit=3)
+        calls = len(server.requests)
+        [again] = run_matrix(project / "evals" / "judged.yaml", limit=3)
+    assert calls == 6  # three answers, three verdicts
+    assert len(server.requests) == calls  # the re-run paid for nothing
+    assert [r.scores["llm_rubric"] for r in again.results] == [0.75, 0.75, 0.75]
+    assert first.results[0].score_details["llm_rubric"]["raw"] == [
+        '{"reasoning": "fine", "score": 4}'
+    ]

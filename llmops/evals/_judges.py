@@ -35,7 +35,7 @@ from llmops.evals._scoring import (
 
 if TYPE_CHECKING:
     from llmops.config import Config
-    from llmops.llm import ResolvedModel
+    from llmops.llm import ResolvedModel, ResponseCache
 
 __all__ = [
     "JudgeParams",
@@ -182,6 +182,7 @@ async def ask_judge(
     name: str = "judge",
     max_tokens: int = 512,
     response_format: ResponseFormat = "auto",
+    cache: ResponseCache | None = None,
 ) -> JudgeReply:
     """Ask ``model`` for a JSON object matching ``schema``; one repair round, then unmeasured.
 
@@ -200,7 +201,9 @@ async def ask_judge(
     attributes = {"llmops.judge.name": name, "llmops.judge.model": model.name}
     with span(f"judge {name}", kind="evaluator", attributes=attributes) as current:
         for _ in range(2):
-            completion = await acomplete(messages, model, retries=2, **params)
+            completion = await acomplete(
+                messages, model, retries=2, cache=cache, cache_salt="judge", **params
+            )
             raw.append(completion.text)
             data, problem = _problem(completion.text, schema)
             if data is None and completion.finish_reason == "length":
@@ -268,11 +271,13 @@ class JudgeScorer(Scorer):
     def __init__(self, params: ScorerParams | None = None, *, name: str | None = None) -> None:
         super().__init__(params, name=name)
         self._model: ResolvedModel | None = None
+        self._cache: ResponseCache | None = None
 
     def setup(self, env: ScorerEnv) -> None:
         from llmops.llm import resolve_model
 
         self._model = resolve_model(self.params.model, env.config)
+        self._cache = env.cache
 
     @property
     def model(self) -> ResolvedModel:
@@ -293,6 +298,7 @@ class JudgeScorer(Scorer):
             name=self.name,
             max_tokens=params.max_tokens,
             response_format=params.response_format,
+            cache=self._cache,
         )
 
 

@@ -338,9 +338,11 @@ def _cells(
     return cells
 
 
-def _setup_scorers(suite: LoadedSuite, config: Config, store: Store) -> list[Scorer]:
+def _setup_scorers(
+    suite: LoadedSuite, config: Config, store: Store, cache: Any = None
+) -> list[Scorer]:
     scorers = suite.build_scorers()
-    env = ScorerEnv(config=config, store=store)
+    env = ScorerEnv(config=config, store=store, cache=cache)
     for scorer in scorers:
         scorer.setup(env)
     return scorers
@@ -390,7 +392,7 @@ def run_matrix(
     group_id = uuid.uuid4().hex if len(cells) > 1 else None
     runs = []
     for cell in cells:
-        scorers = _setup_scorers(suite, config, store)
+        scorers = _setup_scorers(suite, config, store, cache)
         runs.append(
             _new_run(
                 store,
@@ -543,7 +545,7 @@ def resume_run(
     cases = dataset.cases[:limit] if limit else dataset.cases
     previous = stored_results(store, record.id)
     done = {(r.case.index, r.repeat) for r in previous}
-    scorers = _setup_scorers(suite, config, store)
+    scorers = _setup_scorers(suite, config, store, cache)
     thresholds = dict(run_config.get("thresholds") or {})
     _reopen(store, record.id)
     status, results, summary = _execute(

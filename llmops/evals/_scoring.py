@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 if TYPE_CHECKING:
     from llmops.config import Config
+    from llmops.llm import ResponseCache
     from llmops.store import Store
 
 __all__ = [
@@ -94,10 +95,12 @@ class Score:
 
 @dataclass(frozen=True)
 class ScorerEnv:
-    """What scorers may need from the run: the configuration (models) and the store."""
+    """What scorers may need from the run: the configuration (models), the store, and the
+    run's response cache (judges reuse identical earlier verdicts through it)."""
 
     config: Config
     store: Store | None = None
+    cache: ResponseCache | None = None
 
 
 class ScorerParams(BaseModel):
