@@ -19,7 +19,7 @@ from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
 from llmops.cli._rag import rag_app
 from llmops.cli._runs import runs_app
-from llmops.cli._server import server
+from llmops.cli._server import server, ui
 from llmops.cli._store import store_app
 from llmops.cli._traces import traces_app
 from llmops.cli._tracking import experiments_app
@@ -38,6 +38,7 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(bundles_app, name="bundles")
 app.command("promote")(promote_command)
 app.command("server")(server)
+app.command("ui")(ui)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``llmops server``: run the HTTP server (OTLP receiver) on the project store."""
+"""``llmops server`` / ``llmops ui``: the REST API, the web UI and the OTLP receiver."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import typer
 
 from llmops.cli._output import console
 
-__all__ = ["server"]
+__all__ = ["server", "ui"]
 
 
 def server(
@@ -18,10 +18,11 @@ def server(
         None,
         "--token",
         envvar="LLMOPS_SERVER_TOKEN",
-        help="Bearer token required on every route but /health.",
+        help="Bearer token required on the API and OTLP routes (/api, /v1).",
     ),
+    open_browser: bool = typer.Option(False, "--open", hidden=True),
 ) -> None:
-    """Serve the OTLP/HTTP trace receiver (POST /v1/traces) over the project store."""
+    """Serve the REST API (/api/v1), the web UI (/ui) and the OTLP/HTTP receiver (/v1/traces)."""
     import uvicorn
 
     from llmops.config import load_config
@@ -38,7 +39,27 @@ def server(
         max_chars=settings.max_attribute_chars,
     )
     app = create_app(open_store(config.resolved_store_url), token=token, redactor=redactor)
+    base = f"http://{host}:{port}"
     console.print(
-        f"llmops server on http://{host}:{port} · OTLP endpoint http://{host}:{port}/v1/traces"
+        f"llmops server on {base} · web UI {base}/ui/ · API {base}/api/v1 · "
+        f"OTLP endpoint {base}/v1/traces"
     )
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(f"{base}/ui/")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def ui(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on (beyond localhost needs a token)."
+    ),
+    port: int = typer.Option(8765, "--port", "-p", help="Port to listen on."),
+    token: str | None = typer.Option(
+        None, "--token", envvar="LLMOPS_SERVER_TOKEN", help="Bearer token for /api and /v1."
+    ),
+    open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the UI in a browser."),
+) -> None:
+    """Open the trace viewer: the server, with the web UI at /ui."""
+    server(host=host, port=port, token=token, open_browser=open_browser)

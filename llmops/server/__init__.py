@@ -1,4 +1,4 @@
-"""The llmops server (FastAPI): the OTLP/HTTP receiver now; the REST API and viewer grow here."""
+"""The llmops server (FastAPI): REST API at /api/v1, web UI at /ui, OTLP/HTTP at /v1/traces."""
 
 from llmops.server._app import MAX_BODY_BYTES, create_app
 from llmops.server._auth import check_bind, is_loopback, token_ok
