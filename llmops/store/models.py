@@ -34,6 +34,7 @@ __all__ = [
     "RagIndexRecord",
     "RegisteredModelRecord",
     "ResponseCacheRecord",
+    "ServingEndpointRecord",
     "SpanRecord",
     "TrackingRunRecord",
     "table_of",
@@ -473,3 +474,25 @@ class GateDecisionRecord(SQLModel, table=True):
     actor: str = Field(default="", max_length=200)
     reason: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ServingEndpointRecord(SQLModel, table=True):
+    """A model server llmops started (vLLM or llama.cpp): where it answers and its state."""
+
+    __tablename__ = "serving_endpoints"
+
+    id: str = Field(primary_key=True, max_length=32)
+    model: str = Field(max_length=264, index=True, description="registry ref name@version")
+    backend: str = Field(max_length=16, description="vllm | llamacpp")
+    served_model_name: str = Field(max_length=200)
+    api_base: str = Field(max_length=400)
+    host: str = Field(default="", max_length=200)
+    port: int
+    pid: int | None = None
+    command: Any = _json(nullable=True)
+    adapters: Any = _json(nullable=True)
+    status: str = Field(default="starting", max_length=16, index=True)
+    restarts: int = 0
+    log_path: str = Field(default="", max_length=1000)
+    started_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
