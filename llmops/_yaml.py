@@ -5,16 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from llmops._exceptions import InputError, NotFoundError, YamlError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
-__all__ = ["YamlDocument", "describe_validation_error", "load_yaml", "parse_yaml"]
+    from llmops._exceptions import LlmopsError
+
+__all__ = [
+    "YamlDocument",
+    "describe_validation_error",
+    "load_model",
+    "load_yaml",
+    "parse_yaml",
+]
+
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -95,3 +105,27 @@ def describe_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{doc.where(loc)}: key '{key}': {message}{shown}{more}"
+
+
+def load_model(
+    path: Path,
+    model: type[M],
+    error: type[LlmopsError],
+    *,
+    what: str = "settings",
+    context: dict[str, Any] | None = None,
+) -> tuple[M, YamlDocument]:
+    """A YAML mapping validated as ``model``; every problem is one ``error`` naming file:line.
+
+    An empty file validates as ``{}``.
+    """
+    from pydantic import ValidationError
+
+    doc = load_yaml(path)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise error(f"{doc.where([])}: expected a mapping of {what} at the top level")
+    try:
+        return model.model_validate(data, context=context), doc
+    except ValidationError as exc:
+        raise error(describe_validation_error(doc, exc)) from None

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmops._exceptions import ConfigError, UnknownModelError
-from llmops._yaml import describe_validation_error, load_yaml
+from llmops._yaml import load_model
 
 __all__ = [
     "CONFIG_RELPATH",
@@ -166,14 +166,7 @@ def load_config(start: Path | None = None) -> Config:
         if project_dir is None:
             return Config()
         path = project_dir / CONFIG_RELPATH
-    doc = load_yaml(path)
-    data = doc.data if doc.data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{doc.where([])}: expected a mapping of settings at the top level")
-    try:
-        config = Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(doc, exc)) from None
+    config, doc = load_model(path, Config, ConfigError)
     if config.default_model not in config.models:
         raise ConfigError(
             f"{doc.where(['default_model'])}: key 'default_model': '{config.default_model}' is not "

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llmops._exceptions import ConfigError, NotFoundError
-from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
+from llmops._yaml import YamlDocument, load_model
 
 __all__ = ["GatesFile", "LoadedGates", "Policy", "load_gates"]
 
@@ -110,12 +110,5 @@ def load_gates(project_dir: Path) -> LoadedGates:
     path = project_dir / "configs" / "gates.yaml"
     if not path.is_file():
         raise NotFoundError(f"{path}: no gates file; a promotion needs a policy")
-    doc = load_yaml(path)
-    data = doc.data if doc.data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{doc.where([])}: expected a mapping with 'policies'")
-    try:
-        spec = GatesFile.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(doc, exc)) from None
+    spec, doc = load_model(path, GatesFile, ConfigError, what="gate policies")
     return LoadedGates(spec=spec, path=path, doc=doc)
