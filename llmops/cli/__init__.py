@@ -19,6 +19,7 @@ from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
 from llmops.cli._rag import rag_app
 from llmops.cli._runs import runs_app
+from llmops.cli._serve import serve_app
 from llmops.cli._server import server, ui
 from llmops.cli._store import store_app
 from llmops.cli._traces import traces_app
@@ -36,6 +37,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(store_app, name="store")
 app.add_typer(gate_app, name="gate")
 app.add_typer(bundles_app, name="bundles")
+app.add_typer(serve_app, name="serve")
 app.command("promote")(promote_command)
 app.command("server")(server)
 app.command("ui")(ui)

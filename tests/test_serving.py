@@ -1,0 +1,363 @@
+"""Serving: command builders, serving.yaml, and the real process manager on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from llmops._exceptions import ConfigError, InputError, ModelError
+from llmops.registry import ModelVersion, register_model_version
+from llmops.serving import (
+    VLLM_MISSING,
+    LaunchPlan,
+    ManagedServer,
+    ServeSettings,
+    free_port,
+    get_endpoint,
+    list_endpoints,
+    llamacpp_command,
+    load_adapter,
+    load_serving,
+    stop_endpoint,
+    unload_adapter,
+    vllm_available,
+    vllm_command,
+)
+from llmops.serving._endpoints import pid_alive
+from llmops.store import Store, open_store
+
+BOT = ModelVersion(name="bot", version=2, id=1, serve_model="hosted_vllm/org/base-7b")
+TUNED = ModelVersion(
+    name="bot", version=3, id=2, serve_model="x", base_model="org/base-7b", adapter_path="/ad/a1"
+)
+HEAD = ["vllm", "serve", "org/base-7b", "--host", "127.0.0.1", "--port", "8000"]
+
+
+NAMED = ["--served-model-name", "bot"]
+LORA = ["--enable-lora"]
+
+
+@pytest.mark.parametrize(
+    ("version", "settings", "tail"),
+    [
+        (BOT, {}, NAMED),
+        (BOT, {"served_model_name": "b"}, ["--served-model-name", "b"]),
+        (BOT, {"tensor_parallel_size": 2}, [*NAMED, "--tensor-parallel-size", "2"]),
+        (BOT, {"max_model_len": 4096}, [*NAMED, "--max-model-len", "4096"]),
+        (BOT, {"gpu_memory_utilization": 0.8}, [*NAMED, "--gpu-memory-utilization", "0.8"]),
+        (BOT, {"dtype": "bfloat16"}, [*NAMED, "--dtype", "bfloat16"]),
+        (BOT, {"quantization": "awq"}, [*NAMED, "--quantization", "awq"]),
+        (BOT, {"enable_lora": True}, [*NAMED, *LORA]),
+        (
+            BOT,
+            {"enable_lora": True, "max_lora_rank": 16, "max_loras": 4},
+            [*NAMED, *LORA, "--max-lora-rank", "16", "--max-loras", "4"],
+        ),
+        (BOT, {"max_lora_rank": 16}, NAMED),  # no LoRA, no rank
+        (BOT, {"extra_args": ["--enforce-eager"]}, [*NAMED, "--enforce-eager"]),
+        (TUNED, {}, [*LORA, "--lora-modules", "bot=/ad/a1"]),
+        (
+            TUNED,
+            {"served_model_name": "ft", "max_lora_rank": 8},
+            [*LORA, "--lora-modules", "ft=/ad/a1", "--max-lora-rank", "8"],
+        ),
+    ],
+)
+def test_vllm_command(version: ModelVersion, settings: dict[str, object], tail: list[str]) -> None:
+    settings = {"port": 8000, **settings}
+    assert vllm_command(version, ServeSettings.model_validate(settings)) == HEAD + tail
+
+
+def test_vllm_command_base_model_and_host_settings() -> None:
+    settings = ServeSettings(base_model="other/m", host="0.0.0.0", port=9)
+    argv = vllm_command(BOT, settings)
+    assert argv[:7] == ["vllm", "serve", "other/m", "--host", "0.0.0.0", "--port", "9"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "tail"),
+    [
+        ({}, ["--alias", "bot"]),
+        ({"served_model_name": "s"}, ["--alias", "s"]),
+        ({"max_model_len": 2048}, ["--alias", "bot", "--ctx-size", "2048"]),
+        ({"extra_args": ["--threads", "2"]}, ["--alias", "bot", "--threads", "2"]),
+    ],
+)
+def test_llamacpp_command(tmp_path: Path, settings: dict[str, object], tail: list[str]) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    version = ModelVersion(name="bot", version=1, id=1, serve_model=str(gguf))
+    argv = llamacpp_command(version, ServeSettings.model_validate({"port": 7, **settings}))
+    module = [sys.executable, "-m", "llmops.serving._llamacpp_main"]
+    assert argv == [*module, "--model", str(gguf), "--host", "127.0.0.1", "--port", "7", *tail]
+
+
+def test_llamacpp_needs_a_gguf_and_no_adapter() -> None:
+    with pytest.raises(InputError, match="GGUF"):
+        llamacpp_command(BOT, ServeSettings())
+    with pytest.raises(InputError, match="LoRA adapter"):
+        llamacpp_command(TUNED, ServeSettings())
+
+
+def _write_serving(root: Path, text: str) -> None:
+    (root / "configs").mkdir(parents=True, exist_ok=True)
+    (root / "configs" / "serving.yaml").write_text(textwrap.dedent(text))
+
+
+def test_serving_yaml_merges_defaults_and_model_settings(tmp_path: Path) -> None:
+    _write_serving(
+        tmp_path,
+        """\
+        defaults: {port: 8100, dtype: half, restart: 3}
+        models:
+          bot: {dtype: bfloat16, backend: vllm}
+        """,
+    )
+    spec = load_serving(tmp_path).spec
+    bot, other = spec.settings_for("bot"), spec.settings_for("other")
+    assert (bot.port, bot.dtype, bot.restart, bot.backend) == (8100, "bfloat16", 3, "vllm")
+    assert (other.dtype, other.backend, other.startup_timeout_s) == ("half", None, 600.0)
+    assert load_serving(tmp_path / "none").spec.settings_for("bot") == ServeSettings()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("defaults:\n  port: 70000\n", r"serving.yaml:2: key 'defaults.port'"),
+        ("models:\n  bot:\n    backend: tgi\n", r"serving.yaml:3: key 'models.bot.backend'"),
+        ("models:\n  bot:\n\n    gpu_memory_utilization: 2\n", r"serving.yaml:4: .*less than or"),
+        ("defaults:\n  tensor_paralel_size: 2\n", r"serving.yaml:2: key 'defaults.tensor_paralel"),
+        ("- a list\n", r"serving.yaml:1: expected a mapping"),
+    ],
+)
+def test_serving_yaml_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    _write_serving(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        load_serving(tmp_path)
+
+
+def test_the_repository_serving_yaml_is_valid() -> None:
+    spec = load_serving(Path(__file__).resolve().parent.parent).spec
+    assert spec.settings_for("support-bot").enable_lora is True
+    assert spec.settings_for("local-bot").backend == "llamacpp"
+
+
+@pytest.mark.skipif(vllm_available(), reason="vLLM is installed here")
+def test_serve_without_vllm_says_how_to_get_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    register_model_version(open_store(url), "bot", serve_model="hosted_vllm/org/base-7b")
+    result = subprocess.run(
+        [sys.executable, "-m", "llmops", "serve", "bot@1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLMOPS_STORE_URL": url},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert VLLM_MISSING in " ".join(result.stderr.split())
+
+
+FAKE_SERVER = """\
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+port, name = int(sys.argv[1]), sys.argv[2]
+adapters = {}
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/health":
+            return self.reply(200, {"status": "ok"})
+        if self.path == "/v1/models":
+            ids = [name, *adapters]
+            return self.reply(200, {"object": "list", "data": [{"id": i} for i in ids]})
+        self.reply(404, {"error": "not found"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/v1/load_lora_adapter":
+            adapters[body["lora_name"]] = body["lora_path"]
+            return self.reply(200, {"ok": True})
+        if self.path == "/v1/unload_lora_adapter" and body["lora_name"] in adapters:
+            del adapters[body["lora_name"]]
+            return self.reply(200, {"ok": True})
+        self.reply(404, {"error": "unknown adapter " + str(body.get("lora_name"))})
+
+print("fake vLLM listening", flush=True)
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def _fake_plan(tmp_path: Path, *, restart: int = 1, timeout_s: float = 20.0) -> LaunchPlan:
+    script = tmp_path / "fake_vllm.py"
+    script.write_text(FAKE_SERVER)
+    port = free_port()
+    return LaunchPlan(
+        model="bot@1",
+        backend="vllm",
+        served_model_name="bot",
+        host="127.0.0.1",
+        port=port,
+        argv=[sys.executable, str(script), str(port), "bot"],
+        startup_timeout_s=timeout_s,
+        restart=restart,
+    )
+
+
+def test_readiness_timeout_is_clear_and_leaves_nothing_running(
+    store: Store, tmp_path: Path
+) -> None:
+    plan = LaunchPlan(
+        model="bot@1",
+        backend="llamacpp",
+        served_model_name="bot",
+        host="127.0.0.1",
+        port=free_port(),
+        argv=[sys.executable, "-c", "print('loading', flush=True); import time; time.sleep(60)"],
+        startup_timeout_s=1.0,
+    )
+    server = ManagedServer(store, plan, log_dir=tmp_path)
+    with pytest.raises(ModelError, match=r"(?s)was not ready after 1 s.*loading"):
+        server.start()
+    assert server.process is not None and server.process.returncode is not None
+    assert not pid_alive(server.process.pid)
+    endpoint = get_endpoint(store, server.id)
+    assert endpoint.status == "failed" and endpoint.stopped_at is not None
+
+
+def test_early_exit_is_reported_with_the_log_tail(store: Store, tmp_path: Path) -> None:
+    plan = _fake_plan(tmp_path)
+    plan = LaunchPlan(
+        **{**plan.__dict__, "argv": [sys.executable, "-c", "raise SystemExit('no GPU')"]}
+    )
+    server = ManagedServer(store, plan, log_dir=tmp_path)
+    with pytest.raises(ModelError, match=r"(?s)exited with code 1 before it was ready.*no GPU"):
+        server.start()
+    assert get_endpoint(store, server.id).status == "failed"
+
+
+def test_crash_is_detected_and_restarted_once(store: Store, tmp_path: Path) -> None:
+    server = ManagedServer(store, _fake_plan(tmp_path, restart=1), log_dir=tmp_path)
+    first = server.start()
+    assert first.status == "ready" and first.api_base == f"http://127.0.0.1:{first.port}/v1"
+    stop = threading.Event()
+    result: list[str] = []
+    watcher = threading.Thread(target=lambda: result.append(server.supervise(stop, 0.05)))
+    watcher.start()
+    try:
+        assert first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = get_endpoint(store, server.id)
+            if now.restarts == 1 and now.status == "ready":
+                break
+            time.sleep(0.05)
+        assert (now.restarts, now.status) == (1, "ready")
+        assert now.pid != first.pid and pid_alive(now.pid)
+        assert now.pid is not None
+        os.kill(now.pid, signal.SIGKILL)  # no restarts left: crashed for good
+        watcher.join(20)
+        assert result == ["crashed"]
+        crashed = get_endpoint(store, server.id)
+        assert (crashed.status, crashed.restarts) == ("crashed", 1)
+        assert "restarting" in Path(crashed.log_path).read_text()
+    finally:
+        stop.set()
+        watcher.join(20)
+        server.stop()
+
+
+def test_stop_by_id_ends_supervision(store: Store, tmp_path: Path) -> None:
+    server = ManagedServer(store, _fake_plan(tmp_path), log_dir=tmp_path)
+    endpoint = server.start()
+    stopped = stop_endpoint(store, endpoint.id)
+    assert stopped.status == "stopped" and stopped.stopped_at is not None
+    assert not pid_alive(endpoint.pid)
+    assert server.check() == "stopped"  # the manager does not restart a stopped endpoint
+    assert [e.id for e in list_endpoints(store, all_=False)] == []
+
+
+def test_lora_adapters_load_and_unload_at_runtime(store: Store, tmp_path: Path) -> None:
+    server = ManagedServer(store, _fake_plan(tmp_path), log_dir=tmp_path)
+    endpoint = server.start()
+    try:
+        loaded = load_adapter(store, endpoint.id, "ft-1", tmp_path / "ft-1")
+        assert loaded.adapters == {"ft-1": str(tmp_path / "ft-1")}
+        import urllib.request
+
+        with urllib.request.urlopen(f"{endpoint.api_base}/models") as response:
+            ids = [item["id"] for item in json.loads(response.read())["data"]]
+        assert ids == ["bot", "ft-1"]
+        assert unload_adapter(store, endpoint.id, "ft-1").adapters == {}
+        with pytest.raises(ModelError, match=r"HTTP 404.*unknown adapter ft-2"):
+            unload_adapter(store, endpoint.id, "ft-2")
+    finally:
+        server.stop()
+    with pytest.raises(InputError, match="is stopped, not ready"):
+        load_adapter(store, endpoint.id, "ft-1", "/x")
+
+
+@pytest.mark.e2e
+def test_serve_the_local_model_detached_and_call_it(tmp_path: Path) -> None:
+    from llmops.config import ModelConfig
+    from llmops.llm import complete
+    from llmops.llm._client import _resolve
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = open_store(url)
+    register_model_version(store, "tiny", serve_model="local/smollm2")
+    env = {**os.environ, "LLMOPS_STORE_URL": url}
+
+    def llmops(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "llmops", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+    started = llmops("serve", "tiny", "--detach", "--json")
+    assert started.returncode == 0, started.stderr
+    endpoint = json.loads(started.stdout)
+    try:
+        assert endpoint["status"] == "ready" and endpoint["backend"] == "llamacpp"
+        assert endpoint["api_base"] == f"http://127.0.0.1:{endpoint['port']}/v1"
+        assert endpoint["model"] == "tiny@1" and endpoint["served_model_name"] == "tiny"
+        assert pid_alive(endpoint["pid"])
+        model = _resolve("tiny", ModelConfig(model="openai/tiny", api_base=endpoint["api_base"]))
+        answer = complete([{"role": "user", "content": "Say hi."}], model, max_tokens=8)
+        assert answer.text.strip() and answer.output_tokens and answer.output_tokens <= 8
+        listed = json.loads(llmops("serve", "list", "--json").stdout)
+        assert [(e["id"], e["status"]) for e in listed] == [(endpoint["id"], "ready")]
+        assert "serving tiny" in llmops("serve", "logs", endpoint["id"], "-n", "1000").stdout
+    finally:
+        stopped = llmops("serve", "stop", endpoint["id"])
+    assert stopped.returncode == 0, stopped.stderr
+    record = get_endpoint(store, endpoint["id"])
+    assert record.status == "stopped" and record.stopped_at is not None
+    assert not pid_alive(endpoint["pid"])
+
+
+def test_a_missing_executable_is_a_clear_error(store: Store, tmp_path: Path) -> None:
+    plan = LaunchPlan(**{**_fake_plan(tmp_path).__dict__, "argv": ["/nonexistent/vllm", "serve"]})
+    server = ManagedServer(store, plan, log_dir=tmp_path)
+    with pytest.raises(ModelError, match="cannot start /nonexistent/vllm"):
+        server.start()
+    assert get_endpoint(store, server.id).status == "failed"
