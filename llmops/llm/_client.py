@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,12 @@ def _litellm() -> Any:
     """litellm, imported on first use with its network lookups and telemetry off."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    if "litellm" not in sys.modules:  # its lazily loaded provider types warn via pydantic
+        warnings.filterwarnings(
+            "ignore",
+            message=r"Items? .* (is|are) using the `ReadOnly` qualifier",
+            category=UserWarning,
+        )
     import litellm
 
     litellm.telemetry = False
@@ -67,8 +75,18 @@ class ResolvedModel:
 
 
 def resolve_model(name: str | None = None, config: Config | None = None) -> ResolvedModel:
-    """The named model of the config (``UnknownModelError`` lists the known names)."""
+    """The named model of the config (``UnknownModelError`` lists the known names).
+
+    ``registry:NAME[@VERSION|@ALIAS]`` is a registered model version, called at its ready
+    serving endpoint if there is one (see ``llmops.llm._endpoints_lookup``).
+    """
     config = config or load_config()
+    wanted = name or os.environ.get("LLMOPS_DEFAULT_MODEL") or config.default_model
+    if wanted.startswith("registry:") and wanted not in config.models:
+        from llmops.llm._endpoints_lookup import resolve_registry_name
+
+        _litellm()
+        return resolve_registry_name(wanted, config)
     key, spec = config.model(name)
     _litellm()  # import now (about 1-3 s), not inside the first timed call
     return _resolve(key, spec)
