@@ -162,13 +162,10 @@ def load_routes(path: Path, config: Config | None = None) -> LoadedRoutes:
 @contextmanager
 def _tagged(attributes: dict[str, Any]) -> Iterator[None]:
     """Add ``attributes`` to every span started inside (the ``llm`` span of the call)."""
-    from llmops.tracing._sdk import _CONTEXT
+    from llmops.tracing import span_attributes
 
-    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **attributes})
-    try:
+    with span_attributes(attributes):
         yield
-    finally:
-        _CONTEXT.reset(token)
 
 
 class Router:

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 from llmops.tracing._pipeline import PipelineStats, SpanPipeline, get_pipeline, set_pipeline
 from llmops.tracing._queries import TraceFilter, TraceSummary, get_trace, list_traces
 from llmops.tracing._redact import Redactor
-from llmops.tracing._sdk import extract_traceparent, span, start_span, trace, trace_context
+from llmops.tracing._sdk import (
+    extract_traceparent,
+    span,
+    span_attributes,
+    start_span,
+    trace,
+    trace_context,
+)
 from llmops.tracing._span import SPAN_KINDS, Span, current_span
 
 if TYPE_CHECKING:
@@ -43,6 +50,7 @@ __all__ = [
     "set_pipeline",
     "shutdown_tracing",
     "span",
+    "span_attributes",
     "start_span",
     "stats",
     "trace",

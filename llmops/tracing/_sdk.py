@@ -15,7 +15,14 @@ import orjson
 from llmops.tracing import _interop
 from llmops.tracing._span import _CURRENT, Span, new_trace_id
 
-__all__ = ["extract_traceparent", "span", "start_span", "trace", "trace_context"]
+__all__ = [
+    "extract_traceparent",
+    "span",
+    "span_attributes",
+    "start_span",
+    "trace",
+    "trace_context",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +109,16 @@ def trace_context(
     for key, value in metadata.items():
         merged[f"llmops.metadata.{key}"] = value
     token = _CONTEXT.set(merged)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+@contextmanager
+def span_attributes(attributes: Mapping[str, Any]) -> Iterator[None]:
+    """Set ``attributes`` (exact keys) on every span started inside the block."""
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **attributes})
     try:
         yield
     finally:
