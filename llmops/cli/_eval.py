@@ -126,9 +126,9 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
             )
         console.print(cases)
     table = Table(title=f"{run.suite} · summary", title_justify="left")
-    columns = ("scorer", "mean", "± stderr", "95% CI", "measured", "unmeasured", "threshold")
-    for column in (*columns, "result"):
-        table.add_column(column, justify="left" if column == "scorer" else "right")
+    table.add_column("scorer", no_wrap=True)
+    for column in ("mean", "95% CI", "n", "unmeasured", "threshold", "result"):
+        table.add_column(column, justify="right", no_wrap=True)
     failed = run.failed_thresholds()
     for name, summary in run.summary.items():
         threshold = run.thresholds.get(name)
@@ -136,10 +136,9 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
         table.add_row(
             name,
             fmt_score(summary.mean),
-            fmt_score(summary.stderr),
             "-"
             if summary.ci_low is None or summary.ci_high is None
-            else f"{summary.ci_low:.3f}..{summary.ci_high:.3f}",
+            else f"{summary.ci_low:.2f}-{summary.ci_high:.2f}",
             str(summary.n),
             str(summary.unmeasured),
             "-" if threshold is None else f"{threshold:.2f}",
