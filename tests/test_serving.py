@@ -320,9 +320,7 @@ def test_lora_adapters_load_and_unload_at_runtime(store: Store, tmp_path: Path) 
 
 @pytest.mark.e2e
 def test_serve_the_local_model_detached_and_call_it(tmp_path: Path) -> None:
-    from llmops.config import ModelConfig
-    from llmops.llm import complete
-    from llmops.llm._client import _resolve
+    from llmops.llm import complete, resolve_version_model
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     store = open_store(url)
@@ -341,7 +339,8 @@ def test_serve_the_local_model_detached_and_call_it(tmp_path: Path) -> None:
         assert endpoint["api_base"] == f"http://127.0.0.1:{endpoint['port']}/v1"
         assert endpoint["model"] == "tiny@1" and endpoint["served_model_name"] == "tiny"
         assert pid_alive(endpoint["pid"])
-        model = _resolve("tiny", ModelConfig(model="openai/tiny", api_base=endpoint["api_base"]))
+        model = resolve_version_model(store, "tiny@1")  # the ready endpoint, not local/smollm2
+        assert (model.model, model.api_base) == ("openai/tiny", endpoint["api_base"])
         answer = complete([{"role": "user", "content": "Say hi."}], model, max_tokens=8)
         assert answer.text.strip() and answer.output_tokens and answer.output_tokens <= 8
         listed = json.loads(llmops("serve", "list", "--json").stdout)
