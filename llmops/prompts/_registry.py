@@ -18,6 +18,7 @@ from llmops.prompts._files import PromptSpec, check_prompt_name
 from llmops.prompts._template import declared_variables
 from llmops.prompts._version import LATEST, PromptVersion, check_alias
 from llmops.store import Store
+from llmops.store._aliases import AliasEvent, alias_events, move_alias
 from llmops.store.models import (
     PromptAliasEventRecord,
     PromptAliasRecord,
@@ -75,30 +76,6 @@ class PromptInfo:
             "tags": self.tags,
             "latest": self.latest,
             "aliases": self.aliases,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass(frozen=True)
-class AliasEvent:
-    """One recorded move of an alias."""
-
-    alias: str
-    from_version: int | None
-    to_version: int
-    actor: str
-    reason: str
-    action: str
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "actor": self.actor,
-            "reason": self.reason,
-            "action": self.action,
             "created_at": self.created_at,
         }
 
@@ -281,35 +258,17 @@ def _move(
         ).first()
         if exists is None:
             raise NotFoundError(f"prompt '{name}' has no version {version}")
-        current = connection.execute(
-            select(_A.c.version).where(_A.c.prompt_id == prompt.id, _A.c.alias == alias)
-        ).scalar()
-        now = utcnow()
-        if current is None:
-            connection.execute(
-                _A.insert().values(
-                    prompt_id=prompt.id, alias=alias, version=version, updated_at=now
-                )
-            )
-        else:
-            connection.execute(
-                _A.update()
-                .where(_A.c.prompt_id == prompt.id, _A.c.alias == alias)
-                .values(version=version, updated_at=now)
-            )
-        connection.execute(
-            _E.insert().values(
-                prompt_id=prompt.id,
-                alias=alias,
-                from_version=current,
-                to_version=version,
-                actor=actor,
-                reason=reason,
-                action=action,
-                created_at=now,
-            )
+        return move_alias(
+            connection,
+            _A,
+            _E,
+            ("prompt_id", prompt.id),
+            alias,
+            version,
+            actor=actor,
+            reason=reason,
+            action=action,
         )
-    return AliasEvent(alias, current, version, actor, reason, action, now)
 
 
 def set_alias(
@@ -337,14 +296,7 @@ def alias_history(store: Store, name: str, alias: str | None = None) -> list[Ali
     """Every recorded move of the prompt's aliases (or of one alias), newest first."""
     with store.engine.connect() as connection:
         prompt = _prompt_row(connection, name)
-        query = select(_E).where(_E.c.prompt_id == prompt.id)
-        if alias is not None:
-            query = query.where(_E.c.alias == alias)
-        rows = connection.execute(query.order_by(_E.c.id.desc())).all()
-    return [
-        AliasEvent(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.action, r.created_at)
-        for r in rows
-    ]
+        return alias_events(connection, _E, ("prompt_id", prompt.id), alias)
 
 
 def rollback_alias(

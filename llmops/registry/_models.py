@@ -25,6 +25,7 @@ from llmops.registry._version import (
     parse_model_ref,
 )
 from llmops.store import Store
+from llmops.store._aliases import alias_events, move_alias
 from llmops.store.models import (
     ModelAliasEventRecord,
     ModelAliasRecord,
@@ -264,33 +265,17 @@ def _move(
         ).first()
         if exists is None:
             raise NotFoundError(f"model '{name}' has no version {version}")
-        current = connection.execute(
-            select(_A.c.version).where(_A.c.model_id == model.id, _A.c.alias == alias)
-        ).scalar()
-        now = utcnow()
-        if current is None:
-            connection.execute(
-                _A.insert().values(model_id=model.id, alias=alias, version=version, updated_at=now)
-            )
-        else:
-            connection.execute(
-                _A.update()
-                .where(_A.c.model_id == model.id, _A.c.alias == alias)
-                .values(version=version, updated_at=now)
-            )
-        connection.execute(
-            _E.insert().values(
-                model_id=model.id,
-                alias=alias,
-                from_version=current,
-                to_version=version,
-                actor=actor,
-                reason=reason,
-                action=action,
-                created_at=now,
-            )
+        return move_alias(
+            connection,
+            _A,
+            _E,
+            ("model_id", model.id),
+            alias,
+            version,
+            actor=actor,
+            reason=reason,
+            action=action,
         )
-    return AliasEvent(alias, current, version, actor, reason, action, now)
 
 
 def set_model_alias(
@@ -320,14 +305,7 @@ def model_alias_history(store: Store, name: str, alias: str | None = None) -> li
     check_model_name(name)
     with store.engine.connect() as connection:
         model = model_row(connection, name)
-        query = select(_E).where(_E.c.model_id == model.id)
-        if alias is not None:
-            query = query.where(_E.c.alias == alias)
-        rows = connection.execute(query.order_by(_E.c.id.desc())).all()
-    return [
-        AliasEvent(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.action, r.created_at)
-        for r in rows
-    ]
+        return alias_events(connection, _E, ("model_id", model.id), alias)
 
 
 def rollback_model_alias(

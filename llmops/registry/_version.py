@@ -12,6 +12,7 @@ import orjson
 from llmops._exceptions import InputError
 from llmops.config import ModelConfig
 from llmops.prompts import LATEST, check_alias
+from llmops.store._aliases import AliasEvent
 
 __all__ = [
     "LATEST",
@@ -148,29 +149,5 @@ class ModelInfo:
             "latest": self.latest,
             "serve_model": self.serve_model,
             "aliases": self.aliases,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass(frozen=True)
-class AliasEvent:
-    """One recorded move of a model alias."""
-
-    alias: str
-    from_version: int | None
-    to_version: int
-    actor: str
-    reason: str
-    action: str
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "actor": self.actor,
-            "reason": self.reason,
-            "action": self.action,
             "created_at": self.created_at,
         }
