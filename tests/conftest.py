@@ -26,7 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's environment, home store or another test's state."""
-    for name in ("LLMOPS_CONFIG", "LLMOPS_STORE_URL", "LLMOPS_DEFAULT_MODEL", "LLMOPS_DEBUG"):
+    for name in (
+        "LLMOPS_CONFIG",
+        "LLMOPS_STORE_URL",
+        "LLMOPS_DEFAULT_MODEL",
+        "LLMOPS_DEBUG",
+        "LLMOPS_VLLM_PYTHON",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLMOPS_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)  # never the repository's own project and store

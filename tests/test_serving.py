@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,14 @@ from llmops.serving import (
     LaunchPlan,
     ManagedServer,
     ServeSettings,
+    command_for,
     free_port,
     get_endpoint,
     list_endpoints,
     llamacpp_command,
     load_adapter,
     load_serving,
+    start_supervised,
     stop_endpoint,
     unload_adapter,
     vllm_available,
@@ -75,6 +78,20 @@ LORA = ["--enable-lora"]
 def test_vllm_command(version: ModelVersion, settings: dict[str, object], tail: list[str]) -> None:
     settings = {"port": 8000, **settings}
     assert vllm_command(version, ServeSettings.model_validate(settings)) == HEAD + tail
+
+
+def test_vllm_in_its_own_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    python = tmp_path / "vllm-venv" / "bin" / "python"
+    settings = ServeSettings(port=8000, vllm_python=str(python))
+    module = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", "org/base-7b"]
+    assert vllm_command(BOT, settings) == [*module, *HEAD[3:], *NAMED]
+    with pytest.raises(ConfigError, match=r"vllm_python .* does not exist"):
+        command_for(BOT, settings)
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert command_for(BOT, settings) == ("vllm", [*module, *HEAD[3:], *NAMED])
+    monkeypatch.setenv("LLMOPS_VLLM_PYTHON", str(python))  # the same, from the environment
+    assert command_for(BOT, ServeSettings(port=8000))[1][:3] == module[:3]
 
 
 def test_vllm_command_base_model_and_host_settings() -> None:
@@ -286,6 +303,58 @@ def test_crash_is_detected_and_restarted_once(store: Store, tmp_path: Path) -> N
         stop.set()
         watcher.join(20)
         server.stop()
+
+
+def _wait_for(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_detached_server_is_supervised_restarted_and_stopped(
+    store: Store, tmp_path: Path
+) -> None:
+    endpoint = start_supervised(store, _fake_plan(tmp_path, restart=1), log_dir=tmp_path)
+    assert endpoint.status == "ready" and endpoint.pid is not None
+    log = Path(endpoint.log_path)
+    _wait_for(lambda: "[llmops] supervisor " in log.read_text())
+    supervisor = int(log.read_text().split("[llmops] supervisor ")[1].split(":")[0])
+    assert pid_alive(supervisor)
+    os.kill(endpoint.pid, signal.SIGKILL)  # the supervisor, not this process, restarts it
+    _wait_for(lambda: get_endpoint(store, endpoint.id).restarts == 1)
+    _wait_for(lambda: get_endpoint(store, endpoint.id).status == "ready")
+    restarted = get_endpoint(store, endpoint.id)
+    assert restarted.pid != endpoint.pid and restarted.pid is not None
+    assert pid_alive(restarted.pid)
+    stop_endpoint(store, endpoint.id)  # as `llmops serve stop` does, from another process
+    _wait_for(lambda: not pid_alive(supervisor))
+    assert get_endpoint(store, endpoint.id).status == "stopped"
+    assert not pid_alive(restarted.pid)
+    assert "supervisor exits: endpoint" in log.read_text()
+
+
+def test_sigterm_to_the_supervisor_stops_its_server(store: Store, tmp_path: Path) -> None:
+    endpoint = start_supervised(store, _fake_plan(tmp_path), log_dir=tmp_path)
+    log = Path(endpoint.log_path)
+    _wait_for(lambda: "[llmops] supervisor " in log.read_text())
+    supervisor = int(log.read_text().split("[llmops] supervisor ")[1].split(":")[0])
+    os.kill(supervisor, signal.SIGTERM)
+    _wait_for(lambda: not pid_alive(supervisor))
+    assert endpoint.pid is not None and not pid_alive(endpoint.pid)
+    assert get_endpoint(store, endpoint.id).status == "stopped"
+
+
+def test_a_supervised_server_that_never_gets_ready_is_reported(
+    store: Store, tmp_path: Path
+) -> None:
+    plan = LaunchPlan(
+        **{**_fake_plan(tmp_path).__dict__, "argv": [sys.executable, "-c", "raise SystemExit(3)"]}
+    )
+    with pytest.raises(ModelError, match="did not become ready under its supervisor"):
+        start_supervised(store, plan, log_dir=tmp_path)
+    (endpoint,) = list_endpoints(store, all_=True)
+    assert endpoint.status == "failed"
 
 
 def test_stop_by_id_ends_supervision(store: Store, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,6 +180,11 @@ def _print_matrix(runs: list[EvalRun]) -> None:
     console.print(table)
 
 
+class GenerationBackend(StrEnum):
+    litellm = "litellm"
+    vllm_offline = "vllm-offline"
+
+
 @eval_app.command("run")
 def run(
     suite: Path = typer.Argument(..., help="Suite file, e.g. evals/llmops_docs.yaml."),
@@ -205,6 +211,12 @@ def run(
     ),
     cases: bool = typer.Option(True, "--cases/--no-cases", help="Print the per-case table."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    backend: GenerationBackend = typer.Option(
+        GenerationBackend.litellm,
+        "--backend",
+        help="litellm: call each model (HTTP, local server); vllm-offline: vLLM's "
+        "in-process engine, batched (needs vLLM).",
+    ),
 ) -> None:
     """Run an eval suite (every prompt x model cell of it), store and print the results."""
     from llmops.evals import build_scorer, load_suite, run_matrix
@@ -222,6 +234,7 @@ def run(
             repeats=repeats,
             use_cache=cache,
             observer=progress,
+            backend=None if backend is GenerationBackend.litellm else backend.value,
         )
     finally:
         progress.stop()

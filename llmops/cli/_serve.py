@@ -48,17 +48,18 @@ def start(
     model: str = typer.Argument(..., help="MODEL, MODEL@VERSION or MODEL@ALIAS."),
     backend: Backend | None = typer.Option(None, "--backend", help="Override the config."),
     port: int | None = typer.Option(None, "--port", min=0, max=65535, help="0: a free port."),
-    detach: bool = typer.Option(False, "--detach", help="Leave it running and return."),
+    detach: bool = typer.Option(
+        False, "--detach", help="Leave it running, restarted after a crash, and return."
+    ),
     as_json: bool = _JSON,
 ) -> None:
-    """Serve a model version; in the foreground until Ctrl-C unless --detach."""
-    from llmops.serving import ManagedServer, plan_for
+    """Serve a model version; in the foreground until Ctrl-C, or under a supervisor (--detach)."""
+    from llmops.serving import ManagedServer, plan_for, start_supervised
 
     store = _store()
-    server = ManagedServer(
-        store, plan_for(store, model, backend=backend and backend.value, port=port)
-    )
-    endpoint = server.start(detach=detach)
+    plan = plan_for(store, model, backend=backend and backend.value, port=port)
+    server = ManagedServer(store, plan)
+    endpoint = start_supervised(store, plan) if detach else server.start()
     if as_json:
         print_json(endpoint.to_dict())
     else:

@@ -36,6 +36,7 @@ from llmops.store.models import EvalRunRecord
 __all__ = ["EvalRun", "RunObserver", "evaluate", "resume_run", "run_matrix", "run_suite"]
 
 _WRITE_BATCH = 64
+OFFLINE_BACKEND = "vllm-offline"
 _WRITE_INTERVAL_S = 1.0  # a killed run loses at most this much work
 
 
@@ -261,13 +262,24 @@ def _cells(
     store: Store,
     model_override: str | None,
     cache: Any,
+    backend: str | None = None,
 ) -> list[_Cell]:
     from llmops.llm import resolve_model
+    from llmops.llm._endpoints_lookup import is_registry_ref
 
     spec = suite.spec
     model_names = [model_override] if model_override else spec.model_names()
     for name in model_names:
-        config.model(name)  # unknown names fail before anything is stored
+        if name is None or name in config.models or not is_registry_ref(name):
+            config.model(name)  # unknown names fail before anything is stored
+    if backend not in (None, "litellm", OFFLINE_BACKEND):
+        raise SuiteError(f"unknown backend '{backend}': litellm (default) or {OFFLINE_BACKEND}")
+    offline = backend == OFFLINE_BACKEND
+    if offline and spec.target_kind != "prompt":
+        raise SuiteError(
+            f"{suite.path}: --backend {OFFLINE_BACKEND} runs prompt suites; this one runs a "
+            f"{spec.target_kind} target"
+        )
     base = {
         "suite_path": str(suite.path),
         "scorers": [scorer for scorer in spec.scorers],
@@ -318,7 +330,11 @@ def _cells(
         mapping = variable_map(prompt, spec.inputs)
         check_prompt_inputs(dataset, prompt, mapping)
         for name in model_names:
-            resolved = resolve_model(name, config)
+            resolved = (
+                _offline(name or config.model()[0], config, store)
+                if offline
+                else resolve_model(name, config)
+            )
             params = {**prompt.model_params, **spec.params}
             cells.append(
                 _Cell(
@@ -332,10 +348,21 @@ def _cells(
                         "target": {"prompt": prompt.ref, "model": resolved.name},
                         "params": params,
                         "prompt": prompt.ref,
+                        **({"backend": backend} if offline else {}),
                     },
                 )
             )
     return cells
+
+
+def _offline(name: str, config: Config, store: Store) -> Any:
+    """``name`` on vLLM's offline engine, its weights loaded before any case is timed."""
+    from llmops.llm._vllm_offline import offline_engine, offline_model
+
+    resolved = offline_model(name, config, store)
+    assert resolved.offline is not None
+    offline_engine(resolved.offline).load()
+    return resolved
 
 
 def _setup_scorers(
@@ -373,12 +400,52 @@ def run_matrix(
     observer: RunObserver | None = None,
     prompt: str | None = None,
     rag: str | None = None,
+    backend: str | None = None,
 ) -> list[EvalRun]:
     """Run every (prompt, model) cell of a suite; the runs share a ``group_id``.
 
     ``prompt`` (a ref such as ``qa@3``) or ``rag`` (``docs@4``) replaces what the suite
     runs, so a gate can evaluate a candidate version with the suite's data and scorers.
+    ``backend="vllm-offline"`` generates with vLLM's in-process engine in batches instead of
+    calling the models through litellm.
     """
+    try:
+        return _run_matrix(
+            suite_path,
+            model=model,
+            limit=limit,
+            concurrency=concurrency,
+            repeats=repeats,
+            use_cache=use_cache,
+            config=config,
+            store=store,
+            observer=observer,
+            prompt=prompt,
+            rag=rag,
+            backend=backend,
+        )
+    finally:
+        if backend == OFFLINE_BACKEND:
+            from llmops.llm._vllm_offline import close_offline_engines
+
+            close_offline_engines()
+
+
+def _run_matrix(
+    suite_path: Path,
+    *,
+    model: str | None,
+    limit: int | None,
+    concurrency: int | None,
+    repeats: int | None,
+    use_cache: bool | None,
+    config: Config | None,
+    store: Store | None,
+    observer: RunObserver | None,
+    prompt: str | None,
+    rag: str | None,
+    backend: str | None,
+) -> list[EvalRun]:
     from llmops.llm import ResponseCache
 
     config = config or load_config(suite_path.parent)
@@ -387,7 +454,7 @@ def run_matrix(
     dataset = suite.load_dataset()
     store = _open(config, store)
     cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
-    cells = _cells(suite, dataset, config, store, model, cache)
+    cells = _cells(suite, dataset, config, store, model, cache, backend)
     cases = dataset.cases[:limit] if limit else dataset.cases
     group_id = uuid.uuid4().hex if len(cells) > 1 else None
     runs = []
@@ -536,7 +603,29 @@ def resume_run(
     cache = ResponseCache(store) if run_config.get("cache", True) else None
     target = run_config.get("target", {})
     model_name = target.get("model")
-    cells = _cells(suite, dataset, config, store, model_name, cache)
+    backend = run_config.get("backend")
+    try:
+        cells = _cells(suite, dataset, config, store, model_name, cache, backend)
+        return _resume(store, config, record, suite, dataset, cells, cache, observer)
+    finally:
+        if backend == OFFLINE_BACKEND:
+            from llmops.llm._vllm_offline import close_offline_engines
+
+            close_offline_engines()
+
+
+def _resume(
+    store: Store,
+    config: Config,
+    record: EvalRunRecord,
+    suite: LoadedSuite,
+    dataset: Dataset,
+    cells: list[_Cell],
+    cache: Any,
+    observer: RunObserver | None,
+) -> EvalRun:
+    run_config = record.config or {}
+    target = run_config.get("target", {})
     wanted = target.get("prompt")
     cell = next((c for c in cells if wanted is None or c.prompt_label == wanted), None)
     if cell is None:

@@ -19,6 +19,7 @@ from llmops.llm._cache import ResponseCache, cache_key
 from llmops.tracing.integrations import TRACED_MARKER
 
 if TYPE_CHECKING:
+    from llmops.llm._vllm_offline import OfflineTarget
     from llmops.prompts import PromptVersion
 
 __all__ = ["Completion", "ResolvedModel", "acomplete", "complete", "resolve_model"]
@@ -31,6 +32,7 @@ _NOT_RETRIED = (
     "UnprocessableEntityError",
     "ContextWindowExceededError",
     "ContentPolicyViolationError",
+    "ConfigError",  # e.g. a parameter the offline engine does not take
 )
 
 
@@ -63,6 +65,8 @@ class ResolvedModel:
     api_key: str | None = None
     rpm: float | None = None
     max_concurrency: int | None = None
+    #: Set for ``--backend vllm-offline``: calls go to vLLM's in-process engine, not litellm.
+    offline: OfflineTarget | None = None
 
     @property
     def litellm_kwargs(self) -> dict[str, Any]:
@@ -313,6 +317,12 @@ async def acomplete(
         for attempt in range(1, retries + 2):
             started = time.perf_counter()
             try:
+                if model.offline is not None:
+                    completion = await _offline_call(model, messages, merged, attempt)
+                    span.set_attributes(_response_attributes(completion))
+                    if cache is not None:
+                        cache.put(key, model.model, completion.to_cache())
+                    return completion
                 async with limited(model.name, model.rpm, model.max_concurrency):
                     started = time.perf_counter()
                     response = await litellm.acompletion(
@@ -340,6 +350,27 @@ async def acomplete(
         message = f"{type(last).__name__}: {last}".splitlines()[0][:500]
         span.set_status("ERROR", message)
         raise ModelError(f"model '{model.name}' failed after {attempt} attempt(s): {message}")
+
+
+async def _offline_call(
+    model: ResolvedModel, messages: list[dict[str, str]], params: dict[str, Any], attempt: int
+) -> Completion:
+    """One call through vLLM's offline engine (batched with the calls in flight)."""
+    from llmops.llm._vllm_offline import offline_engine
+
+    assert model.offline is not None
+    started = time.perf_counter()
+    output = await offline_engine(model.offline).acomplete(messages, params, model.offline)
+    return Completion(
+        text=output.text,
+        model=output.model,
+        input_tokens=output.input_tokens,
+        output_tokens=output.output_tokens,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        finish_reason=output.finish_reason,
+        attempts=attempt,
+        cost_usd=0.0,
+    )
 
 
 def complete(

@@ -4,6 +4,7 @@ from llmops.serving import ManagedServer, plan_for
 server = ManagedServer(store, plan_for(store, "support-bot@production"))
 endpoint = server.start()          # waits for /health and /v1/models; recorded in the store
 server.supervise()                 # restarts after a crash, up to `restart` times
+start_supervised(store, plan)      # the same in a detached supervisor (`llmops serve --detach`)
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from llmops.serving._endpoints import (
     log_tail,
     unload_adapter,
 )
-from llmops.serving._process import LaunchPlan, ManagedServer, free_port, plan_for, stop_endpoint
+from llmops.serving._process import (
+    LaunchPlan,
+    ManagedServer,
+    free_port,
+    plan_for,
+    start_supervised,
+    stop_endpoint,
+)
 from llmops.serving._spec import LoadedServing, ServeSettings, ServingFile, load_serving
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "load_serving",
     "log_tail",
     "plan_for",
+    "start_supervised",
     "stop_endpoint",
     "unload_adapter",
     "vllm_available",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -20,16 +21,27 @@ __all__ = [
     "served_name_of",
     "vllm_available",
     "vllm_command",
+    "vllm_python_of",
 ]
 
 VLLM_MISSING = (
-    "vLLM is not installed: pip install 'llmops[gpu]' (needs a GPU) — or use backend: llamacpp"
+    "vLLM is not installed: pip install 'llmops[gpu]' (needs a GPU), or point vllm_python in "
+    "configs/serving.yaml (or LLMOPS_VLLM_PYTHON) at a Python that has it, or use backend: llamacpp"
 )
 _PROVIDERS = ("hosted_vllm/", "vllm/", "openai/")
 
 
-def vllm_available() -> bool:
-    """Whether vLLM is importable in this environment."""
+def vllm_python_of(settings: ServeSettings | None = None) -> str | None:
+    """The Python of a separate vLLM environment: the setting, else ``LLMOPS_VLLM_PYTHON``."""
+    chosen = (settings.vllm_python if settings else None) or os.environ.get("LLMOPS_VLLM_PYTHON")
+    return str(Path(chosen).expanduser()) if chosen else None
+
+
+def vllm_available(settings: ServeSettings | None = None) -> bool:
+    """Whether vLLM can be launched: a configured vLLM Python, or vLLM importable here."""
+    python = vllm_python_of(settings)
+    if python is not None:
+        return Path(python).is_file()
     return importlib.util.find_spec("vllm") is not None
 
 
@@ -56,9 +68,18 @@ def choose_backend(version: ModelVersion, settings: ServeSettings) -> Backend:
 
 
 def vllm_command(version: ModelVersion, settings: ServeSettings) -> list[str]:
-    """``vllm serve BASE ...`` for ``version``; its LoRA adapter becomes the served model."""
+    """``vllm serve BASE ...`` for ``version``; its LoRA adapter becomes the served model.
+
+    With a separate vLLM Python (``vllm_python``) the same server runs as
+    ``PYTHON -m vllm.entrypoints.openai.api_server --model BASE ...``.
+    """
     served = served_name_of(version, settings)
-    argv = ["vllm", "serve", base_model_of(version, settings)]
+    python = vllm_python_of(settings)
+    base = base_model_of(version, settings)
+    if python is not None:
+        argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", base]
+    else:
+        argv = ["vllm", "serve", base]
     argv += ["--host", settings.host, "--port", str(settings.port)]
     if version.adapter_path is None:
         argv += ["--served-model-name", served]
@@ -117,7 +138,10 @@ def command_for(version: ModelVersion, settings: ServeSettings) -> tuple[Backend
     """The backend and argv serving ``version``; ``ConfigError`` when vLLM is missing."""
     backend = choose_backend(version, settings)
     if backend == "vllm":
-        if not vllm_available():
+        python = vllm_python_of(settings)
+        if python is not None and not Path(python).is_file():
+            raise ConfigError(f"vllm_python {python} does not exist")
+        if not vllm_available(settings):
             raise ConfigError(VLLM_MISSING)
         return backend, vllm_command(version, settings)
     return backend, llamacpp_command(version, settings)

@@ -110,9 +110,17 @@ def update_endpoint(store: Store, endpoint_id: str, **values: Any) -> ServingEnd
 
 def _refresh(store: Store, record: ServingEndpointRecord) -> ServingEndpoint:
     """A live record whose process is gone (and whose manager did not say so) is crashed."""
-    if record.status in LIVE and not pid_alive(record.pid):
-        return update_endpoint(store, record.id, status="crashed", stopped_at=utcnow())
-    return ServingEndpoint.of(record)
+    if record.status not in LIVE or pid_alive(record.pid):
+        return ServingEndpoint.of(record)
+    with store.write() as session:  # only if nobody (its supervisor) has moved it on since
+        current = session.get(ServingEndpointRecord, record.id)
+        assert current is not None
+        if current.status in LIVE and current.pid == record.pid:
+            current.status = "crashed"
+            current.stopped_at = utcnow()
+            session.add(current)
+            session.flush()
+        return ServingEndpoint.of(current)
 
 
 def get_endpoint(store: Store, endpoint_id: str) -> ServingEndpoint:

@@ -21,12 +21,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
 
-from llmops._exceptions import ModelError
+from llmops._exceptions import ModelError, NotFoundError
 from llmops.config import Config, load_config
 from llmops.serving._command import command_for, served_name_of
 from llmops.serving._endpoints import (
@@ -40,7 +40,14 @@ from llmops.serving._spec import load_serving
 from llmops.store import Store
 from llmops.store.models import ServingEndpointRecord, utcnow
 
-__all__ = ["LaunchPlan", "ManagedServer", "free_port", "plan_for", "stop_endpoint"]
+__all__ = [
+    "LaunchPlan",
+    "ManagedServer",
+    "free_port",
+    "plan_for",
+    "start_supervised",
+    "stop_endpoint",
+]
 
 _POLL_S = 0.2
 
@@ -128,6 +135,12 @@ def _get_json(url: str) -> object:
         return orjson.loads(response.read())
 
 
+def _healthy(url: str) -> bool:
+    """``GET url`` answers 2xx (vLLM's ``/health`` has an empty body)."""
+    with urllib.request.urlopen(url, timeout=2.0) as response:
+        return 200 <= int(response.status) < 300
+
+
 def _lists_model(models: object, name: str) -> bool:
     data = models.get("data") if isinstance(models, dict) else None
     return isinstance(data, list) and any(
@@ -158,10 +171,17 @@ def _terminate(pid: int, grace_s: float, reap: subprocess.Popen[bytes] | None = 
 class ManagedServer:
     """One server process started from a plan, recorded as a serving endpoint."""
 
-    def __init__(self, store: Store, plan: LaunchPlan, *, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        plan: LaunchPlan,
+        *,
+        log_dir: Path | None = None,
+        endpoint_id: str | None = None,
+    ) -> None:
         self.store = store
         self.plan = plan
-        self.id = uuid.uuid4().hex[:12]
+        self.id = endpoint_id or uuid.uuid4().hex[:12]
         folder = log_dir or load_config().data_dir / "serving"
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / f"{self.id}.log"
@@ -199,8 +219,7 @@ class ManagedServer:
             if code is not None:
                 raise self._failure(f"exited with code {code} before it was ready")
             try:
-                _get_json(f"{self.plan.url}/health")
-                if _lists_model(
+                if _healthy(f"{self.plan.url}/health") and _lists_model(
                     _get_json(f"{self.plan.api_base}/models"), self.plan.served_model_name
                 ):
                     return
@@ -292,7 +311,66 @@ class ManagedServer:
         return endpoint
 
 
+def start_supervised(
+    store: Store, plan: LaunchPlan, *, log_dir: Path | None = None
+) -> ServingEndpoint:
+    """Start a server under a detached supervisor process and return once it is ready.
+
+    The supervisor (``python -m llmops.serving._supervisor``) outlives this process: it
+    restarts the server after a crash (up to ``plan.restart`` times), and ends with it when
+    the endpoint is stopped (``llmops serve stop ID``) or when it gets SIGTERM itself.
+    """
+    endpoint_id = uuid.uuid4().hex[:12]
+    folder = log_dir or load_config().data_dir / "serving"
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / f"{endpoint_id}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "llmops.serving._supervisor",
+        "--store-url",
+        store.url,
+        "--endpoint-id",
+        endpoint_id,
+        "--log-dir",
+        str(folder),
+    ]
+    with open(log_path, "ab") as log:
+        supervisor = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # not stopped by the terminal's Ctrl-C or this exit
+        )
+    assert supervisor.stdin is not None
+    supervisor.stdin.write(orjson.dumps(asdict(plan)))
+    supervisor.stdin.close()
+    deadline = time.monotonic() + plan.startup_timeout_s + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(NotFoundError):
+            endpoint = get_endpoint(store, endpoint_id)
+            if endpoint.status == "ready":
+                _supervisors.append(supervisor)  # it outlives this call; reaped if it ends
+                return endpoint
+            if endpoint.status in ("failed", "crashed", "stopped"):
+                break
+        if supervisor.poll() is not None:
+            break
+        time.sleep(_POLL_S)
+    try:
+        supervisor.wait(timeout=15.0)  # it records the failure and says why in the log
+    except subprocess.TimeoutExpired:
+        _terminate(supervisor.pid, 10.0, reap=supervisor)
+    tail = log_tail(log_path, 20) or "(empty)"
+    raise ModelError(
+        f"{plan.backend} server for {plan.model} did not become ready under its supervisor; "
+        f"last lines of {log_path}:\n{tail}"
+    )
+
+
 _managed: dict[str, ManagedServer] = {}
+_supervisors: list[subprocess.Popen[bytes]] = []
 _attached: set[str] = set()
 
 

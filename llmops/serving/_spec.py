@@ -9,6 +9,7 @@ models:
     backend: vllm             # vllm | llamacpp (default: llamacpp for local/ and .gguf models)
     tensor_parallel_size: 2
     enable_lora: true
+    vllm_python: /opt/vllm/bin/python   # vLLM in its own venv (it pins fastapi and numpy)
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class ServeSettings(BaseModel):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=0, ge=0, le=65535, description="0: a free port")
     extra_args: list[str] = Field(default_factory=list)
+    vllm_python: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a Python with vLLM (its own venv); default: LLMOPS_VLLM_PYTHON, else `vllm`",
+    )
     startup_timeout_s: float = Field(default=600.0, gt=0.0)
     restart: int = Field(default=1, ge=0, description="restarts after a crash, at most")
 
