@@ -15,6 +15,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _fake_openai import FakeOpenAI
 from _postgres import PostgresCluster, find_pg_bin, require_or_skip_reason
+from _reliability_report import (  # noqa: F401 (the reliability table: hooks and fixture)
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+    reliability,
+)
 
 from llmops.store import Store
 from llmops.store._store import _forget_stores

@@ -114,6 +114,9 @@ class SpanPipeline:
         """Queue a finished span (called by ``Span.end``)."""
         queue = self._queue
         queue.append(span)
+        if self._stopped:  # the span was open when this pipeline was replaced or shut down
+            self._write_late()
+            return
         size = len(queue)
         if size >= self.batch_size and not self._wake.is_set():
             self._wake.set()
@@ -154,6 +157,19 @@ class SpanPipeline:
         self._stopped = True
         self._wake.set()
         self._thread.join(timeout_s)
+        self._write_late()  # a span queued while the writer was stopping
+
+    def _write_late(self) -> None:
+        """Write, in the calling thread, spans that reached this pipeline after it stopped."""
+        batch: list[Span] = []
+        while True:
+            try:
+                batch.append(self._queue.popleft())
+            except IndexError:
+                break
+        if batch:
+            self.stats.submitted += len(batch)
+            self._write([span_row(span, self.redactor) for span in batch])
 
     # -- writer side -----------------------------------------------------------------------
     def _run(self) -> None:
