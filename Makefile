@@ -33,8 +33,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check llmops tests benchmarks
 	$(BIN)/mypy
 
+# Every script in benchmarks/ (each also runs alone), one table of figures against peers or
+# floors, written to benchmarks/results/latest.md. Peers go to a venv of their own, never this one.
+# `make bench BENCH_ARGS=--quick` for smaller sizes; BENCH_ARGS='--only tracing,prompts'.
 bench: $(STAMP)
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache .ruff_cache

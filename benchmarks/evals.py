@@ -1,12 +1,12 @@
 """Eval harness speed: overhead per case and throughput against a simulated model.
 
-Run: .venv/bin/python benchmarks/evals.py [--cases 1000]
+Run: .venv/bin/python benchmarks/evals.py [--cases 1000] [--runs R] [--quick] [--json PATH]
 
 Everything a real run does is on: the run, cases and scores are stored in a SQLite store,
 every case is traced (spans written to the same store), summaries get bootstrap CIs.
-- overhead: an instant target and a deterministic scorer; per case, against the peer figure
-  of MLflow 3.17 ``genai.evaluate`` (78-107 ms/row, measured on this kind of machine and
-  quoted by issue #6, not re-measured here). Target <= 1 ms/case.
+- overhead: an instant target and a deterministic scorer; per case, against MLflow
+  ``genai.evaluate`` doing the same (instant predict_fn, exact-match scorer, SQLite tracking
+  store), measured in the peers venv. Target <= 1 ms/case.
 - throughput: a target that sleeps 50 ms (a model call) at concurrency 16; the floor is
   16 / 0.05 s = 320 cases/s. Target >= 250 cases/s.
 - through HTTP: an OpenAI-compatible server in another process answers after 50 ms; the
@@ -16,8 +16,8 @@ every case is traced (spans written to the same store), summaries get bootstrap 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import functools
 import json
 import tempfile
 import time
@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-MLFLOW_MS_PER_ROW = (78.0, 107.0)
+from _bench import Measurement, Report, figure, measure, parser, peer_or_reason, target
 
 
 def _rows(n: int) -> list[dict[str, str]]:
@@ -174,14 +174,20 @@ def _prompt_suite(folder: Path, api_base: str, n: int) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1000)
-    args = parser.parse_args()
-    n = args.cases
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument("--cases", type=int, default=None, help="default 1000 (quick 200)")
+    arguments.add_argument("--runs", type=int, default=None, help="default 3 (quick 2)")
+    arguments.add_argument(
+        "--peer-rows", type=int, default=None, help="rows per MLflow run; default 200 (quick 50)"
+    )
+    args = arguments.parse_args()
+    n = args.cases or (200 if args.quick else 1000)
+    runs = args.runs or (2 if args.quick else 3)
+    peer_rows = args.peer_rows or (50 if args.quick else 200)
+    report = Report.start(
+        __file__, args, f"eval harness, {n} cases, SQLite store, tracing on, median of {runs} runs"
+    )
     from llmops.evals import TargetOutput  # noqa: F401 - import cost outside the timings
-
-    print(f"eval harness, {n} cases, SQLite store, tracing on")
-    print(f"{'measure':<44}{'llmops':>12}{'compared to':>16}{'ratio':>9}  target")
 
     with tempfile.TemporaryDirectory(prefix="llmops-bench-") as tmp:
         store = _store(Path(tmp))
@@ -190,54 +196,78 @@ def main() -> None:
             return row["expected"]
 
         _timed_evaluate(store, _rows(50), instant, 16)  # warm up imports and the store
-        elapsed = _timed_evaluate(store, _rows(n), instant, 16)
-        per_case_ms = elapsed / n * 1000
-        low, high = MLFLOW_MS_PER_ROW
-        print(
-            f"{'overhead per case (instant target)':<44}{per_case_ms:>9.3f} ms"
-            f"{f'{low:.0f}-{high:.0f} ms':>16}{low / per_case_ms:>8.0f}x  <= 1 ms "
-            f"{'ok' if per_case_ms <= 1 else 'MISSED'}  (peer: MLflow genai.evaluate)"
-        )
+        overhead = measure(lambda: _timed_evaluate(store, _rows(n), instant, 16) / n, runs)
 
         async def model_50ms(row: dict[str, str]) -> str:
             await asyncio.sleep(0.05)
             return row["expected"]
 
-        elapsed = _timed_evaluate(store, _rows(n), model_50ms, 16)
-        rate = n / elapsed
-        floor = 16 / 0.05
-        print(
-            f"{'throughput, 50 ms target, concurrency 16':<44}{rate:>8.0f} c/s"
-            f"{f'{floor:.0f} c/s floor':>16}{rate / floor:>8.2f}x  >= 250 c/s "
-            f"{'ok' if rate >= 250 else 'MISSED'}"
-        )
+        rate = measure(lambda: n / _timed_evaluate(store, _rows(n), model_50ms, 16), runs)
+        peer = peer_or_reason("mlflow", "mlflow_evaluate.py", tmp, str(peer_rows), str(runs))
 
+    floor = 16 / 0.05
     with tempfile.TemporaryDirectory(prefix="llmops-bench-") as tmp:
         from llmops.config import load_config
         from llmops.evals import run_suite
 
         server = _ServerProcess(0.05)
-        sdk_rate = _openai_sdk_rate(server.api_base, n, 16)
-        folder = Path(tmp)
-        suite = _prompt_suite(folder, server.api_base, n)
-        config = load_config(folder)
-        store = _store(folder)
-        run_suite(suite, limit=32, config=config, store=store)  # warm up litellm
-        started = time.perf_counter()
-        run = run_suite(suite, config=config, store=store)
-        elapsed = time.perf_counter() - started
-        assert run.n_errors == 0, run.results[0].error
-        rate = n / elapsed
-        print(
-            f"{'HTTP: OpenAI SDK alone -> 50 ms server, j16':<44}{sdk_rate:>8.0f} c/s"
-            f"{f'{floor:.0f} c/s floor':>16}{sdk_rate / floor:>8.2f}x  (floor for a client)"
-        )
-        print(
-            f"{'HTTP: llmops suite via litellm, j16':<44}{rate:>8.0f} c/s"
-            f"{f'{sdk_rate:.0f} c/s SDK':>16}{rate / sdk_rate:>8.2f}x  (exact_match "
-            f"{run.summary['exact_match'].mean:.2f})"
-        )
-        server.stop()
+        try:
+            sdk_rate = measure(lambda: _openai_sdk_rate(server.api_base, n, 16), runs)
+            folder = Path(tmp)
+            suite = _prompt_suite(folder, server.api_base, n)
+            config = load_config(folder)
+            store = _store(folder)
+            run_suite(suite, limit=32, config=config, store=store)  # warm up litellm
+
+            def suite_rate() -> float:
+                started = time.perf_counter()
+                run = run_suite(suite, config=config, store=store)
+                elapsed = time.perf_counter() - started
+                assert run.n_errors == 0, run.results[0].error
+                assert run.summary["exact_match"].mean == 1.0
+                return n / elapsed
+
+            http_rate = measure(suite_rate, runs)
+        finally:
+            server.stop()
+
+    mlflow = None if isinstance(peer, str) else Measurement.from_dict(peer["per_row"])
+    name = "MLflow" if isinstance(peer, str) else f"MLflow {peer['version']}"
+    cases = functools.partial(figure, unit="cases/s", higher_is_better=True)
+    report.add(
+        figure(
+            "evals: overhead per case, instant target",
+            "ms",
+            overhead,
+            peer=f"{name} genai.evaluate ({peer_rows} rows)",
+            peer_value=mlflow,
+            peer_note=peer if isinstance(peer, str) else "",
+            note=target(overhead.median, 1e-3, at_most=True, text="<= 1 ms"),
+            scale=1e3,
+        ),
+        cases(
+            "evals: 50 ms target, concurrency 16",
+            measured=rate,
+            peer="floor: 16 / 0.05 s",
+            peer_value=floor,
+            note=target(rate.median, 250, at_most=False, text=">= 250 c/s"),
+        ),
+        cases(
+            "evals: OpenAI SDK alone, 50 ms server, j16",
+            measured=sdk_rate,
+            peer="floor: 16 / 0.05 s",
+            peer_value=floor,
+            note="not llmops: the floor for any Python client",
+        ),
+        cases(
+            "evals: prompt suite via litellm, 50 ms server, j16",
+            measured=http_rate,
+            peer="floor: OpenAI SDK alone",
+            peer_value=sdk_rate,
+            note="spans and results stored",
+        ),
+    )
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Judge calibration against human labels (../shared/data): SummEdits and LLMBar.
 
-Run: .venv/bin/python benchmarks/judges.py [--limit N] [--model NAME] [--data FOLDER]
+Run: .venv/bin/python benchmarks/judges.py [--limit N] [--model NAME] [--data FOLDER] [--quick]
+    [--json PATH]
 
 * faithfulness (the Ragas metric: claims of the summary supported by the document) and an
   llm_rubric faithfulness judge on SummEdits (summary consistent with its document, human
@@ -9,25 +10,25 @@ Run: .venv/bin/python benchmarks/judges.py [--limit N] [--model NAME] [--data FO
 * pairwise on LLMBar (which of two outputs follows the instruction, expert labelled), asked
   in both orders: swap consistency is the share of rows whose two verdicts agree.
 
-Rows are a seeded, label-stratified sample of N per data set (default 20: about 3 minutes
-on 2 CPU cores with SmolLM2). Prints accuracy, balanced accuracy and Cohen's kappa per judge
-and model next to the chance floor (balanced accuracy 0.5, kappa 0). Labels files and the
-store go to a temporary folder, never the repository.
+Rows are a seeded, label-stratified sample of N per data set (default 10, --quick 4; 20
+take about 3 minutes on 2 idle CPU cores with SmolLM2). Prints accuracy, balanced accuracy
+and Cohen's kappa per judge and model next to the chance floor (balanced accuracy 0.5,
+kappa 0). Labels files and the store go to a temporary folder, never the repository.
 Skips with a message where the data folder is absent.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from _bench import Report, figure, parser
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 RUBRIC = (
@@ -80,22 +81,31 @@ def llmbar(folder: Path, name: str, limit: int, work: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT, help="the shared data folder")
-    parser.add_argument("--limit", type=int, default=20, help="labelled rows per data set")
-    parser.add_argument("--model", default=None, help="configured judge model (default: default)")
-    parser.add_argument("--summedits", default="samsum", help="SummEdits domain (samsum, news...)")
-    parser.add_argument("--llmbar", default="natural", help="LLMBar set (natural, adversarial_...)")
-    parser.add_argument("--concurrency", type=int, default=2, help="rows in flight")
-    parser.add_argument(
+    arguments = parser(__doc__)
+    arguments.add_argument("--data", type=Path, default=DEFAULT, help="the shared data folder")
+    arguments.add_argument(
+        "--limit", type=int, default=None, help="labelled rows per data set; default 10 (quick 4)"
+    )
+    arguments.add_argument(
+        "--model", default=None, help="configured judge model (default: default)"
+    )
+    arguments.add_argument(
+        "--summedits", default="samsum", help="SummEdits domain (samsum, news...)"
+    )
+    arguments.add_argument(
+        "--llmbar", default="natural", help="LLMBar set (natural, adversarial_...)"
+    )
+    arguments.add_argument("--concurrency", type=int, default=2, help="rows in flight")
+    arguments.add_argument(
         "--max-tokens", type=int, default=256, help="judge reply limit (SmolLM can ramble)"
     )
-    args = parser.parse_args()
+    args = arguments.parse_args()
+    args.limit = args.limit or (4 if args.quick else 10)
+    report = Report.start(__file__, args, f"judge calibration, {args.limit} rows per data set")
     needed = [args.data / "summedits", args.data / "llmbar"]
     missing = [str(path) for path in needed if not path.is_dir()]
     if missing:
-        print(f"skipped: no {', '.join(missing)} (see ../shared/data/README.md)")
-        sys.exit(0)
+        report.skip(f"no {', '.join(missing)} (see ../shared/data/README.md)")
     work = Path(tempfile.mkdtemp(prefix="llmops-judges-"))
     os.environ["LLMOPS_HOME"] = str(work / "home")
     from llmops import LlmopsError
@@ -114,14 +124,10 @@ def main() -> None:
         ("llm_rubric", f"summedits/{args.summedits}", facts, 0.5, {"rubric": RUBRIC}),
         ("pairwise", f"llmbar/{args.llmbar}", pairs, 0.5, {}),
     ]
-    header = (
-        f"{'judge':<13}{'data':<19}{'model':<9}{'n':>4}{'unm.':>6}{'acc':>7}"
-        f"{'bal.acc':>9}{'/0.5':>7}{'kappa':>8}{'swap':>7}{'s':>7}"
-    )
-    print(header)
     for judge_type, data, labels, threshold, params in runs:
         judge = build_scorer({judge_type: {**params, **common}})
         started = time.perf_counter()
+        name = f"judges: {judge_type} on {data}"
         try:
             result = calibrate(
                 judge,
@@ -132,19 +138,44 @@ def main() -> None:
                 concurrency=args.concurrency,
             )
         except LlmopsError as exc:
-            print(f"{judge_type:<13}{data:<19}failed: {exc}")
+            report.add(figure(f"{name}, balanced accuracy", "", None, note=f"failed: {exc}"))
             continue
-        swap = "-" if result.swap_consistency is None else f"{result.swap_consistency:.3f}"
-        print(
-            f"{judge_type:<13}{data:<19}{result.model:<9}{result.n:>4}{result.n_unmeasured:>6}"
-            f"{result.accuracy:>7.3f}{result.balanced_accuracy:>9.3f}"
-            f"{result.balanced_accuracy / 0.5:>6.2f}x{result.kappa:>8.3f}{swap:>7}"
-            f"{time.perf_counter() - started:>7.0f}"
+        seconds = time.perf_counter() - started
+        about = (
+            f"{result.model}, n={result.n}, {result.n_unmeasured} unmeasured, "
+            f"accuracy {result.accuracy:.3f}, {seconds:.0f} s"
         )
-    print(
-        "chance floor: balanced accuracy 0.500 (/0.5 = 1.00x), kappa 0.000; swap: share of "
-        f"pairs judged the same in both orders. {args.limit} rows per data set, store {work}"
-    )
+        report.add(
+            figure(
+                f"{name}, balanced accuracy",
+                "",
+                result.balanced_accuracy,
+                higher_is_better=True,
+                peer="floor: chance",
+                peer_value=0.5,
+                note=about,
+            ),
+            figure(
+                f"{name}, Cohen's kappa",
+                "",
+                result.kappa,
+                higher_is_better=True,
+                peer="floor: chance",
+                peer_value=0.0,
+            ),
+        )
+        if result.swap_consistency is not None:
+            report.add(
+                figure(
+                    f"{name}, swap consistency",
+                    "",
+                    result.swap_consistency,
+                    higher_is_better=True,
+                    note="share of pairs judged the same in both orders",
+                )
+            )
+    report.note(f"labels and store: {work}")
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -1,15 +1,18 @@
 """OTLP/HTTP ingest through a real `llmops server` process: spans stored per second.
 
-Run: .venv/bin/python benchmarks/otlp_ingest.py [--requests N] [--spans-per-request N]
+Run: .venv/bin/python benchmarks/otlp_ingest.py [--requests N] [--spans-per-request N] [--runs R]
+    [--quick] [--json PATH]
 The server runs as its own process on a temporary SQLite store; this script posts protobuf
 ExportTraceServiceRequests (made by the OpenTelemetry SDK's own encoder, GenAI attributes on
-every span) and counts the rows stored. Floor: decoding alone, in this process.
+every span) and counts the rows stored. Peer: Arize Phoenix's server (peers venv, its own
+SQLite working folder) sent the same requests. Floor: decoding alone, in this process.
 Target (issue #4): >= 20k spans/s per server process.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import functools
 import os
 import socket
 import sqlite3
@@ -20,6 +23,16 @@ import time
 from pathlib import Path
 
 import httpx
+from _bench import (
+    Measurement,
+    PeerUnavailable,
+    Report,
+    figure,
+    measure,
+    parser,
+    peer_python,
+    target,
+)
 
 _MESSAGES = '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]'
 
@@ -58,70 +71,202 @@ def _request(spans: int, seed: int) -> bytes:
                 end_time=now + 1_000_000,
             )
         )
-    return encode_spans(made).SerializeToString()
+    return bytes(encode_spans(made).SerializeToString())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited: {process.stderr and process.stderr.read()[-300:]!r}"
+            )
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"no answer from {url} in {seconds:.0f} s")
+
+
+def _count(db: Path, table: str = "spans") -> int:
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
+        try:
+            count: int = connection.execute(f"select count(*) from {table}").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+        return count
+
+
+def _ingest(url: str, db: Path, bodies: list[bytes], spans: int, stored_before: int) -> float:
+    """Spans/s from the first request to the last span stored (polling the database)."""
+    headers = {"Content-Type": "application/x-protobuf"}
+    with httpx.Client(timeout=120) as client:
+        started = time.perf_counter()
+        for body in bodies:
+            client.post(f"{url}/v1/traces", content=body, headers=headers).raise_for_status()
+    expected = stored_before + len(bodies) * spans
+    deadline = time.monotonic() + 300
+    while (stored := _count(db)) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {stored - stored_before} of {expected} spans stored")
+        time.sleep(0.05)
+    return (stored - stored_before) / (time.perf_counter() - started)
+
+
+def _serve(argv: list[str], env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _measure_server(
+    argv: list[str],
+    env: dict[str, str],
+    folder: Path,
+    db: Path,
+    health: str,
+    runs: list[list[bytes]],
+    spans: int,
+) -> Measurement:
+    port = int(env["PORT"])
+    server = _serve(argv, env, folder)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(f"{url}{health}", server, 180)
+        samples = []
+        for bodies in runs:
+            samples.append(_ingest(url, db, bodies, spans, _count(db)))
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+    return Measurement.from_samples(samples)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--spans-per-request", type=int, default=512)
-    args = parser.parse_args()
+    arguments = parser(__doc__)
+    arguments.add_argument(
+        "--requests", type=int, default=None, help="per run; default 200 (quick 40)"
+    )
+    arguments.add_argument("--spans-per-request", type=int, default=512)
+    arguments.add_argument("--runs", type=int, default=3)
+    arguments.add_argument(
+        "--peer-requests",
+        type=int,
+        default=None,
+        help="requests per run sent to Phoenix, which stores ~100 spans/s; default 10 (quick 2)",
+    )
+    args = arguments.parse_args()
+    requests, spans = args.requests or (40 if args.quick else 200), args.spans_per_request
+    report = Report.start(
+        __file__,
+        args,
+        f"OTLP/HTTP protobuf ingest, {requests} requests x {spans} spans per run, "
+        f"median of {args.runs} runs, one server process",
+    )
     folder = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
-    db = folder / "ingest.db"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "LLMOPS_STORE_URL": f"sqlite:///{db}", "LLMOPS_HOME": str(folder)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "llmops", "server", "--port", str(port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        bodies = [_request(args.spans_per_request, seed + 1) for seed in range(args.requests)]
-        from llmops.tracing._otlp import decode_otlp
+    runs = [
+        [_request(spans, run * requests + seed + 1) for seed in range(requests)]
+        for run in range(args.runs)
+    ]
+    from llmops.tracing._otlp import decode_otlp
 
+    def decode() -> float:
         started = time.perf_counter()
-        for body in bodies[:20]:
+        for body in runs[0][:20]:
             decode_otlp(body, "application/x-protobuf")
-        decode_rate = 20 * args.spans_per_request / (time.perf_counter() - started)
+        return float(min(20, requests) * spans / (time.perf_counter() - started))
 
-        headers = {"Content-Type": "application/x-protobuf"}
-        with httpx.Client(timeout=60) as client:
-            started = time.perf_counter()
-            for body in bodies:
-                response = client.post(f"{url}/v1/traces", content=body, headers=headers)
-                response.raise_for_status()
-            elapsed = time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(10)
-    with sqlite3.connect(db) as connection:
-        stored = connection.execute("select count(*) from spans").fetchone()[0]
-    total = args.requests * args.spans_per_request
-    rate = stored / elapsed
-    print(
-        f"OTLP/HTTP protobuf ingest, {args.requests} requests x {args.spans_per_request} spans, "
-        "one server process"
+    decoded = measure(decode, args.runs)
+    db = folder / "ingest.db"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LLMOPS_STORE_URL": f"sqlite:///{db}",
+        "LLMOPS_HOME": str(folder),
+        "PORT": str(port),
+    }
+    llmops = _measure_server(
+        [sys.executable, "-m", "llmops", "server", "--port", str(port)],
+        env,
+        folder,
+        db,
+        "/health",
+        runs,
+        spans,
     )
-    print(f"{'figure':<42}{'value':>14}  ratio / target")
-    print(
-        f"{'ingest: stored spans/s (HTTP + decode + store)':<42}{rate:>12.0f}/s  target >= 20000/s"
+    phoenix: Measurement | None = None
+    reason = ""
+    try:
+        peer_requests = args.peer_requests or (2 if args.quick else 10)
+        phoenix = _phoenix(folder, [bodies[:peer_requests] for bodies in runs], spans)
+        report.note(f"Phoenix was sent {peer_requests} of the {requests} requests of each run.")
+    except (PeerUnavailable, RuntimeError) as exc:
+        reason = f"peer unavailable: {exc}"
+        print(reason, file=sys.stderr)
+    rate = functools.partial(figure, unit="spans/s", higher_is_better=True)
+    report.add(
+        rate(
+            "OTLP ingest: HTTP + decode + store",
+            measured=llmops,
+            peer=f"Arize Phoenix {_phoenix_version()} (SQLite)".strip(),
+            peer_value=phoenix,
+            peer_note=reason,
+            note=target(llmops.median, 20_000, at_most=False, text=">= 20k/s"),
+        ),
+        rate(
+            "OTLP ingest: HTTP + decode + store",
+            measured=llmops,
+            peer="floor: decode only, in process",
+            peer_value=decoded,
+        ),
     )
-    print(
-        f"{'floor: decode only, spans/s':<42}{decode_rate:>12.0f}/s  "
-        f"{rate / decode_rate:.2f}x of floor"
+    report.note("Phoenix stores spans in the background: its clock stops at the last span stored.")
+    report.finish()
+
+
+def _phoenix(folder: Path, runs: list[list[bytes]], spans: int) -> Measurement:
+    python = peer_python("arize-phoenix")
+    work = folder / "phoenix"
+    work.mkdir()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PHOENIX_WORKING_DIR": str(work),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(_free_port()),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+        "PORT": str(port),
+    }
+    argv = [str(python), "-m", "phoenix.server.main", "serve"]
+    return _measure_server(argv, env, work, work / "phoenix.db", "/healthz", runs, spans)
+
+
+def _phoenix_version() -> str:
+    try:
+        python = peer_python("arize-phoenix")
+    except PeerUnavailable:
+        return ""
+    done = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    print(f"stored {stored} of {total} spans")
+    return done.stdout.strip()
 
 
 if __name__ == "__main__":

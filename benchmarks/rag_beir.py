@@ -1,25 +1,29 @@
 """Retrieval quality and speed on a BEIR-format dataset (default: SciFact from ../shared/data).
 
-Run: .venv/bin/python benchmarks/rag_beir.py [FOLDER] [--split test]
+Run: .venv/bin/python benchmarks/rag_beir.py [FOLDER] [--split test] [--quick] [--json PATH]
 FOLDER holds corpus.jsonl(.gz), queries(.test).jsonl and qrels/test.tsv. Each document is one
 chunk (title + text), as in BEIR. Reports nDCG@10 and recall@100 for BM25, dense and hybrid
 (RRF), with build time, query p50/p95 and index size. Anchors (BEIR paper and the model card,
 not measured here): BM25 nDCG@10 0.665 on SciFact, all-MiniLM-L6-v2 about 0.64; target: hybrid
->= 0.69, dense p50 <= 1.5 ms on 10k chunks.
+>= 0.69, dense p50 <= 1.5 ms on 10k chunks. Peers: the same vectors in chromadb (HNSW, in
+this venv: llmops uses it) and in faiss (exact and HNSW, peers venv). --quick skips choosing
+the fusion settings on the train split (the defaults are used).
+Skips with a message where the folder is absent.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import math
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
+from _bench import Measurement, Report, figure, peer_or_reason, target
+from _bench import parser as make_parser
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"
 
@@ -58,7 +62,7 @@ def recall_at(ranked: list[str], relevant: dict[str, int], k: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = make_parser(__doc__)
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--split", default="test")
     parser.add_argument(
@@ -85,11 +89,11 @@ def main() -> None:
         help="also rerank the hybrid top 20 of the first N queries with the local model",
     )
     args = parser.parse_args()
+    report = Report.start(__file__, args)
     if not args.folder.is_dir():
-        print(
-            f"skipped: no BEIR folder at {args.folder} (see ../shared/data/beir-scifact/SOURCE.txt)"
-        )
-        sys.exit(0)
+        report.skip(f"no BEIR folder at {args.folder} (see ../shared/data/beir-scifact/SOURCE.txt)")
+    if args.quick and args.tune_split == "train":
+        args.tune_split = ""
     from llmops.rag import EmbeddingCache, get_embedder
     from llmops.rag._chunking import Chunk, split_documents
     from llmops.rag._loaders import Document
@@ -179,7 +183,7 @@ def main() -> None:
 
     settings = (50, 60, 1.0)
     tune_path = args.folder / "qrels" / f"{args.tune_split}.tsv"
-    if tune_path.is_file():
+    if args.tune_split and tune_path.is_file():
         tune_qrels = _qrels(tune_path)
         tune_queries = {
             str(q["_id"]): str(q["text"])
@@ -203,36 +207,105 @@ def main() -> None:
         latency["hybrid"].append(time.perf_counter() - t + latency["dense"][i] + latency["bm25"][i])
     runs["hybrid"] = hybrid
 
-    print(
+    report.title = (
         f"BEIR {args.folder.name} ({args.split}): {len(documents)} documents in "
         f"{len(chunks)} chunks, {len(queries)} queries"
     )
-    print(
+    chosen = f"chosen on {args.tune_split}" if args.tune_split else "defaults (--quick)"
+    report.note(
         f"build: embed {embed_seconds:.1f} s ({cached}), index {index_seconds:.1f} s, "
-        f"size {size_mb:.1f} MB"
+        f"size {size_mb:.1f} MB; hybrid settings {chosen}: depth {settings[0]}, "
+        f"rrf_k {settings[1]}, bm25 weight {settings[2]}"
     )
-    print(
-        f"hybrid settings chosen on {args.tune_split}: depth {settings[0]}, rrf_k {settings[1]}, "
-        f"bm25 weight {settings[2]}"
-    )
-    print(f"{'retriever':<22}{'nDCG@10':>9}{'recall@100':>12}{'p50 ms':>9}{'p95 ms':>9}  anchor")
-    anchors = {
-        "bm25": "BM25 0.665 (BEIR paper)",
-        "dense": "MiniLM ~0.64; exact search in numpy (llmops' path)",
-        hnsw_mode: "peer: the same vectors queried in chromadb",
-        "hybrid": "target >= 0.69",
-    }
-    for mode in ("bm25", "dense", hnsw_mode, "hybrid"):
-        ndcg = statistics.mean(ndcg_at(runs[mode][q], qrels[q], 10) for q in queries)
-        recall = statistics.mean(recall_at(runs[mode][q], qrels[q], 100) for q in queries)
+    peers = _faiss_runs(folder, vectors, embedder.embed(list(queries.values())), list(queries))
+    ids = [c.id for c in chunks]
+    for name, ranked in peers.get("runs", {}).items():
+        runs[name] = {qid: docs([ids[i] for i in rows]) for qid, rows in ranked.items()}
+        latency[name] = peers["seconds"][name]
+    unavailable = peers.get("reason", "")
+
+    def quality(mode: str, k: int) -> float | None:
+        if mode not in runs:
+            return None
+        score = ndcg_at if k == 10 else recall_at
+        return statistics.mean(score(runs[mode][q], qrels[q], k) for q in queries)
+
+    def p50(mode: str) -> Measurement | None:
+        if mode not in latency:
+            return None
         times = sorted(latency[mode])
-        p50, p95 = times[len(times) // 2] * 1000, times[int(len(times) * 0.95)] * 1000
-        print(f"{mode:<22}{ndcg:>9.3f}{recall:>12.3f}{p50:>9.2f}{p95:>9.2f}  {anchors[mode]}")
+        return Measurement(
+            times[len(times) // 2], times[len(times) // 4], times[len(times) * 3 // 4], len(times)
+        )
+
+    def add(name: str, mode: str, peer_mode: str, peer: str, what: str, note: str = "") -> None:
+        if what == "p50":
+            made = figure(
+                name, "ms", p50(mode), peer=peer, peer_value=p50(peer_mode), scale=1e3, note=note
+            )
+            made.spread_kind = f"p25-p75 of {len(queries)} queries"
+        else:
+            k = 10 if what == "ndcg" else 100
+            made = figure(
+                name,
+                "",
+                quality(mode, k),
+                higher_is_better=True,
+                peer=peer,
+                peer_value=quality(peer_mode, k),
+                note=note,
+            )
+        if peer_mode.startswith("faiss") and peer_mode not in runs:
+            made.peer_note = unavailable
+        report.add(made)
+
+    report.add(
+        figure(
+            "rag/beir: BM25 nDCG@10",
+            "",
+            quality("bm25", 10),
+            higher_is_better=True,
+            note="BEIR paper: 0.665 (not measured here)",
+        ),
+        figure(
+            "rag/beir: hybrid nDCG@10",
+            "",
+            quality("hybrid", 10),
+            higher_is_better=True,
+            peer="llmops dense alone",
+            peer_value=quality("dense", 10),
+            note=target(quality("hybrid", 10) or 0.0, 0.69, at_most=False, text=">= 0.69"),
+        ),
+    )
+    add("rag/beir: dense nDCG@10", "dense", "faiss flat", "faiss exact (IndexFlatIP)", "ndcg")
+    add(
+        "rag/beir: dense nDCG@10",
+        "dense",
+        hnsw_mode,
+        "chromadb HNSW",
+        "ndcg",
+    )
+    add("rag/beir: dense nDCG@10", "dense", "faiss hnsw", "faiss HNSW (M=32)", "ndcg")
+    add("rag/beir: hybrid recall@100", "hybrid", "dense", "llmops dense alone", "recall")
+    dense_p50 = (p50("dense") or Measurement(0, 0, 0, 0)).median
+    add(
+        "rag/beir: dense query p50",
+        "dense",
+        hnsw_mode,
+        "chromadb HNSW",
+        "p50",
+        target(dense_p50, 1.5e-3, at_most=True, text="<= 1.5 ms on 10k chunks"),
+    )
+    add("rag/beir: dense query p50", "dense", "faiss flat", "faiss exact (IndexFlatIP)", "p50")
+    add("rag/beir: dense query p50", "dense", "faiss hnsw", "faiss HNSW (M=32)", "p50")
+    add("rag/beir: BM25 query p50", "bm25", "", "", "p50", "bm25s")
+    add("rag/beir: hybrid query p50", "hybrid", "", "", "p50")
     if args.rerank_queries <= 0:
-        print(
+        report.note(
             "hybrid+rerank: not measured (pass --rerank-queries N; "
             "no offline cross-encoder exists on PyPI)"
         )
+        report.finish()
         return
     from llmops.config import Config
     from llmops.rag import LLMReranker
@@ -251,10 +324,46 @@ def main() -> None:
     seconds = (time.perf_counter() - started) / len(subset)
     base = statistics.mean(ndcg_at(runs["hybrid"][q], qrels[q], 10) for q in subset)
     after = statistics.mean(ndcg_at(reranked[q], qrels[q], 10) for q in subset)
-    print(
-        f"hybrid+rerank (local model, first {len(subset)} queries, top 20): nDCG@10 {after:.3f} "
-        f"vs hybrid {base:.3f} on the same queries, {seconds:.1f} s/query"
+    report.add(
+        figure(
+            f"rag/beir: hybrid+rerank nDCG@10, {len(subset)} queries",
+            "",
+            after,
+            higher_is_better=True,
+            peer="hybrid alone, same queries",
+            peer_value=base,
+            note=f"local model, top 20, {seconds:.1f} s/query",
+        )
     )
+    report.finish()
+
+
+def _faiss_runs(folder: Path, vectors: Any, query_vectors: Any, qids: list[str]) -> dict[str, Any]:
+    """faiss (peers venv) on the same vectors: {"runs": {mode: {qid: rows}}, "seconds": ...},
+    or {"reason": why not}."""
+    import numpy as np
+
+    np.save(folder / "vectors.npy", np.asarray(vectors, dtype="float32"))
+    np.save(folder / "queries.npy", np.asarray(query_vectors, dtype="float32"))
+    out = folder / "faiss.json"
+    peer = peer_or_reason(
+        "faiss-cpu",
+        "faiss_search.py",
+        str(folder / "vectors.npy"),
+        str(folder / "queries.npy"),
+        "200",
+        str(out),
+    )
+    if isinstance(peer, str):
+        return {"reason": peer}
+    found = orjson.loads(out.read_bytes())
+    return {
+        "runs": {
+            f"faiss {kind}": dict(zip(qids, found[kind]["ranked"], strict=True))
+            for kind in ("flat", "hnsw")
+        },
+        "seconds": {f"faiss {kind}": found[kind]["seconds"] for kind in ("flat", "hnsw")},
+    }
 
 
 if __name__ == "__main__":

@@ -1,25 +1,26 @@
 """RAG on CLAP NQ dev (../shared/data/clapnq-dev): retrieval of the gold passage, and answer
 quality with the local model.
 
-Run: .venv/bin/python benchmarks/rag_clapnq.py [FOLDER] [--answers N]
+Run: .venv/bin/python benchmarks/rag_clapnq.py [FOLDER] [--answers N] [--quick] [--json PATH]
 All gold passages of the 300 answerable and 300 unanswerable questions are indexed (one chunk
 each). Reports hit@1, hit@5 and MRR of the gold passage (hybrid retrieval), then, for the first
 N questions of each set, token F1 against the gold answer and the refusal rate ("I don't know")
-of llmops.rag.answer with the local model. Skips with a message where the folder is absent.
+of llmops.rag.answer with the local model. No peer: retrieval quality is measured against
+the gold passages. Skips with a message where the folder is absent.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import hashlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+from _bench import Report, figure, parser
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clapnq-dev"
 _REFUSALS = (
@@ -37,18 +38,21 @@ def _passage_id(passage: dict[str, str]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
-    parser.add_argument(
-        "--answers", type=int, default=50, help="questions answered per set (0: none)"
+    arguments = parser(__doc__)
+    arguments.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
+    arguments.add_argument(
+        "--answers",
+        type=int,
+        default=None,
+        help="questions answered per set with the local model (0: none); default 10 (quick 0)",
     )
-    args = parser.parse_args()
+    args = arguments.parse_args()
+    answers = args.answers if args.answers is not None else (0 if args.quick else 10)
+    report = Report.start(__file__, args)
     if not args.folder.is_dir():
-        print(
-            f"skipped: no CLAP NQ folder at {args.folder} "
-            "(see ../shared/data/clapnq-dev/SOURCE.txt)"
+        report.skip(
+            f"no CLAP NQ folder at {args.folder} (see ../shared/data/clapnq-dev/SOURCE.txt)"
         )
-        sys.exit(0)
     work = Path(tempfile.mkdtemp(prefix="llmops-clapnq-"))
     os.environ["LLMOPS_HOME"] = str(work / "home")
     os.environ.pop("LLMOPS_STORE_URL", None)
@@ -91,10 +95,11 @@ def main() -> None:
     info, _ = build(str(work / "clapnq.yaml"), config=config, store=store)
     build_seconds = time.perf_counter() - started
 
-    print(
-        f"CLAP NQ dev: {len(passages)} gold passages indexed in {build_seconds:.1f} s ({info.ref})"
+    report.title = (
+        f"CLAP NQ dev: {len(passages)} gold passages indexed in {build_seconds:.1f} s "
+        f"({info.ref}), hybrid retrieval, k=5"
     )
-    print(f"{'set':<14}{'questions':>10}{'hit@1':>8}{'hit@5':>8}{'MRR':>8}")
+    quality = functools.partial(figure, unit="", higher_is_better=True)
     for kind, rows in sets.items():
         hits1, hits5, reciprocal = [], [], []
         for row in rows:
@@ -107,34 +112,65 @@ def main() -> None:
             hits1.append(rank == 1)
             hits5.append(rank is not None)
             reciprocal.append(1 / rank if rank else 0.0)
-        print(
-            f"{kind:<14}{len(rows):>10}{statistics.mean(hits1):>8.3f}{statistics.mean(hits5):>8.3f}"
-            f"{statistics.mean(reciprocal):>8.3f}"
+        label = f"{kind} ({len(rows)} questions)"
+        report.add(
+            quality(
+                f"rag/clapnq: hit@1, {label}",
+                measured=statistics.mean(hits1),
+                peer="floor: chance",
+                peer_value=1 / len(passages),
+            ),
+            quality(
+                f"rag/clapnq: hit@5, {label}",
+                measured=statistics.mean(hits5),
+                peer="floor: chance",
+                peer_value=5 / len(passages),
+            ),
+            quality(f"rag/clapnq: MRR@5, {label}", measured=statistics.mean(reciprocal)),
         )
-    if args.answers <= 0:
+    if answers <= 0:
+        report.note("answers with the local model: not measured (pass --answers N)")
+        report.finish()
         return
-    print(f"answers with the local model (first {args.answers} questions of each set)")
     f1s, refused_answerable, refused_unanswerable = [], [], []
     started = time.perf_counter()
     for kind, rows in sets.items():
-        for row in rows[: args.answers]:
+        for row in rows[:answers]:
             text = answer(row["input"], info.ref, config=config, store=store).text
             refused = any(marker in text.lower() for marker in _REFUSALS)
             if kind == "answerable":
-                gold = row["output"][0]["answer"] if row.get("output") else ""
-                f1s.append(token_f1(text, gold) if gold else 0.0)
+                expected = row["output"][0]["answer"] if row.get("output") else ""
+                f1s.append(token_f1(text, expected) if expected else 0.0)
                 refused_answerable.append(refused)
             else:
                 refused_unanswerable.append(refused)
     seconds = time.perf_counter() - started
-    print(f"{'token F1 (answerable)':<40}{statistics.mean(f1s):>8.3f}")
-    print(
-        f"{'refusal rate, unanswerable (want high)':<40}"
-        f"{statistics.mean(refused_unanswerable):>8.3f}"
+    model = f"local model, first {answers} questions per set"
+    report.add(
+        quality(
+            "rag/clapnq: answer token F1 (answerable)",
+            measured=statistics.mean(f1s),
+            note=model,
+        ),
+        quality(
+            "rag/clapnq: refusal rate, unanswerable",
+            measured=statistics.mean(refused_unanswerable),
+            note="want high",
+        ),
+        figure(
+            "rag/clapnq: refusal rate, answerable",
+            "",
+            statistics.mean(refused_answerable),
+            note="want low",
+        ),
+        figure(
+            "rag/clapnq: seconds per answer",
+            "s",
+            seconds / (len(f1s) + len(refused_unanswerable)),
+        ),
     )
-    print(f"{'refusal rate, answerable (want low)':<40}{statistics.mean(refused_answerable):>8.3f}")
-    print(f"{'seconds per answer':<40}{seconds / (len(f1s) + len(refused_unanswerable)):>8.2f}")
-    print("SmolLM2-135M is far too small for this task: read these as the pipeline's floor.")
+    report.note("SmolLM2-135M is far too small for this task: read these as the pipeline's floor.")
+    report.finish()
 
 
 if __name__ == "__main__":

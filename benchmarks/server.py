@@ -1,16 +1,17 @@
 """The llmops server under load: OTLP ingest, the trace list API, opening a very large trace.
 
 Run: .venv/bin/python benchmarks/server.py [--spans N] [--big-trace N] [--requests N]
+    [--repeats N] [--quick] [--json PATH]
 A store is filled with ``--spans`` spans (traces of 8 GenAI spans, written in bulk) plus one
 trace of ``--big-trace`` spans; a real `llmops server` process then serves it on SQLite.
 Targets (issue #8): ingest >= 20k spans/s per process; the trace list answers fast with 1M
 spans stored (``--spans 1000000``; the default 200k finishes in a few minutes); a 50k-span
-trace opens (trace + root children + first timeline window) in under 2 s.
+trace opens (trace + root children + first timeline window) in under 2 s. Floor for every
+API figure: a GET /health round trip to the same server. --quick: 20k spans, a 5k-span trace.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import socket
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _bench import Figure, Measurement, Report, figure, parser, target
 
 _MESSAGES = '[{"role":"user","parts":[{"type":"text","content":"What is llmops?"}]}]'
 _ANSWER = '[{"role":"assistant","parts":[{"type":"text","content":"An LLMOps toolkit."}]}]'
-_NO_TARGET = "no target set"
 
 
 def _span(
@@ -110,17 +111,25 @@ def _timed(client: httpx.Client, url: str, **params: Any) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spans", type=int, default=200_000, help="spans stored before timing")
-    parser.add_argument("--big-trace", type=int, default=50_000, help="spans of the big trace")
-    parser.add_argument("--requests", type=int, default=100, help="OTLP requests of 512 spans")
-    parser.add_argument("--repeats", type=int, default=30, help="timed API calls per figure")
-    args = parser.parse_args()
+    arguments = parser(__doc__)
+    add = arguments.add_argument
+    add("--spans", type=int, default=None, help="spans stored before timing; default 200k")
+    add("--big-trace", type=int, default=None, help="spans of the big trace; default 50k")
+    add("--requests", type=int, default=None, help="OTLP requests of 512 spans; default 100")
+    add("--repeats", type=int, default=None, help="timed API calls per figure; default 30")
+    args = arguments.parse_args()
+    spans = args.spans or (20_000 if args.quick else 200_000)
+    big = args.big_trace or (5_000 if args.quick else 50_000)
+    requests = args.requests or (20 if args.quick else 100)
+    repeats = args.repeats or (10 if args.quick else 30)
     folder = Path(tempfile.mkdtemp(prefix="llmops-bench-server-"))
     store_url = f"sqlite:///{folder / 'server.db'}"
-    fill_s, big_id = fill(store_url, args.spans, args.big_trace)
-    stored = args.spans + args.big_trace
-    print(f"filled {stored} spans in {fill_s:.1f}s ({stored / fill_s:.0f}/s, bulk writes)")
+    fill_s, big_id = fill(store_url, spans, big)
+    stored = spans + big
+    report = Report.start(
+        __file__, args, f"llmops server on SQLite, {stored} spans stored, one process"
+    )
+    report.note(f"filled {stored} spans in {fill_s:.1f}s ({stored / fill_s:.0f}/s, bulk writes)")
 
     port = _free_port()
     env = {**os.environ, "LLMOPS_STORE_URL": store_url, "LLMOPS_HOME": str(folder)}
@@ -132,7 +141,6 @@ def main() -> None:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    figures: list[tuple[str, str, str]] = []
     try:
         for _ in range(400):
             try:
@@ -141,24 +149,41 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.05)
         with httpx.Client(base_url=url, timeout=120) as client:
-            figures += _list_figures(client, args.repeats)
-            figures += _open_figures(client, big_id, args.repeats)
-            figures += _ingest_figures(client, args.requests)
+            for _ in range(5):
+                _timed(client, "/health")  # warm the connection
+            floor = _calls([_timed(client, "/health") for _ in range(repeats)])
+            report.add(*_list_figures(client, repeats, floor))
+            report.add(*_open_figures(client, big_id, repeats))
+            report.add(*_ingest_figures(client, requests))
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\nllmops server on SQLite, {stored} spans stored, one process")
-    print(f"{'figure':<58}{'value':>12}  ratio / target")
-    for name, value, ratio in figures:
-        print(f"{name:<58}{value:>12}  {ratio}")
+    report.finish()
 
 
-def _p50(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+def _calls(samples: list[float]) -> Measurement:
+    """p50 of the calls, with their min and max."""
+    return Measurement.from_samples(samples)
 
 
-def _list_figures(client: httpx.Client, repeats: int) -> list[tuple[str, str, str]]:
+def _p50(
+    name: str, samples: list[float], floor: Measurement | None = None, note: str = ""
+) -> Figure:
+    made = figure(
+        name,
+        "ms",
+        _calls(samples),
+        peer="floor: GET /health" if floor else "",
+        peer_value=floor,
+        note=note,
+        scale=1e3,
+    )
+    made.spread_kind = f"min-max of {len(samples)} calls"
+    return made
+
+
+def _list_figures(client: httpx.Client, repeats: int, floor: Measurement) -> list[Figure]:
     path = "/api/v1/traces"
     _timed(client, path)  # warm the page cache
     first = [_timed(client, path) for _ in range(repeats)]
@@ -170,21 +195,17 @@ def _list_figures(client: httpx.Client, repeats: int) -> list[tuple[str, str, st
     sessions = [_timed(client, "/api/v1/sessions") for _ in range(max(3, repeats // 10))]
     conversation = [_timed(client, "/api/v1/sessions/session-42") for _ in range(repeats)]
     return [
-        ("trace list, first page of 50: p50", f"{_p50(first):.1f} ms", _NO_TARGET),
-        ("trace list, next page (cursor): p50", f"{_p50(deep):.1f} ms", _NO_TARGET),
-        ("trace list, session filter (indexed): p50", f"{_p50(session):.1f} ms", _NO_TARGET),
-        ("trace list, model filter (scans attributes): p50", f"{_p50(model):.1f} ms", _NO_TARGET),
-        ("trace list, live poll (since_ns = now): p50", f"{_p50(poll):.1f} ms", _NO_TARGET),
-        (
-            "sessions list (aggregates every session span): p50",
-            f"{_p50(sessions):.1f} ms",
-            _NO_TARGET,
-        ),
-        ("one session's conversation: p50", f"{_p50(conversation):.1f} ms", _NO_TARGET),
+        _p50("server: trace list, first page of 50", first, floor),
+        _p50("server: trace list, next page (cursor)", deep, floor),
+        _p50("server: trace list, session filter", session, floor, "indexed"),
+        _p50("server: trace list, model filter", model, floor, "scans attributes"),
+        _p50("server: trace list, live poll", poll, floor, "since_ns = now"),
+        _p50("server: sessions list", sessions, floor, "aggregates every session span"),
+        _p50("server: one session's conversation", conversation, floor),
     ]
 
 
-def _open_figures(client: httpx.Client, big_id: str, repeats: int) -> list[tuple[str, str, str]]:
+def _open_figures(client: httpx.Client, big_id: str, repeats: int) -> list[Figure]:
     base = f"/api/v1/traces/{big_id}"
     samples: list[float] = []
     parts: dict[str, list[float]] = {"trace": [], "roots": [], "timeline": [], "expand": []}
@@ -199,35 +220,41 @@ def _open_figures(client: httpx.Client, big_id: str, repeats: int) -> list[tuple
         root = client.get(base).json()["root"]["span_id"]
         parts["expand"].append(_timed(client, f"{base}/spans", parent=root, limit=50))
     span_count = client.get(base).json()["span_count"]
-    total = _p50(samples)
+    total = statistics.median(samples)
     return [
-        (
-            f"open a {span_count}-span trace (3 calls): p50",
-            f"{total:.0f} ms",
-            f"{total / 2000:.3f}x of 2 s target",
+        _p50(
+            f"server: open a {span_count}-span trace (3 calls)",
+            samples,
+            note=target(total, 2.0, at_most=True, text="< 2 s"),
         ),
-        ("  GET trace", f"{_p50(parts['trace']):.1f} ms", ""),
-        ("  GET spans?parent=ROOT", f"{_p50(parts['roots']):.1f} ms", ""),
-        ("  GET timeline (first 500 of the waterfall)", f"{_p50(parts['timeline']):.1f} ms", ""),
-        ("  expand the root (first 50 children)", f"{_p50(parts['expand']):.1f} ms", ""),
+        _p50("server: big trace, GET trace", parts["trace"]),
+        _p50("server: big trace, GET spans?parent=ROOT", parts["roots"]),
+        _p50("server: big trace, GET timeline (first 500)", parts["timeline"]),
+        _p50("server: big trace, expand the root (50 children)", parts["expand"]),
     ]
 
 
-def _ingest_figures(client: httpx.Client, requests: int) -> list[tuple[str, str, str]]:
+def _ingest_figures(client: httpx.Client, requests: int) -> list[Figure]:
     sys.path.insert(0, str(Path(__file__).parent))
     from otlp_ingest import _request
 
     bodies = [_request(512, 1_000 + seed) for seed in range(requests)]
     headers = {"Content-Type": "application/x-protobuf"}
-    started = time.perf_counter()
-    for body in bodies:
-        client.post("/v1/traces", content=body, headers=headers).raise_for_status()
-    rate = requests * 512 / (time.perf_counter() - started)
+    samples = []
+    for first in range(0, requests, max(1, requests // 5)):  # five runs of requests/5
+        chunk = bodies[first : first + max(1, requests // 5)]
+        started = time.perf_counter()
+        for body in chunk:
+            client.post("/v1/traces", content=body, headers=headers).raise_for_status()
+        samples.append(len(chunk) * 512 / (time.perf_counter() - started))
+    rate = Measurement.from_samples(samples)
     return [
-        (
-            f"OTLP ingest, {requests} x 512 spans (into the filled store)",
-            f"{rate:.0f}/s",
-            f"{rate / 20_000:.2f}x of 20k/s target",
+        figure(
+            f"server: OTLP ingest into the filled store ({requests} x 512 spans)",
+            "spans/s",
+            rate,
+            higher_is_better=True,
+            note=target(rate.median, 20_000, at_most=False, text=">= 20k/s"),
         )
     ]
 

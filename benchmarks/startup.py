@@ -1,47 +1,83 @@
-"""Start-up cost: `import llmops` and `llmops --help`, beside the bare interpreter as the floor.
+"""Start-up cost: `import llmops` and `llmops --help`, beside the bare interpreter (the floor)
+and `import mlflow` in the peers venv (the peer, when it installs).
 
-Run: .venv/bin/python benchmarks/startup.py [--runs N]
+Run: .venv/bin/python benchmarks/startup.py [--runs N] [--quick] [--json PATH]
 Targets (issue #2): import < 0.3 s, --help < 1 s.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+
+from _bench import (
+    Measurement,
+    PeerUnavailable,
+    Report,
+    figure,
+    measure,
+    parser,
+    peer_python,
+    target,
+)
 
 
-def _median_seconds(argv: list[str], runs: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(runs):
+def _seconds(argv: list[str]) -> Callable[[], float]:
+    def sample() -> float:
         started = time.perf_counter()
         subprocess.run(argv, check=True, capture_output=True)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples), max(samples) - min(samples)
+        return time.perf_counter() - started
+
+    return sample
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=11)
-    args = parser.parse_args()
+    arguments = parser(__doc__)
+    arguments.add_argument("--runs", type=int, default=None, help="runs per figure (default 11)")
+    args = arguments.parse_args()
+    runs = args.runs or (5 if args.quick else 11)
+    report = Report.start(__file__, args, f"start-up, median of {runs} runs")
     python = sys.executable
-    floor, floor_spread = _median_seconds([python, "-c", "pass"], args.runs)
-    rows = [
-        ("import llmops", [python, "-c", "import llmops"], 0.3),
-        ("llmops --help", [python, "-m", "llmops", "--help"], 1.0),
-        ("llmops runs list --help", [python, "-m", "llmops", "runs", "list", "--help"], 1.0),
-    ]
-    print(f"{'figure':<26}{'llmops':>10}{'spread':>9}{'floor':>10}{'ratio':>8}{'target':>9}")
-    print(f"{'python -c pass (floor)':<26}{floor * 1000:>8.0f}ms{floor_spread * 1000:>7.0f}ms")
-    for name, argv, target in rows:
-        value, spread = _median_seconds(argv, args.runs)
-        verdict = "ok" if value < target else "MISSED"
-        print(
-            f"{name:<26}{value * 1000:>8.0f}ms{spread * 1000:>7.0f}ms{floor * 1000:>8.0f}ms"
-            f"{value / floor:>7.1f}x{target * 1000:>6.0f}ms {verdict}"
+    floor = measure(_seconds([python, "-c", "pass"]), runs, warmup=1)
+    peer: Measurement | None = None
+    peer_note = ""
+    try:
+        peer = measure(_seconds([str(peer_python("mlflow")), "-c", "import mlflow"]), runs, 1)
+    except PeerUnavailable as exc:
+        peer_note = f"peer unavailable: {exc}"
+    import_llmops = measure(_seconds([python, "-c", "import llmops"]), runs, warmup=1)
+    report.add(
+        figure("startup: python -c pass", "ms", floor, note="the floor for any command", scale=1e3),
+        figure(
+            "startup: import llmops",
+            "ms",
+            import_llmops,
+            peer="import mlflow",
+            peer_value=peer,
+            peer_note=peer_note,
+            note=target(import_llmops.median, 0.3, at_most=True, text="< 300 ms"),
+            scale=1e3,
+        ),
+    )
+    for name, argv in (
+        ("startup: llmops --help", [python, "-m", "llmops", "--help"]),
+        ("startup: llmops runs list --help", [python, "-m", "llmops", "runs", "list", "--help"]),
+    ):
+        value = measure(_seconds(argv), runs, warmup=1)
+        report.add(
+            figure(
+                name,
+                "ms",
+                value,
+                peer="floor: python -c pass",
+                peer_value=floor,
+                note=target(value.median, 1.0, at_most=True, text="< 1 s"),
+                scale=1e3,
+            )
         )
+    report.finish()
 
 
 if __name__ == "__main__":

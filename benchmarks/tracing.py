@@ -1,27 +1,24 @@
 """Tracing cost, side by side with the OpenTelemetry SDK and hand-rolled floors.
 
-Run: .venv/bin/python benchmarks/tracing.py [--spans N]
+Run: .venv/bin/python benchmarks/tracing.py [--spans N] [--repeats R] [--quick] [--json PATH]
+The OpenTelemetry SDK is already in the project's venv (llmops exports through it), so the
+peer runs in this process.
 Targets (issue #4): record <= 3 us/span; record + persist >= 60k spans/s on SQLite.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import sqlite3
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import orjson
-
-
-def _median(function: Callable[[], float], repeats: int) -> tuple[float, float]:
-    samples = [function() for _ in range(repeats)]
-    return statistics.median(samples), max(samples) - min(samples)
+from _bench import Report, figure, measure, parser, target
 
 
 class _NullSink:
@@ -100,7 +97,8 @@ class _FloorSpan:
     __slots__ = ("attributes", "end", "name", "start")
 
     def __init__(self, name: str) -> None:
-        self.name, self.start, self.end, self.attributes = name, time.time_ns(), 0, {}
+        self.name, self.start, self.end = name, time.time_ns(), 0
+        self.attributes: dict[str, object] = {}
 
 
 def record_floor(n: int) -> float:
@@ -208,68 +206,70 @@ def persist_floor(n: int, folder: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spans", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    n, r = args.spans, args.repeats
+    arguments = parser(__doc__)
+    arguments.add_argument("--spans", type=int, default=None, help="default 100000 (quick 20000)")
+    arguments.add_argument("--repeats", type=int, default=None, help="default 5 (quick 3)")
+    args = arguments.parse_args()
+    n = args.spans or (20_000 if args.quick else 100_000)
+    r = args.repeats or (3 if args.quick else 5)
+    report = Report.start(
+        __file__, args, f"tracing, {n} spans per run, median of {r} runs (persist: 3)"
+    )
     folder = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
 
-    hot_us, hot_spread = _median(lambda: record_llmops_hot(n) * 1e6, r)
-    llmops_us, llmops_spread = _median(lambda: record_llmops(n) * 1e6, r)
-    otel_us, otel_spread = _median(lambda: record_otel(n, batch=False) * 1e6, r)
-    otel_batch_us, otel_batch_spread = _median(lambda: record_otel(n, batch=True) * 1e6, r)
-    floor_us, floor_spread = _median(lambda: record_floor(n) * 1e6, r)
-    persisted, persisted_spread = _median(lambda: persist_llmops(n, folder), 3)
-    otel_persisted, otel_persisted_spread = _median(lambda: persist_otel(n, folder), 3)
-    floor_persisted, floor_persisted_spread = _median(lambda: persist_floor(n, folder), 3)
+    hot = measure(lambda: record_llmops_hot(n), r)
+    background = measure(lambda: record_llmops(n), r)
+    otel = measure(lambda: record_otel(n, batch=False), r)
+    otel_batch = measure(lambda: record_otel(n, batch=True), r)
+    floor = measure(lambda: record_floor(n), r)
+    persisted = measure(lambda: persist_llmops(n, folder), 3)
+    otel_persisted = measure(lambda: persist_otel(n, folder), 3)
+    floor_persisted = measure(lambda: persist_floor(n, folder), 3)
 
-    print(f"tracing, {n} spans per run, median of {r} (persist: 3) runs, ± spread")
-    rows = [
-        (
-            "record: llmops span, app thread",
-            f"{hot_us:.2f} ± {hot_spread:.2f} us",
-            "target <= 3 us",
+    otel_name = f"OTel SDK {_otel_version()}"
+    us = functools.partial(figure, unit="us", scale=1e6)
+    rate = functools.partial(figure, unit="spans/s", higher_is_better=True)
+    report.add(
+        us(
+            "tracing: record a span, app thread",
+            measured=hot,
+            peer=f"{otel_name}, no processor",
+            peer_value=otel,
+            note=target(hot.median, 3e-6, at_most=True, text="<= 3 us"),
         ),
-        (
-            "record: llmops span + background writer",
-            f"{llmops_us:.2f} ± {llmops_spread:.2f} us",
-            "",
+        us(
+            "tracing: record a span, app thread",
+            measured=hot,
+            peer="floor: hand-rolled span",
+            peer_value=floor,
         ),
-        (
-            "record: OTel SDK, no processor",
-            f"{otel_us:.2f} ± {otel_spread:.2f} us",
-            f"{hot_us / otel_us:.2f}x (llmops app thread / OTel)",
+        us(
+            "tracing: record a span + background writer",
+            measured=background,
+            peer=f"{otel_name} + BatchSpanProcessor",
+            peer_value=otel_batch,
         ),
-        (
-            "record: OTel SDK + BatchSpanProcessor",
-            f"{otel_batch_us:.2f} ± {otel_batch_spread:.2f} us",
-            f"{llmops_us / otel_batch_us:.2f}x (llmops + writer / OTel + batch)",
+        rate(
+            "tracing: record + persist to SQLite",
+            measured=persisted,
+            peer=f"{otel_name} + batch + same store writer",
+            peer_value=otel_persisted,
+            note=target(persisted.median, 60_000, at_most=False, text=">= 60k/s"),
         ),
-        (
-            "record: hand-rolled floor",
-            f"{floor_us:.2f} ± {floor_spread:.2f} us",
-            f"{hot_us / floor_us:.2f}x (llmops app thread / floor)",
+        rate(
+            "tracing: record + persist to SQLite",
+            measured=persisted,
+            peer="floor: raw sqlite3 executemany",
+            peer_value=floor_persisted,
         ),
-        (
-            "persist to SQLite: llmops",
-            f"{persisted:.0f} ± {persisted_spread:.0f} /s",
-            "target >= 60000/s",
-        ),
-        (
-            "persist: OTel SDK + batch + store exporter",
-            f"{otel_persisted:.0f} ± {otel_persisted_spread:.0f} /s",
-            f"{persisted / otel_persisted:.2f}x (llmops / OTel)",
-        ),
-        (
-            "persist: raw sqlite3 executemany floor",
-            f"{floor_persisted:.0f} ± {floor_persisted_spread:.0f} /s",
-            f"{persisted / floor_persisted:.2f}x (llmops / floor)",
-        ),
-    ]
-    print(f"{'figure':<44}{'value':>22}  ratio / target")
-    for name, value, note in rows:
-        print(f"{name:<44}{value:>22}  {note}")
+    )
+    report.finish()
+
+
+def _otel_version() -> str:
+    from importlib.metadata import version
+
+    return version("opentelemetry-sdk")
 
 
 if __name__ == "__main__":

@@ -1,35 +1,26 @@
 """Metric logging throughput on SQLite, side by side with MLflow and a raw sqlite3 floor.
 
-Run: .venv/bin/python benchmarks/tracking.py [--metrics N] [--repeats R]
+Run: .venv/bin/python benchmarks/tracking.py [--metrics N] [--repeats R] [--quick] [--json PATH]
 Target (issue #7): >= 20,000 metrics/s batched on SQLite. Every figure counts the values as
 written: the clock stops after the last batch is committed (``run.flush()``).
 
-Peer: MLflow 3.17 on this machine (SQLite tracking store), as measured for the issue:
-42 metrics/s with ``log_metric`` and 4.2k/s with ``log_batch``. They are re-measured here
-only when ``mlflow`` is importable.
+Peer: MLflow (SQLite tracking store) in the peers venv, ``log_metric`` per value (300 values)
+and ``log_batch`` of 1000 (up to 10,000 values), median of 3 runs. Floor: raw sqlite3.
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import sqlite3
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+
+from _bench import Measurement, Report, figure, measure, parser, peer_or_reason, target
 
 from llmops.store import open_store
 from llmops.tracking import metric_history, start_run
-
-MLFLOW_LOG_METRIC = 42.0  # metrics/s, issue #7
-MLFLOW_LOG_BATCH = 4_200.0
-
-
-def _median(function: Callable[[], float], repeats: int) -> tuple[float, float]:
-    samples = [function() for _ in range(repeats)]
-    return statistics.median(samples), max(samples) - min(samples)
 
 
 def _url(folder: Path) -> str:
@@ -112,65 +103,64 @@ def history_ms(n: int, folder: Path) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def mlflow_rates(n: int, folder: Path) -> tuple[float, float] | None:
-    """(log_metric/s, log_batch/s) of MLflow on SQLite, when it is installed."""
-    try:
-        import mlflow
-        from mlflow.entities import Metric
-        from mlflow.tracking import MlflowClient
-    except ImportError:
-        return None
-    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
-    client = MlflowClient()
-    experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}")
-    run_id = client.create_run(experiment).info.run_id
-    single = min(n, 500)
-    started = time.perf_counter()
-    for step in range(single):
-        client.log_metric(run_id, "loss", float(step), step=step)
-    single_rate = single / (time.perf_counter() - started)
-    now = int(time.time() * 1000)
-    started = time.perf_counter()
-    for first in range(0, n, 1000):
-        metrics = [Metric("m", float(s), now, s) for s in range(first, min(n, first + 1000))]
-        client.log_batch(run_id, metrics=metrics)
-    return single_rate, n / (time.perf_counter() - started)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--metrics", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    n, r = args.metrics, args.repeats
+    arguments = parser(__doc__)
+    arguments.add_argument("--metrics", type=int, default=None, help="default 100000 (quick 20000)")
+    arguments.add_argument("--repeats", type=int, default=None, help="default 5 (quick 3)")
+    args = arguments.parse_args()
+    n = args.metrics or (20_000 if args.quick else 100_000)
+    r = args.repeats or (3 if args.quick else 5)
+    report = Report.start(
+        __file__, args, f"tracking metrics on SQLite, {n} values per run, median of {r} runs"
+    )
     folder = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
 
-    single, single_spread = _median(lambda: log_metric(n, folder), r)
-    batch, batch_spread = _median(lambda: log_metrics(n, folder), r)
-    one_by_one, one_spread = _median(lambda: unbatched(min(n, 2000), folder), 3)
-    raw, raw_spread = _median(lambda: floor(n, folder), r)
-    read_ms, read_spread = _median(lambda: history_ms(n, folder), 3)
-    measured = mlflow_rates(min(n, 10_000), folder)
-    peer_single, peer_batch = measured or (MLFLOW_LOG_METRIC, MLFLOW_LOG_BATCH)
-    peer = "MLflow, measured now" if measured else "MLflow 3.17, issue #7"
+    single = measure(lambda: log_metric(n, folder), r)
+    batch = measure(lambda: log_metrics(n, folder), r)
+    one_by_one = measure(lambda: unbatched(min(n, 2000), folder), 3)
+    raw = measure(lambda: floor(n, folder), r)
+    read = measure(lambda: history_ms(n, folder), 3)
+    peer = peer_or_reason("mlflow", "mlflow_tracking.py", str(folder), str(min(n, 10_000)), "3")
+    note = peer if isinstance(peer, str) else ""
 
-    print(f"tracking metrics on SQLite, {n} values per run, median of {r} runs, ± spread")
-    rows = [
-        ("log_metric, batched (llmops)", f"{single:,.0f} ± {single_spread:,.0f} /s", ""),
-        ("  peer: log_metric", f"{peer_single:,.0f} /s", peer),
-        ("  ratio", f"{single / peer_single:,.0f}x", "llmops / peer; target >= 20,000/s"),
-        ("log_metrics, 100 keys a step (llmops)", f"{batch:,.0f} ± {batch_spread:,.0f} /s", ""),
-        ("  peer: log_batch", f"{peer_batch:,.0f} /s", peer),
-        ("  ratio", f"{batch / peer_batch:,.1f}x", "llmops / peer"),
-        ("one transaction per value (llmops)", f"{one_by_one:,.0f} ± {one_spread:,.0f} /s", ""),
-        ("  ratio", f"{one_by_one / peer_single:,.1f}x", "llmops / peer log_metric"),
-        ("raw sqlite3 executemany floor", f"{raw:,.0f} ± {raw_spread:,.0f} /s", ""),
-        ("  ratio", f"{single / raw:.2f}x", "llmops log_metric / floor"),
-        (f"metric_history of {n} values", f"{read_ms:,.0f} ± {read_spread:,.0f} ms", ""),
-    ]
-    print(f"{'figure':<40}{'value':>24}  note")
-    for name, value, note in rows:
-        print(f"{name:<40}{value:>24}  {note}")
+    def mlflow(key: str) -> Measurement | None:
+        return None if isinstance(peer, str) else Measurement.from_dict(peer[key])
+
+    name = "MLflow" if isinstance(peer, str) else f"MLflow {peer['version']}"
+    rate = functools.partial(figure, unit="values/s", higher_is_better=True)
+    report.add(
+        rate(
+            "tracking: log_metric, batched",
+            measured=single,
+            peer=f"{name} log_metric",
+            peer_value=mlflow("log_metric"),
+            peer_note=note,
+            note=target(single.median, 20_000, at_most=False, text=">= 20k/s"),
+        ),
+        rate(
+            "tracking: log_metric, batched",
+            measured=single,
+            peer="floor: raw sqlite3 executemany",
+            peer_value=raw,
+        ),
+        rate(
+            "tracking: log_metrics, 100 keys a step",
+            measured=batch,
+            peer=f"{name} log_batch",
+            peer_value=mlflow("log_batch"),
+            peer_note=note,
+        ),
+        rate(
+            "tracking: one transaction per value",
+            measured=one_by_one,
+            peer=f"{name} log_metric",
+            peer_value=mlflow("log_metric"),
+            peer_note=note,
+            note="llmops with flush() after every value",
+        ),
+        figure(f"tracking: metric_history of {n} values", "ms", read),
+    )
+    report.finish()
 
 
 if __name__ == "__main__":

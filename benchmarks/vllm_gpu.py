@@ -2,11 +2,12 @@
 
 Run (GPU machine, ``pip install 'llmops[gpu]'``):
     .venv/bin/python benchmarks/vllm_gpu.py [--model Qwen/Qwen2.5-0.5B-Instruct]
-        [--requests 256] [--concurrency 32] [--max-tokens 128]
+        [--requests 256] [--concurrency 32] [--max-tokens 128] [--runs 3] [--quick] [--json PATH]
 The model is registered, served by ``llmops serve``'s manager (``vllm serve``), then the same
 load runs twice: raw HTTP to vLLM's ``/v1/chat/completions``, and ``llmops.llm.acomplete``
 (litellm ``hosted_vllm/``, a traced span per call). Target (issue #9): llmops routing costs
-at most 2% of vLLM's tokens/s. Without vLLM or a GPU it says so and exits 0.
+at most 2% of vLLM's tokens/s. Without a GPU or vLLM it says so ("skipped: no GPU ...") and
+exits 0.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from _bench import Measurement, Report, figure, parser
+
 from llmops.serving import vllm_available
 
 _PROMPT = "Write a short paragraph about {topic}."
@@ -27,10 +30,10 @@ _TOPICS = ["rivers", "compilers", "bread", "glaciers", "chess", "tides", "owls",
 
 
 def _skip_reason() -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return "no GPU (nvidia-smi is missing)"
     if not vllm_available():
         return "vLLM is not installed: pip install 'llmops[gpu]' on a GPU machine"
-    if shutil.which("nvidia-smi") is None:
-        return "no NVIDIA GPU found (nvidia-smi is missing)"
     return None
 
 
@@ -95,22 +98,27 @@ async def _routed(api_base: str, served: str, args: argparse.Namespace) -> tuple
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="Qwen/Qwen2.5-0.5B-Instruct")
-    parser.add_argument("--requests", type=int, default=256)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.85)
-    args = parser.parse_args()
+    arguments = parser(__doc__.splitlines()[0])
+    add = arguments.add_argument
+    add("--model", default="Qwen/Qwen2.5-0.5B-Instruct")
+    add("--requests", type=int, default=None, help="per run; default 256 (quick 64)")
+    add("--concurrency", type=int, default=32)
+    add("--max-tokens", type=int, default=128)
+    add("--runs", type=int, default=None, help="default 3 (quick 2)")
+    add("--gpu-memory-utilization", type=float, default=0.85)
+    args = arguments.parse_args()
+    args.requests = args.requests or (64 if args.quick else 256)
+    runs = args.runs or (2 if args.quick else 3)
+    report = Report.start(__file__, args)
     reason = _skip_reason()
     if reason is not None:
-        print(f"skipped: {reason}")
-        return 0
+        report.skip(reason)
 
     from llmops.registry import register_model_version
     from llmops.serving import ManagedServer, plan_for
     from llmops.store import open_store
 
+    samples: dict[str, list[float]] = {"vLLM direct": [], "llmops routing": []}
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         version = register_model_version(
@@ -122,20 +130,32 @@ def main() -> int:
         server = ManagedServer(store, plan, log_dir=Path(folder))
         started = time.perf_counter()
         endpoint = server.start()
-        print(f"vLLM ready in {time.perf_counter() - started:.1f} s at {endpoint.api_base}")
+        report.note(f"vLLM ready in {time.perf_counter() - started:.1f} s at {endpoint.api_base}")
         try:
             asyncio.run(_direct(endpoint.api_base, plan.served_model_name, args))  # warm-up
-            results = {}
-            for name, run in (("vLLM direct", _direct), ("llmops routing", _routed)):
-                tokens, seconds = asyncio.run(run(endpoint.api_base, plan.served_model_name, args))
-                results[name] = tokens / seconds
-                rate = tokens / seconds
-                print(f"{name:15} {tokens:8d} tokens in {seconds:6.2f} s: {rate:9.1f} tok/s")
+            for _ in range(runs):  # interleaved, so drift hits both alike
+                for name, run in (("vLLM direct", _direct), ("llmops routing", _routed)):
+                    tokens, seconds = asyncio.run(
+                        run(endpoint.api_base, plan.served_model_name, args)
+                    )
+                    samples[name].append(tokens / seconds)
         finally:
             server.stop()
-    ratio = results["llmops routing"] / results["vLLM direct"]
-    verdict = "ok" if ratio >= 0.98 else "above the 2% target"
-    print(f"routing/direct = {ratio:.3f} (overhead {100 * (1 - ratio):.1f}%: {verdict})")
+    routed = Measurement.from_samples(samples["llmops routing"])
+    direct = Measurement.from_samples(samples["vLLM direct"])
+    ratio = routed.median / direct.median
+    report.add(
+        figure(
+            f"vLLM: output tokens/s, {args.requests} requests, j{args.concurrency}",
+            "tok/s",
+            routed,
+            higher_is_better=True,
+            peer="vLLM direct (raw HTTP)",
+            peer_value=direct,
+            note=f"target: routing overhead <= 2%: {'ok' if ratio >= 0.98 else 'MISSED'}",
+        )
+    )
+    report.finish()
     return 0
 
 

@@ -69,7 +69,11 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
 
 def parse_yaml(text: str, path: str) -> YamlDocument:
     """Parse ``text``; a syntax error becomes a ``YamlError`` naming ``path`` and line."""
-    loader = yaml.SafeLoader(text)
+    try:  # the reader rejects control characters as soon as it is built
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        where = text.count("\n", 0, exc.position) + 1
+        raise YamlError(path, where, f"unacceptable character #x{exc.character:04x}") from None
     try:  # one pass: the node tree locates keys, and the data is constructed from it
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -78,7 +82,7 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
         line = mark.line + 1 if mark is not None else None
         raise YamlError(path, line, exc.problem or str(exc)) from None
     except yaml.YAMLError as exc:
-        raise YamlError(path, None, str(exc)) from None
+        raise YamlError(path, None, str(exc).splitlines()[0]) from None
     finally:
         loader.dispose()
     return YamlDocument(path=path, data=data, root=root)

@@ -200,3 +200,19 @@ def test_unreachable_store_never_raises_into_the_app_and_spans_are_kept(
         time.sleep(0.05)
     [trace] = list_traces(store)
     assert trace.name == "while the store is down"
+
+
+def test_a_span_name_with_a_lone_surrogate_neither_fails_its_batch_nor_the_writer(
+    store: Store,
+) -> None:
+    pipeline = SpanPipeline([StoreSink(store)], batch_size=10, interval_s=10)
+    _use(pipeline)
+    undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")  # a lone surrogate
+    with span(undecodable, kind=undecodable):
+        pass
+    with span("after"):
+        pass
+    assert pipeline.flush(10)
+    names = {trace.name for trace in list_traces(store, limit=10)}
+    assert names == {"caf\ufffd", "after"}
+    assert pipeline.stats.dropped == 0

@@ -62,6 +62,13 @@ class Dataset:
     skipped: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A line that is not JSON: a bad row, failed or skipped like the others."""
+
+    problem: str
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -88,7 +95,9 @@ def rows_to_dataset(
         number = line_numbers[position] if line_numbers else position + 1
         label = f"{where}:{number}" if line_numbers else f"{where}: row {number}"
         problem = None
-        if not isinstance(row, Mapping):
+        if isinstance(row, _Unreadable):
+            problem = row.problem
+        elif not isinstance(row, Mapping):
             problem = "a row must be an object (mapping of column to value)"
         else:
             missing = [
@@ -134,13 +143,33 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[Any], list[int]]:
         try:
             rows.append(orjson.loads(line))
         except orjson.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: invalid JSON: {exc}") from None
+            rows.append(_Unreadable(f"invalid JSON: {exc}"))
         numbers.append(number)
     return rows, numbers
 
 
+def _check_csv_fields(path: Path) -> None:
+    """A row with more fields than the header: pandas would shift it into the wrong columns."""
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None) or []
+            for record in reader:
+                if len(record) > len(header):
+                    raise InputError(
+                        f"{path}:{reader.line_num}: row has {len(record)} fields, "
+                        f"the header has {len(header)}"
+                    )
+    except csv.Error:  # e.g. a field over csv's size limit: pandas reads those
+        return
+
+
 def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
     """Rows of a CSV/JSON/parquet file or a saved dataset folder, via Hugging Face datasets."""
+    if format == "csv":
+        _check_csv_fields(path)
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -173,8 +202,11 @@ def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
                 )
         rows: list[dict[str, Any]] = loaded.to_list()
     except Exception as exc:
-        message = str(exc).strip().splitlines()
-        reason = message[-1] if message else type(exc).__name__
+        cause: BaseException = exc
+        while cause.__cause__ is not None:  # the parser's own error names the line
+            cause = cause.__cause__
+        message = str(cause).strip().splitlines()
+        reason = message[-1] if message else type(cause).__name__
         raise InputError(f"{path}: cannot read {format} dataset: {reason}") from None
     return rows
 

@@ -31,9 +31,38 @@ TemplateKind = Literal["text", "chat"]
 Message = dict[str, Any]
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
-)
+#: The most items ``*`` may repeat a string or list to, and the most bits ``**`` may build.
+MAX_REPEAT = 1_000_000
+MAX_POWER_BITS = 100_000
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, where ``*`` and ``**`` cannot exhaust memory or CPU
+    (``{{ 'a' * 10**9 }}``, ``{{ 7**99999999 }}``); also stops folding them at compile time."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and right > 0
+                and left.bit_length() * right > MAX_POWER_BITS
+            ):
+                raise SecurityError(f"'**' would build a number of over {MAX_POWER_BITS} bits")
+        else:
+            for count, sequence in ((left, right), (right, left)):
+                if (
+                    isinstance(count, int)
+                    and isinstance(sequence, str | list | tuple)
+                    and count * len(sequence) > MAX_REPEAT
+                ):
+                    raise SecurityError(f"'*' would repeat to over {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
@@ -83,8 +112,9 @@ def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
         return _compile(source, where).render(**variables)
     except UndefinedError as exc:
         found = _UNDEFINED_NAME.search(str(exc.message or ""))
-        name = found.group(1) if found else str(exc.message)
-        raise TemplateError(f"{where}: missing template variable '{name}'") from None
+        if found is None:  # e.g. "'dict object' has no attribute 'x'"
+            raise TemplateError(f"{where}: missing template variable: {exc.message}") from None
+        raise TemplateError(f"{where}: missing template variable '{found.group(1)}'") from None
     except SecurityError as exc:
         raise TemplateError(f"{where}: unsafe template operation blocked: {exc}") from None
     except TemplateSyntaxError as exc:

@@ -22,10 +22,19 @@ class OtlpIngest:
     def rows(
         self, body: bytes, content_type: str, content_encoding: str | None = None
     ) -> list[dict[str, Any]]:
-        """Decoded, mapped (OpenInference names also under GenAI names) and redacted rows."""
+        """Decoded, mapped (OpenInference names also under GenAI names) and redacted rows:
+        attributes, event attributes, resource and status message, as the SDK redacts."""
         rows = decode_otlp(body, content_type, content_encoding)
         redact = self.redactor.attributes
+        last: tuple[Any, Any] = (None, None)  # spans of one resource come together
         for row in rows:
+            resource = row.get("resource")
+            if resource:
+                if resource != last[0]:
+                    last = (resource, redact(resource))
+                row["resource"] = last[1]
+            if row.get("status_message"):
+                row["status_message"] = self.redactor.text(row["status_message"])
             attributes = to_genai(row["attributes"])
             scope = row.pop("scope", None)
             if scope:

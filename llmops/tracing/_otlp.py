@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import math
 import zlib
 from collections.abc import Callable
@@ -19,10 +20,20 @@ import orjson
 
 from llmops._exceptions import InputError
 
-__all__ = ["MAX_DECODED_BYTES", "UnsupportedContentError", "decode_otlp", "derive_kind"]
+__all__ = [
+    "MAX_DECODED_BYTES",
+    "MAX_VALUE_DEPTH",
+    "UnsupportedContentError",
+    "decode_otlp",
+    "derive_kind",
+]
 
 #: The most bytes a gzipped body may inflate to.
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+#: How deep arrays and key-value lists may nest in one attribute value (the store's JSON
+#: encoder stops at 255 levels; protobuf's own limit allows about 45).
+MAX_VALUE_DEPTH = 64
+_INT64 = (-(2**63), 2**63 - 1)
 
 _KIND_ATTRIBUTE = "llmops.span.kind"
 _OTEL_KINDS = ("internal", "internal", "server", "client", "producer", "consumer")
@@ -135,13 +146,13 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
     span_id = _pb_id(span.span_id, 8, "spanId")
     parent = span.parent_span_id
     attributes = _pb_attributes(span.attributes)
-    start_ns = span.start_time_unix_nano
+    start_ns = _pb_time(span.start_time_unix_nano, "startTimeUnixNano")
     status = span.status
     code = status.code
     events = [
         {
             "name": event.name,
-            "time_ns": event.time_unix_nano,
+            "time_ns": _pb_time(event.time_unix_nano, "timeUnixNano"),
             "attributes": _pb_attributes(event.attributes),
         }
         for event in span.events
@@ -153,7 +164,7 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
         "name": span.name[:400],
         "kind": derive_kind(attributes, span.kind),
         "start_ns": start_ns,
-        "end_ns": span.end_time_unix_nano or start_ns,
+        "end_ns": _pb_time(span.end_time_unix_nano, "endTimeUnixNano") or start_ns,
         "status_code": _STATUS_CODES[code] if 0 <= code < 3 else "UNSET",
         "status_message": status.message or None,
         "attributes": attributes,
@@ -169,11 +180,24 @@ def _pb_id(raw: bytes, size: int, field: str) -> str:
     return raw.hex()
 
 
-def _pb_attributes(key_values: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in key_values}
+def _pb_time(value: int, field: str) -> int:
+    """A fixed64 time that fits the store's signed 64-bit columns."""
+    if value > _INT64[1]:
+        raise InputError(f"invalid {field} {value}: out of range")
+    return value
 
 
-def _pb_value(value: Any) -> Any:
+def _too_deep() -> InputError:
+    return InputError(f"attribute values nest deeper than {MAX_VALUE_DEPTH} levels")
+
+
+def _pb_attributes(key_values: Any, depth: int = 0) -> dict[str, Any]:
+    if depth > MAX_VALUE_DEPTH:
+        raise _too_deep()
+    return {kv.key: _pb_value(kv.value, depth) for kv in key_values}
+
+
+def _pb_value(value: Any, depth: int = 0) -> Any:
     which = value.WhichOneof("value")
     if which == "string_value":
         return value.string_value
@@ -184,9 +208,11 @@ def _pb_value(value: Any) -> Any:
     if which == "double_value":
         return _finite(value.double_value)
     if which == "array_value":
-        return [_pb_value(item) for item in value.array_value.values]
+        if depth >= MAX_VALUE_DEPTH:
+            raise _too_deep()
+        return [_pb_value(item, depth + 1) for item in value.array_value.values]
     if which == "kvlist_value":
-        return _pb_attributes(value.kvlist_value.values)
+        return _pb_attributes(value.kvlist_value.values, depth + 1)
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     return None  # unset, or a profiles-only string-table index
@@ -305,16 +331,19 @@ def _json_id(value: Any, size: int, field: str, optional: bool = False) -> str |
 
 
 def _int64(value: Any, field: str) -> int:
+    number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            pass
+        number = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = int(value)
     elif isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise InputError(f"invalid {field} {value!r}: expected an integer or a decimal string")
+        number = int(value)
+    if number is None:
+        raise InputError(f"invalid {field} {value!r}: expected an integer or a decimal string")
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise InputError(f"invalid {field} {str(value)[:40]}: out of the 64-bit range")
+    return number
 
 
 def _enum(value: Any, names: dict[str, int], field: str) -> int:
@@ -327,21 +356,29 @@ def _json_attributes(holder: Any) -> dict[str, Any]:
     return _json_key_values(_list(holder, "attributes"))
 
 
-def _json_key_values(items: list[Any]) -> dict[str, Any]:
+def _json_key_values(items: list[Any], depth: int = 0) -> dict[str, Any]:
+    if depth > MAX_VALUE_DEPTH:
+        raise _too_deep()
     attributes: dict[str, Any] = {}
     for kv in items:
         if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
             raise InputError(f"invalid attribute {str(kv)[:80]}: expected {{key, value}}")
-        attributes[kv["key"]] = _json_value(kv.get("value"))
+        attributes[kv["key"]] = _json_value(kv.get("value"), depth)
     return attributes
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, depth: int = 0) -> Any:
     if value is None:
         return None
     if not isinstance(value, dict):
         raise InputError(f"invalid AnyValue {str(value)[:80]}: expected an object")
     for key, item in value.items():
+        if key == "arrayValue":
+            if depth >= MAX_VALUE_DEPTH:
+                raise _too_deep()
+            return [_json_value(v, depth + 1) for v in _list(item, "values")]
+        if key == "kvlistValue":
+            return _json_key_values(_list(item, "values"), depth + 1)
         reader = _JSON_READERS.get(key)
         if reader is not None:
             return reader(item)
@@ -377,7 +414,5 @@ _JSON_READERS: dict[str, Callable[[Any], Any]] = {
     "boolValue": _json_bool,
     "intValue": lambda item: _int64(item, "intValue"),
     "doubleValue": _json_double,
-    "arrayValue": lambda item: [_json_value(v) for v in _list(item, "values")],
-    "kvlistValue": lambda item: _json_key_values(_list(item, "values")),
     "bytesValue": _json_bytes,
 }

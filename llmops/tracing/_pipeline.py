@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from llmops.tracing._redact import Redactor
+from llmops.tracing._redact import Redactor, utf8_text
 from llmops.tracing._span import Span
 
 __all__ = ["PipelineStats", "SpanPipeline", "SpanSink", "get_pipeline", "set_pipeline", "span_row"]
@@ -62,8 +62,8 @@ def span_row(span: Span, redactor: Redactor) -> dict[str, Any]:
         "trace_id": format(span.trace_id, "032x"),
         "span_id": format(span.span_id, "016x"),
         "parent_span_id": format(span.parent_id, "016x") if span.parent_id else None,
-        "name": span.name[:400],
-        "kind": span.kind[:32],
+        "name": utf8_text(span.name[:400]),
+        "kind": utf8_text(span.kind[:32]),
         "start_ns": span.start_ns,
         "end_ns": span.end_ns or span.start_ns,
         "status_code": span.status,

@@ -8,9 +8,24 @@ from typing import Any
 
 from llmops._exceptions import ConfigError
 
-__all__ = ["DEFAULT_PATTERNS", "REDACTED", "Redactor"]
+__all__ = ["DEFAULT_PATTERNS", "REDACTED", "Redactor", "utf8_text"]
 
 REDACTED = "[REDACTED]"
+#: How deep lists and mappings may nest in a value; deeper ones become a marker string.
+MAX_DEPTH = 32
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def utf8_text(value: str) -> str:
+    """``value`` with lone surrogates (which no UTF-8 store or exporter takes) as U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
 
 #: Secrets recognised in any string value: provider API keys, bearer tokens, cloud keys.
 DEFAULT_PATTERNS: tuple[str, ...] = (
@@ -54,28 +69,35 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """A string with secrets masked and, past ``max_chars``, truncated with a marker."""
+        value = utf8_text(value)
         if len(value) > self.max_chars:
             dropped = len(value) - self.max_chars
             value = f"{value[: self.max_chars]}…[truncated {dropped} chars]"
         return self._pattern.sub(REDACTED, value)
 
-    def value(self, value: Any) -> Any:
+    def value(self, value: Any, depth: int = 0) -> Any:
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, list | tuple | dict) and depth >= MAX_DEPTH:
+            return f"[nested deeper than {MAX_DEPTH} levels]"
         if isinstance(value, list | tuple):
-            return [self.value(item) for item in value]
+            return [self.value(item, depth + 1) for item in value]
         if isinstance(value, dict):
-            return self.attributes(value)
+            return self.attributes(value, depth + 1)
+        if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+            return str(value)  # JSON and the store hold 64-bit integers
         if value is None or isinstance(value, bool | int | float):
             return value
         return self.text(str(value))
 
-    def attributes(self, attributes: dict[str, Any]) -> dict[str, Any]:
+    def attributes(self, attributes: dict[str, Any], depth: int = 0) -> dict[str, Any]:
         """A redacted copy: values under secret-looking keys are masked whole."""
         cleaned: dict[str, Any] = {}
         secret_keys = self._secret_keys
         min_len = self._min_len
         for key, value in attributes.items():
+            if type(key) is not str or not key.isascii():
+                key = utf8_text(str(key))
             secret = secret_keys.get(key)
             if secret is None:
                 secret = bool(_SECRET_KEY.search(key)) and not key.startswith("gen_ai.usage")
@@ -84,9 +106,14 @@ class Redactor:
             if secret:
                 cleaned[key] = REDACTED if value not in (None, "") else value
             elif kind is str:
-                cleaned[key] = self.text(value) if len(value) >= min_len else value
-            elif kind is int or kind is float or kind is bool or value is None:
+                cleaned[key] = self.text(value) if len(value) >= min_len else utf8_text(value)
+            elif (
+                kind is float
+                or kind is bool
+                or value is None
+                or (kind is int and _INT64[0] <= value <= _INT64[1])
+            ):
                 cleaned[key] = value
             else:
-                cleaned[key] = self.value(value)
+                cleaned[key] = self.value(value, depth)
         return cleaned

@@ -38,6 +38,11 @@ def _text(value: Any, limit: int = 200) -> str | None:
     return None if value is None else str(value)[:limit]
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: it becomes U+FFFD (JSON columns keep it escaped)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
 class StoreSink:
     """Writes each batch in one transaction with the driver's executemany (the hot path skips
     SQLAlchemy's per-row processing); rows already stored are skipped, so replays are safe.
@@ -47,8 +52,9 @@ class StoreSink:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._postgres = store.dialect == "postgresql"
         columns = ", ".join(_COLUMNS)
-        if store.dialect == "postgresql":
+        if self._postgres:
             marks = ", ".join("%s::json" if c in _JSON_COLUMNS else "%s" for c in _COLUMNS)
         else:
             marks = ", ".join("?" for _ in _COLUMNS)
@@ -78,6 +84,8 @@ class StoreSink:
                     _text(row.get("user_id") or attributes.get("user.id")),
                 )
             )
+        if self._postgres:
+            prepared = [tuple(_no_nul(value) for value in values) for values in prepared]
         with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
             connection.exec_driver_sql(self._sql, prepared)
 

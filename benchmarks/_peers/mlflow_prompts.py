@@ -1,0 +1,63 @@
+"""Peer for prompts.py, run by the peers venv: the MLflow prompt registry on a SQLite store.
+
+Prints one JSON line: seconds per load_prompt by alias (cached and uncached), per format(),
+and to list the versions of a prompt with ``versions`` versions.
+Usage: python mlflow_prompts.py FOLDER VERSIONS
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from _bench import measure, per_call
+
+
+def main() -> None:
+    folder, versions = Path(sys.argv[1]), int(sys.argv[2])
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    for i in range(3):
+        mlflow.genai.register_prompt("qa", f"v{i} {{{{ question }}}}")
+    mlflow.genai.set_prompt_alias("qa", "staging", 2)
+    uri = "prompts:/qa@staging"
+    mlflow.genai.load_prompt(uri)
+
+    def cached() -> object:
+        return mlflow.genai.load_prompt(uri, link_to_model=False)
+
+    def uncached() -> object:
+        return mlflow.genai.load_prompt(uri, link_to_model=False, cache_ttl_seconds=0)
+
+    version = mlflow.genai.load_prompt(uri)
+    for i in range(versions):
+        mlflow.genai.register_prompt("long", f"version {i} {{{{ x }}}}")
+    client = MlflowClient()
+
+    def history() -> list[Any]:
+        found: list[Any] = []
+        token = None
+        while True:
+            page = client.search_prompt_versions("long", max_results=1000, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    assert len(history()) == versions
+    result = {
+        "version": mlflow.__version__,
+        "cached": measure(per_call(cached, 2000), 5).as_dict(),
+        "uncached": measure(per_call(uncached, 200), 5).as_dict(),
+        "render": measure(per_call(lambda: version.format(question="What?"), 20000), 5).as_dict(),
+        "history": measure(per_call(history, 5), 5).as_dict(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
