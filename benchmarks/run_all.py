@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/run_all.py [--quick] [--only tracing,prompts] [
 ``benchmarks/results/logs/NAME.log``. The table is printed and written, with the machine it ran
 on, to ``benchmarks/results/latest.md`` (figures also in ``latest.json``). A script that fails
 shows as an ERROR row and the others still run; the exit code is 1 when any script failed
-(a skip, such as vllm_gpu without a GPU, is not a failure).
+(a skip, such as vllm_serving without vLLM, is not a failure).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ ORDER = [
     "rag_beir",
     "rag_clapnq",
     "judges",
-    "vllm_gpu",
+    "vllm_serving",
 ]
 
 

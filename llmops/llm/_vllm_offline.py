@@ -54,6 +54,8 @@ _SAMPLING = (
     "presence_penalty",
     "frequency_penalty",
     "repetition_penalty",
+    "min_tokens",
+    "ignore_eos",
 )
 #: vLLM's own default is 16 tokens; an OpenAI-style caller expects a whole answer.
 DEFAULT_MAX_TOKENS = 512

@@ -134,6 +134,10 @@ class LocalMiniLM:
                 options = onnxruntime.SessionOptions()
                 options.log_severity_level = 3
                 options.intra_op_num_threads = os.cpu_count() or 1
+                # idle worker threads would spin for a while after each batch, starving the
+                # BLAS threads of the dense search that follows (8 ms instead of 0.2 ms a query)
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                options.add_session_config_entry("session.inter_op.allow_spinning", "0")
                 session = onnxruntime.InferenceSession(
                     str(model_path), options, providers=["CPUExecutionProvider"]
                 )
