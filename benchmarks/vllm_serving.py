@@ -147,7 +147,7 @@ async def run():
     tokens = await asyncio.gather(*(one(i) for i in range(requests)))
     return sum(tokens) / (time.perf_counter() - started)
 asyncio.run(run())  # warm-up
-print(json.dumps([asyncio.run(run()) for _ in range(runs)]))
+print("LLMOPS_RESULT", json.dumps([asyncio.run(run()) for _ in range(runs)]), flush=True)
 """
 
 
@@ -172,7 +172,8 @@ def _offline_samples(
     )
     if done.returncode:
         raise RuntimeError(f"offline engine run failed: {done.stderr[-2000:]}")
-    samples: list[float] = json.loads(done.stdout.strip().splitlines()[-1])
+    marked = [line for line in done.stdout.splitlines() if line.startswith("LLMOPS_RESULT ")]
+    samples: list[float] = json.loads(marked[-1].removeprefix("LLMOPS_RESULT "))
     return samples
 
 

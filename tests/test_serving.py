@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -305,6 +306,16 @@ def test_crash_is_detected_and_restarted_once(store: Store, tmp_path: Path) -> N
         server.stop()
 
 
+@pytest.fixture
+def supervisors(tmp_path: Path) -> Iterator[None]:
+    """Whatever a failing test leaves running under ``tmp_path`` is stopped after it."""
+    yield
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if str(tmp_path).encode() in status.read_bytes():
+                os.kill(int(status.parent.name), signal.SIGKILL)
+
+
 def _wait_for(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -313,7 +324,7 @@ def _wait_for(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
 
 
 def test_a_detached_server_is_supervised_restarted_and_stopped(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, supervisors: None
 ) -> None:
     endpoint = start_supervised(store, _fake_plan(tmp_path, restart=1), log_dir=tmp_path)
     assert endpoint.status == "ready" and endpoint.pid is not None
@@ -334,7 +345,9 @@ def test_a_detached_server_is_supervised_restarted_and_stopped(
     assert "supervisor exits: endpoint" in log.read_text()
 
 
-def test_sigterm_to_the_supervisor_stops_its_server(store: Store, tmp_path: Path) -> None:
+def test_sigterm_to_the_supervisor_stops_its_server(
+    store: Store, tmp_path: Path, supervisors: None
+) -> None:
     endpoint = start_supervised(store, _fake_plan(tmp_path), log_dir=tmp_path)
     log = Path(endpoint.log_path)
     _wait_for(lambda: "[llmops] supervisor " in log.read_text())
@@ -346,7 +359,7 @@ def test_sigterm_to_the_supervisor_stops_its_server(store: Store, tmp_path: Path
 
 
 def test_a_supervised_server_that_never_gets_ready_is_reported(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, supervisors: None
 ) -> None:
     plan = LaunchPlan(
         **{**_fake_plan(tmp_path).__dict__, "argv": [sys.executable, "-c", "raise SystemExit(3)"]}

@@ -12,7 +12,9 @@ offline_model("qwen", config, store)   # a configured hosted_vllm/ or vllm/ mode
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import gc
 import queue
 import shlex
 import threading
@@ -252,6 +254,9 @@ class OfflineEngine:
         with self._lock:
             if self._llm is None:
                 self._llm = self._load(self.target)
+                # registered after vLLM (and multiprocessing) are imported, so it runs before
+                # multiprocessing's own exit handler, which would wait for the engine forever
+                atexit.register(close_offline_engines)
 
     async def acomplete(
         self, messages: list[dict[str, Any]], params: dict[str, Any], target: OfflineTarget
@@ -264,12 +269,19 @@ class OfflineEngine:
         return await future
 
     def close(self) -> None:
-        """Stop the worker and let the engine go (its memory with it)."""
+        """Stop the worker and shut the engine down (its processes and memory with it)."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
-        self._llm = None
+        llm, self._llm = self._llm, None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        shutdown = getattr(core, "shutdown", None)
+        if callable(shutdown):
+            with contextlib.suppress(Exception):  # already gone: nothing left to stop
+                shutdown()
+        del llm
+        gc.collect()
 
     def _ensure_thread(self) -> None:
         with self._lock:
