@@ -244,7 +244,8 @@ def main() -> int:
     )
     try:
         routed_model = resolve_version_model(store, version.ref)  # the ready endpoint
-        asyncio.run(_direct(endpoint.api_base, plan.served_model_name, args))  # warm-up
+        asyncio.run(_direct(endpoint.api_base, plan.served_model_name, args))  # warm-ups:
+        asyncio.run(_routed(routed_model, args))  # litellm loads its provider code on first use
         for _ in range(runs):  # interleaved, so drift hits both alike
             tokens, seconds = asyncio.run(_direct(endpoint.api_base, plan.served_model_name, args))
             samples["direct"].append(tokens / seconds)
@@ -267,7 +268,11 @@ def main() -> int:
             higher_is_better=True,
             peer="vLLM direct (raw HTTP)",
             peer_value=direct,
-            note=f"target: routing overhead <= 2%: {'ok' if ratio >= 0.98 else 'MISSED'}",
+            note=(
+                f"target: routing overhead <= 2%: {'ok' if ratio >= 0.98 else 'MISSED'}"
+                if gpu
+                else "the 2% target is for a GPU; vLLM's CPU server varies run to run"
+            ),
         ),
         figure(
             f"vLLM: tokens/s of eval --backend vllm-offline ({load})",
