@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmops.store import Store
 from llmops.tracing import Redactor, SpanPipeline, get_trace, list_traces, set_pipeline, span
 from llmops.tracing._redact import REDACTED
@@ -216,3 +218,18 @@ def test_a_span_name_with_a_lone_surrogate_neither_fails_its_batch_nor_the_write
     names = {trace.name for trace in list_traces(store, limit=10)}
     assert names == {"caf\ufffd", "after"}
     assert pipeline.stats.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("login with password=hunter2x now", f"login with {REDACTED} now"),
+        ("config: api_key: 'abc123def456'", f"config: {REDACTED}'"),
+        ("dsn postgresql://bob:pa55word@db:5432/app", f"dsn {REDACTED}db:5432/app"),
+        ("access_token=eyJhbGciOi.x.y", REDACTED),
+        ("what is the password? reset it in settings", None),  # prose is kept
+        ("token usage: 512", None),
+    ],
+)
+def test_secrets_written_into_free_text_are_masked(text: str, stored: str | None) -> None:
+    assert Redactor().text(text) == (text if stored is None else stored)

@@ -36,6 +36,10 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     r"gh[pousr]_[A-Za-z0-9]{36,}",  # GitHub tokens
     r"xox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack tokens
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face tokens
+    # key=value or key: value in free text (a log line, a connection string's parameters)
+    r"(?i:\b(?:password|passwd|pwd|api[_\-]?key|secret[_\-]?key|client[_\-]?secret|"
+    r"access[_\-]?token|auth[_\-]?token)\b[\"']?\s*[:=]\s*[\"']?[^\s\"',;&]{6,})",
+    r"(?i:\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:[^\s@/]{3,}@)",  # user:password@ in a URL
 )
 EMAIL_PATTERN = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"
 _SECRET_KEY = re.compile(
