@@ -70,6 +70,15 @@ def test_bad_rows_name_their_line_and_can_be_skipped(tmp_path: Path) -> None:
         load_dataset(tmp_path / "broken.jsonl", expected_field=None)
 
 
+def test_a_csv_row_with_extra_fields_fails_or_is_skipped_by_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "rows.csv", "question,answer\na,1\nb,2,surplus\n\nc,3\n")
+    with pytest.raises(InputError, match=r"rows.csv:3: row has 3 fields, the header has 2"):
+        load_dataset(path, expected_field="answer")
+    dataset = load_dataset(path, expected_field="answer", on_invalid_row="skip")
+    assert [case.row["question"] for case in dataset.cases] == ["a", "c"]
+    assert dataset.skipped == [f"{path}:3: row has 3 fields, the header has 2"]
+
+
 def test_suite_errors_name_file_and_line(project: Path) -> None:
     suite = _write(
         project / "evals" / "bad.yaml",

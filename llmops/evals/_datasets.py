@@ -148,28 +148,81 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[Any], list[int]]:
     return rows, numbers
 
 
-def _check_csv_fields(path: Path) -> None:
-    """A row with more fields than the header: pandas would shift it into the wrong columns."""
+def _csv_records(path: Path) -> tuple[list[int], dict[int, str]]:
+    """The line of each CSV record after the header, and the problem of each ragged one.
+
+    A record with more fields than the header would be shifted into the wrong columns by the
+    parser, so it is a bad row. Empty lines are not records (the parser skips them too).
+    """
     import csv
 
+    lines: list[int] = []
+    ragged: dict[int, str] = {}
     try:
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
             reader = csv.reader(handle)
             header = next(reader, None) or []
             for record in reader:
+                if not record:
+                    continue
                 if len(record) > len(header):
-                    raise InputError(
-                        f"{path}:{reader.line_num}: row has {len(record)} fields, "
-                        f"the header has {len(header)}"
+                    ragged[len(lines)] = (
+                        f"row has {len(record)} fields, the header has {len(header)}"
                     )
-    except csv.Error:  # e.g. a field over csv's size limit: pandas reads those
-        return
+                lines.append(reader.line_num)
+    except csv.Error:  # e.g. a field over csv's size limit: the parser reads those
+        return [], {}
+    return lines, ragged
+
+
+def _without_ragged(path: Path, folder: Path) -> Path:
+    """A copy of the CSV file without its ragged records."""
+    import csv
+
+    copy = folder / path.name
+    with (
+        path.open(newline="", encoding="utf-8", errors="replace") as source,
+        copy.open("w", newline="", encoding="utf-8") as target,
+    ):
+        reader, writer = csv.reader(source), csv.writer(target)
+        header = next(reader, None) or []
+        writer.writerow(header)
+        writer.writerows(r for r in reader if r and len(r) <= len(header))
+    return copy
+
+
+def _read_csv(
+    path: Path, on_invalid_row: Literal["fail", "skip"]
+) -> tuple[list[Any], list[int] | None]:
+    """CSV rows; a ragged record fails the load, or under ``skip`` becomes a skipped row."""
+    import tempfile
+
+    lines, ragged = _csv_records(path)
+    if not ragged:
+        return _read_with_datasets(path, "csv"), None
+    first = min(ragged)
+    if on_invalid_row == "fail":
+        raise InputError(f"{path}:{lines[first]}: {ragged[first]}")
+    with tempfile.TemporaryDirectory(prefix="llmops-csv-") as folder:
+        kept: list[Any] = []
+        if len(ragged) < len(lines):
+            copy = _without_ragged(path, Path(folder))
+            try:
+                kept = _read_with_datasets(copy, "csv")
+            except InputError as exc:  # name the user's file, not the copy
+                raise InputError(str(exc).replace(str(copy), str(path))) from None
+        good = iter(kept)
+        rows: list[Any] = [
+            _Unreadable(ragged[index]) if index in ragged else next(good, None)
+            for index in range(len(lines))
+        ]
+    if any(row is None for row in rows) or next(good, None) is not None:  # parsers disagree
+        raise InputError(f"{path}:{lines[first]}: {ragged[first]}")
+    return rows, lines
 
 
 def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
     """Rows of a CSV/JSON/parquet file or a saved dataset folder, via Hugging Face datasets."""
-    if format == "csv":
-        _check_csv_fields(path)
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -245,6 +298,9 @@ def load_dataset(
             raise InputError(f"{path}: cannot read dataset: {exc}") from None
         rows, numbers = _read_jsonl(path, raw)
         digest = hashlib.sha256(raw).hexdigest()
+    elif format == "csv":
+        rows, numbers = _read_csv(path, on_invalid_row)
+        digest = _file_hash(path)
     else:
         rows = _read_with_datasets(path, format)
         digest = _file_hash(path)

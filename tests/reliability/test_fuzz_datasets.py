@@ -1,5 +1,5 @@
 """Fuzzing dataset files with bad rows: JSONL (invalid JSON, non-objects, missing expected
-values, blank lines) and CSV (missing values, ragged rows).
+values, blank lines) and CSV (missing values, ragged rows: failed, or skipped by line).
 
 With ``on_invalid_row: fail`` the error names the first bad row's line (JSONL) or row / line
 (CSV); with ``skip`` every bad row is listed with its number and every good row is kept.
@@ -91,17 +91,22 @@ def _check_csv(path: Path) -> Any:
         except LlmopsError as exc:
             message = str(exc)
             assert message.startswith(f"{path}"), message
-            if ragged:  # a row with extra fields: its line in the file (the header is line 1)
+            if not skip and ragged:  # extra fields: its line in the file (the header is line 1)
                 assert message.startswith(f"{path}:{ragged[0] + 1}: "), (ragged, message)
             elif not skip and missing:
                 assert message.startswith(f"{path}: row {missing[0]}: "), (missing, message)
             else:
                 assert not good, message
             return
-        assert not ragged and good, "a ragged file or one without good rows loaded"
-        assert not missing or skip, "a bad row was let through"
+        assert good, "a dataset without good rows loaded"
+        assert skip or not (ragged or missing), "a bad row was let through"
         assert [c.expected for c in dataset.cases] == [f"e-{row[2]}" for row in good]
-        assert [int(s.split(" row ")[1].split(":")[0]) for s in dataset.skipped] == missing
+        if ragged:  # then every skipped row is named by its line
+            lines = [int(s.split(":")[1]) for s in dataset.skipped]
+            assert lines == [n + 1 for n in sorted(ragged + missing)], dataset.skipped
+        else:
+            rows_skipped = [int(s.split(" row ")[1].split(":")[0]) for s in dataset.skipped]
+            assert rows_skipped == missing, dataset.skipped
 
     return check
 
