@@ -50,3 +50,29 @@ def test_syntax_error_names_line() -> None:
 def test_ssti_payloads_fail_safely(payload: str) -> None:
     with pytest.raises(TemplateError):
         render_template("text", payload, {"x": "value"})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+        "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(2) %}"
+        "{% endfor %}{% endfor %}{% endfor %}",
+        "{{ 7**99999999 }}",
+        "{{ 'a' * 10**9 }}",
+    ],
+)
+def test_templates_cannot_run_away(source: str) -> None:
+    with pytest.raises(TemplateError, match="unsafe template operation blocked"):
+        render_template("text", source, {}, where="t")
+
+
+def test_range_still_behaves_like_range() -> None:
+    source = (
+        "{{ range(3)|list }} {{ range(5)|length }} {% for i in range(3) %}{{ loop.index }}"
+        "{% endfor %} {{ 2 in range(3) }} {{ range(10)[2] }} {{ range(4)|reverse|list }}"
+    )
+    assert render_template("text", source, {}, where="t") == "[0, 1, 2] 5 123 True 2 [3, 2, 1, 0]"
+    # the budget is per render: a big loop fits in each of many renders
+    for _ in range(3):
+        assert len(render_template("text", "{% for i in range(90000) %}x{% endfor %}", {})) == 90000

@@ -8,13 +8,15 @@ which is replaced by the list of messages passed as variable NAME (e.g. a chat h
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2 import Template as JinjaTemplate
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from llmops._exceptions import TemplateError
 
@@ -34,6 +36,10 @@ ROLES = ("system", "user", "assistant", "tool", "developer")
 #: The most items ``*`` may repeat a string or list to, and the most bits ``**`` may build.
 MAX_REPEAT = 1_000_000
 MAX_POWER_BITS = 100_000
+#: The most iterations over ``range()`` one render may make, all loops together (nested loops
+#: of ``range(99999)`` would otherwise run for hours).
+MAX_LOOP_ITEMS = 1_000_000
+_loop_budget: ContextVar[list[int] | None] = ContextVar("llmops_template_loop_budget", default=None)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -62,7 +68,39 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class _CountedRange(Sequence[int]):
+    """``range()`` in a template: a range whose iterations count against the render's budget."""
+
+    def __init__(self, numbers: range) -> None:
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._numbers[index]
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._numbers
+
+    def __iter__(self) -> Iterator[int]:
+        left = _loop_budget.get() or [MAX_LOOP_ITEMS]  # outside a render: this range alone
+        for number in self._numbers:
+            left[0] -= 1
+            if left[0] < 0:
+                raise SecurityError(f"template loops ran over {MAX_LOOP_ITEMS:,} iterations")
+            yield number
+
+    def __repr__(self) -> str:
+        return repr(self._numbers)
+
+
+def _counted_range(*args: int) -> _CountedRange:
+    return _CountedRange(safe_range(*args))  # Jinja's own cap on one range still applies
+
+
 _ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV.globals["range"] = _counted_range
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
@@ -108,6 +146,7 @@ def declared_variables(kind: TemplateKind, template: Any, where: str = "template
 
 
 def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
+    budget = _loop_budget.set([MAX_LOOP_ITEMS])
     try:
         return _compile(source, where).render(**variables)
     except UndefinedError as exc:
@@ -121,6 +160,8 @@ def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
         raise _syntax_error(where, exc) from None
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise TemplateError(f"{where}: template failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        _loop_budget.reset(budget)
 
 
 def _history(name: str, value: Any, where: str) -> list[Message]:
