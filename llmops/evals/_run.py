@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -387,6 +388,18 @@ def _with_target(suite: LoadedSuite, prompt: str | None, rag: str | None) -> Loa
     return LoadedSuite(spec=suite.spec.model_copy(update=update), path=suite.path, doc=suite.doc)
 
 
+@contextlib.contextmanager
+def _engines_closed_after(backend: str | None) -> Iterator[None]:
+    """Runs on ``vllm-offline`` shut their engines down at the end, however they end."""
+    try:
+        yield
+    finally:
+        if backend == OFFLINE_BACKEND:
+            from llmops.llm._vllm_offline import close_offline_engines
+
+            close_offline_engines()
+
+
 def run_matrix(
     suite_path: Path,
     *,
@@ -409,79 +422,43 @@ def run_matrix(
     ``backend="vllm-offline"`` generates with vLLM's in-process engine in batches instead of
     calling the models through litellm.
     """
-    try:
-        return _run_matrix(
-            suite_path,
-            model=model,
-            limit=limit,
-            concurrency=concurrency,
-            repeats=repeats,
-            use_cache=use_cache,
-            config=config,
-            store=store,
-            observer=observer,
-            prompt=prompt,
-            rag=rag,
-            backend=backend,
-        )
-    finally:
-        if backend == OFFLINE_BACKEND:
-            from llmops.llm._vllm_offline import close_offline_engines
+    with _engines_closed_after(backend):
+        from llmops.llm import ResponseCache
 
-            close_offline_engines()
-
-
-def _run_matrix(
-    suite_path: Path,
-    *,
-    model: str | None,
-    limit: int | None,
-    concurrency: int | None,
-    repeats: int | None,
-    use_cache: bool | None,
-    config: Config | None,
-    store: Store | None,
-    observer: RunObserver | None,
-    prompt: str | None,
-    rag: str | None,
-    backend: str | None,
-) -> list[EvalRun]:
-    from llmops.llm import ResponseCache
-
-    config = config or load_config(suite_path.parent)
-    suite = _with_target(load_suite(suite_path), prompt, rag)
-    spec = suite.spec
-    dataset = suite.load_dataset()
-    store = _open(config, store)
-    cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
-    cells = _cells(suite, dataset, config, store, model, cache, backend)
-    cases = dataset.cases[:limit] if limit else dataset.cases
-    group_id = uuid.uuid4().hex if len(cells) > 1 else None
-    runs = []
-    for cell in cells:
-        scorers = _setup_scorers(suite, config, store, cache)
-        runs.append(
-            _new_run(
-                store,
-                spec.name,
-                dataset,
-                cases,
-                cell,
-                scorers,
-                thresholds=spec.all_thresholds(),
-                concurrency=concurrency or spec.concurrency,
-                repeats=repeats or spec.repeats,
-                timeout_s=spec.timeout_s,
-                seed=spec.seed,
-                observer=observer or _Silent(),
-                cache=cache,
-                group_id=group_id,
-                extra={"limit": limit, "concurrency": concurrency or spec.concurrency},
-                error_budget=spec.error_budget,
-                allow_errors=spec.allow_errors,
+        config = config or load_config(suite_path.parent)
+        suite = _with_target(load_suite(suite_path), prompt, rag)
+        spec = suite.spec
+        dataset = suite.load_dataset()
+        store = _open(config, store)
+        cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
+        cells = _cells(suite, dataset, config, store, model, cache, backend)
+        cases = dataset.cases[:limit] if limit else dataset.cases
+        group_id = uuid.uuid4().hex if len(cells) > 1 else None
+        runs = []
+        for cell in cells:
+            scorers = _setup_scorers(suite, config, store, cache)
+            runs.append(
+                _new_run(
+                    store,
+                    spec.name,
+                    dataset,
+                    cases,
+                    cell,
+                    scorers,
+                    thresholds=spec.all_thresholds(),
+                    concurrency=concurrency or spec.concurrency,
+                    repeats=repeats or spec.repeats,
+                    timeout_s=spec.timeout_s,
+                    seed=spec.seed,
+                    observer=observer or _Silent(),
+                    cache=cache,
+                    group_id=group_id,
+                    extra={"limit": limit, "concurrency": concurrency or spec.concurrency},
+                    error_budget=spec.error_budget,
+                    allow_errors=spec.allow_errors,
+                )
             )
-        )
-    return runs
+        return runs
 
 
 def _new_run(
@@ -604,67 +581,47 @@ def resume_run(
     target = run_config.get("target", {})
     model_name = target.get("model")
     backend = run_config.get("backend")
-    try:
+    with _engines_closed_after(backend):
         cells = _cells(suite, dataset, config, store, model_name, cache, backend)
-        return _resume(store, config, record, suite, dataset, cells, cache, observer)
-    finally:
-        if backend == OFFLINE_BACKEND:
-            from llmops.llm._vllm_offline import close_offline_engines
-
-            close_offline_engines()
-
-
-def _resume(
-    store: Store,
-    config: Config,
-    record: EvalRunRecord,
-    suite: LoadedSuite,
-    dataset: Dataset,
-    cells: list[_Cell],
-    cache: Any,
-    observer: RunObserver | None,
-) -> EvalRun:
-    run_config = record.config or {}
-    target = run_config.get("target", {})
-    wanted = target.get("prompt")
-    cell = next((c for c in cells if wanted is None or c.prompt_label == wanted), None)
-    if cell is None:
-        raise SuiteError(f"run {record.id[:12]}: its prompt {wanted} is no longer in the suite")
-    limit = run_config.get("limit")
-    cases = dataset.cases[:limit] if limit else dataset.cases
-    previous = stored_results(store, record.id)
-    done = {(r.case.index, r.repeat) for r in previous}
-    scorers = _setup_scorers(suite, config, store, cache)
-    thresholds = dict(run_config.get("thresholds") or {})
-    _reopen(store, record.id)
-    status, results, summary = _execute(
-        store,
-        record.id,
-        cases,
-        cell,
-        scorers,
-        concurrency=int(run_config.get("concurrency") or suite.spec.concurrency),
-        repeats=record.repeats,
-        timeout_s=run_config.get("timeout_s"),
-        seed=int(run_config.get("seed") or 0),
-        observer=observer or _Silent(),
-        cache=cache,
-        skip=done,
-        previous=previous,
-    )
-    return EvalRun(
-        id=record.id,
-        suite=record.suite,
-        model=record.model_name,
-        prompt=cell.prompt_label,
-        status=status,
-        results=results,
-        summary=summary,
-        thresholds=thresholds,
-        group_id=record.group_id,
-        error_budget=float(run_config.get("error_budget") or 0.0),
-        allow_errors=bool(run_config.get("allow_errors")),
-    )
+        wanted = target.get("prompt")
+        cell = next((c for c in cells if wanted is None or c.prompt_label == wanted), None)
+        if cell is None:
+            raise SuiteError(f"run {record.id[:12]}: its prompt {wanted} is no longer in the suite")
+        limit = run_config.get("limit")
+        cases = dataset.cases[:limit] if limit else dataset.cases
+        previous = stored_results(store, record.id)
+        done = {(r.case.index, r.repeat) for r in previous}
+        scorers = _setup_scorers(suite, config, store, cache)
+        thresholds = dict(run_config.get("thresholds") or {})
+        _reopen(store, record.id)
+        status, results, summary = _execute(
+            store,
+            record.id,
+            cases,
+            cell,
+            scorers,
+            concurrency=int(run_config.get("concurrency") or suite.spec.concurrency),
+            repeats=record.repeats,
+            timeout_s=run_config.get("timeout_s"),
+            seed=int(run_config.get("seed") or 0),
+            observer=observer or _Silent(),
+            cache=cache,
+            skip=done,
+            previous=previous,
+        )
+        return EvalRun(
+            id=record.id,
+            suite=record.suite,
+            model=record.model_name,
+            prompt=cell.prompt_label,
+            status=status,
+            results=results,
+            summary=summary,
+            thresholds=thresholds,
+            group_id=record.group_id,
+            error_budget=float(run_config.get("error_budget") or 0.0),
+            allow_errors=bool(run_config.get("allow_errors")),
+        )
 
 
 def _reopen(store: Store, run_id: str) -> None:

@@ -319,20 +319,17 @@ async def acomplete(
             try:
                 if model.offline is not None:
                     completion = await _offline_call(model, messages, merged, attempt)
-                    span.set_attributes(_response_attributes(completion))
-                    if cache is not None:
-                        cache.put(key, model.model, completion.to_cache())
-                    return completion
-                async with limited(model.name, model.rpm, model.max_concurrency):
-                    started = time.perf_counter()
-                    response = await litellm.acompletion(
-                        metadata={TRACED_MARKER: True},  # traced here; litellm's hook skips it
-                        messages=messages,
-                        timeout=timeout_s,
-                        num_retries=0,
-                        **model.litellm_kwargs,
-                        **merged,
-                    )
+                else:
+                    async with limited(model.name, model.rpm, model.max_concurrency):
+                        started = time.perf_counter()
+                        response = await litellm.acompletion(
+                            metadata={TRACED_MARKER: True},  # traced here; litellm's hook skips it
+                            messages=messages,
+                            timeout=timeout_s,
+                            num_retries=0,
+                            **model.litellm_kwargs,
+                            **merged,
+                        )
             except Exception as exc:
                 last = exc
                 span.add_event(
@@ -342,7 +339,8 @@ async def acomplete(
                     break
                 await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
                 continue
-            completion = _completion_of(response, started, attempt, model)
+            if model.offline is None:
+                completion = _completion_of(response, started, attempt, model)
             span.set_attributes(_response_attributes(completion))
             if cache is not None:
                 cache.put(key, model.model, completion.to_cache())

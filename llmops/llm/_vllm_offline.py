@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import gc
 import queue
 import shlex
@@ -254,9 +255,7 @@ class OfflineEngine:
         with self._lock:
             if self._llm is None:
                 self._llm = self._load(self.target)
-                # registered after vLLM (and multiprocessing) are imported, so it runs before
-                # multiprocessing's own exit handler, which would wait for the engine forever
-                atexit.register(close_offline_engines)
+                _close_at_exit()
 
     async def acomplete(
         self, messages: list[dict[str, Any]], params: dict[str, Any], target: OfflineTarget
@@ -398,6 +397,13 @@ def offline_engine(target: OfflineTarget) -> OfflineEngine:
         if engine is None:
             engine = _engines[target.engine_key] = OfflineEngine(target)
         return engine
+
+
+@functools.cache
+def _close_at_exit() -> None:
+    """Once, after vLLM (and multiprocessing) are imported: so it runs before multiprocessing's
+    own exit handler, which would otherwise wait for a live engine's processes forever."""
+    atexit.register(close_offline_engines)
 
 
 def close_offline_engines() -> None:

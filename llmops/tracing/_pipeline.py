@@ -11,6 +11,7 @@ writes ignore rows already present, so a replay after a crash never duplicates.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import threading
@@ -115,7 +116,7 @@ class SpanPipeline:
         queue = self._queue
         queue.append(span)
         if self._stopped:  # the span was open when this pipeline was replaced or shut down
-            self._write_late()
+            self._drain(replay=False)  # written here, in the caller's thread
             return
         size = len(queue)
         if size >= self.batch_size and not self._wake.is_set():
@@ -157,19 +158,7 @@ class SpanPipeline:
         self._stopped = True
         self._wake.set()
         self._thread.join(timeout_s)
-        self._write_late()  # a span queued while the writer was stopping
-
-    def _write_late(self) -> None:
-        """Write, in the calling thread, spans that reached this pipeline after it stopped."""
-        batch: list[Span] = []
-        while True:
-            try:
-                batch.append(self._queue.popleft())
-            except IndexError:
-                break
-        if batch:
-            self.stats.submitted += len(batch)
-            self._write([span_row(span, self.redactor) for span in batch])
+        self._drain(replay=False)  # a span queued while the writer was stopping
 
     # -- writer side -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -185,15 +174,18 @@ class SpanPipeline:
                 self._done.notify_all()
         self._drain()
 
-    def _drain(self) -> None:
+    def _drain(self, replay: bool = True) -> None:
         queue = self._queue
         while queue:
             batch: list[Span] = []
-            while queue and len(batch) < self.batch_size:
-                batch.append(queue.popleft())
+            with contextlib.suppress(IndexError):  # another thread may drain it too
+                while queue and len(batch) < self.batch_size:
+                    batch.append(queue.popleft())
+            if not batch:
+                break
             self.stats.submitted += len(batch)
             self._write([span_row(span, self.redactor) for span in batch])
-        if self.spill_dir is not None and time.monotonic() - self._last_replay > 5.0:
+        if replay and self.spill_dir is not None and time.monotonic() - self._last_replay > 5.0:
             self._replay()
 
     def _write(self, rows: list[dict[str, Any]]) -> bool:
