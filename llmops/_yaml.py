@@ -1,11 +1,18 @@
-"""YAML loading that keeps line numbers, so every error can name file and line."""
+"""YAML loading that keeps line numbers, so every error can name file and line.
+
+Every YAML file llmops reads comes through here, so every one is bounded: at most
+``MAX_YAML_BYTES``, nesting at most ``MAX_YAML_DEPTH`` deep, and aliases expanding to at most
+``MAX_ALIAS_NODES`` nodes. PyYAML shares an aliased node rather than copying it, so a
+"billion laughs" file loads cheaply and only explodes later, when the data is validated,
+iterated or dumped: counting the expanded size while composing stops it first, at its line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import yaml
 
@@ -17,6 +24,9 @@ if TYPE_CHECKING:
     from llmops._exceptions import LlmopsError
 
 __all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
     "YamlDocument",
     "describe_validation_error",
     "load_model",
@@ -25,6 +35,58 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound="BaseModel")
+
+#: Nodes that aliases may add to a document, counted as if every alias were a copy.
+MAX_ALIAS_NODES = 100_000
+#: How deep collections may nest (PyYAML composes recursively).
+MAX_YAML_DEPTH = 100
+#: The largest YAML file read, in bytes (characters, for text already in memory).
+MAX_YAML_BYTES = 10 * 1024 * 1024
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting nesting and the nodes aliases expand to."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded: dict[int, int] = {}  # id(node) -> nodes in it, aliases expanded
+        self._aliased = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        if self.check_event(yaml.AliasEvent):
+            node = cast(yaml.Node, super().compose_node(parent, index))
+            size = self._expanded.get(id(node))
+            if size is None:  # the anchor is still being composed: a node inside itself
+                raise yaml.composer.ComposerError(
+                    None, None, "an alias inside its own anchor (recursive data)", mark
+                )
+            self._aliased += size
+            if self._aliased > MAX_ALIAS_NODES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"alias expansion over {MAX_ALIAS_NODES:,} nodes (alias bomb?)",
+                    mark,
+                )
+            return node
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested over {MAX_YAML_DEPTH} levels deep", mark
+            )
+        try:
+            node = cast(yaml.Node, super().compose_node(parent, index))
+        finally:
+            self._depth -= 1
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._expanded[id(child)] for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._expanded[id(k)] + self._expanded[id(v)] for k, v in node.value)
+        self._expanded[id(node)] = size
+        return node
 
 
 @dataclass(frozen=True)
@@ -68,9 +130,12 @@ def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
 
 
 def parse_yaml(text: str, path: str) -> YamlDocument:
-    """Parse ``text``; a syntax error becomes a ``YamlError`` naming ``path`` and line."""
+    """Parse ``text``; a syntax error or a limit becomes a ``YamlError`` naming ``path`` and
+    line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise YamlError(path, None, f"over {MAX_YAML_BYTES // 1024 // 1024} MiB")
     try:  # the reader rejects control characters as soon as it is built
-        loader = yaml.SafeLoader(text)
+        loader = _BoundedLoader(text)
     except yaml.reader.ReaderError as exc:
         where = text.count("\n", 0, exc.position) + 1
         raise YamlError(path, where, f"unacceptable character #x{exc.character:04x}") from None
@@ -83,6 +148,8 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
         raise YamlError(path, line, exc.problem or str(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlError(path, None, str(exc).splitlines()[0]) from None
+    except RecursionError:  # a backstop: the depth limit comes first
+        raise YamlError(path, None, "nested too deeply") from None
     finally:
         loader.dispose()
     return YamlDocument(path=path, data=data, root=root)
@@ -91,6 +158,8 @@ def parse_yaml(text: str, path: str) -> YamlDocument:
 def load_yaml(path: Path) -> YamlDocument:
     """Read and parse a YAML file; a missing file is a ``NotFoundError``."""
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:  # before reading it all into memory
+            raise YamlError(str(path), None, f"over {MAX_YAML_BYTES // 1024 // 1024} MiB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFoundError(f"{path}: file not found") from None

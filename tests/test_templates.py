@@ -76,3 +76,23 @@ def test_range_still_behaves_like_range() -> None:
     # the budget is per render: a big loop fits in each of many renders
     for _ in range(3):
         assert len(render_template("text", "{% for i in range(90000) %}x{% endfor %}", {})) == 90000
+
+
+def test_a_template_that_cannot_compile_fails_when_its_variables_are_read() -> None:
+    """Registering reads the variables, so an unknown filter or nesting Python cannot compile
+    fails at push, not at the first render."""
+    with pytest.raises(TemplateError, match=r"^p@1: template syntax error on line 1: .*nope"):
+        declared_variables("text", "{{ x|nope }}", where="p@1")
+    with pytest.raises(TemplateError, match=r"^p@1: template nests too deeply to compile$"):
+        declared_variables("text", "{% if x %}" * 150 + "{% endif %}" * 150, where="p@1")
+
+
+def test_loops_keep_their_features_under_the_budget() -> None:
+    source = (
+        "{% for x in items %}{{ loop.index }}/{{ loop.length }}{{ loop.cycle('a', 'b') }}"
+        "{% if loop.changed(x) %}!{% endif %} {% else %}empty{% endfor %}"
+        "{% for c in 'ab' if c != 'a' %}{{ c }}{% endfor %}"
+        "{% for k, v in {'k': 1}.items() %}{{ k }}={{ v }}{% endfor %}"
+    )
+    assert render_template("text", source, {"items": [1, 1]}) == "1/2a! 2/2b bk=1"
+    assert render_template("text", source, {"items": []}) == "emptybk=1"

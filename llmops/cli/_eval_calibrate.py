@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from llmops._exceptions import CheckFailed, InputError
+from llmops._exceptions import CheckFailed, InputError, YamlError
 from llmops.cli._eval import eval_app
 from llmops.cli._output import console, fmt_score, print_json
 
@@ -19,16 +19,16 @@ __all__: list[str] = []
 
 def _params(values: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; each value is read as YAML (``5``, ``true``, ``{min: 1, max: 3}``)."""
-    import yaml
+    from llmops._yaml import parse_yaml
 
     params: dict[str, Any] = {}
     for value in values:
         key, sep, raw = value.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--param {value!r}: expected KEY=VALUE")
-        try:
-            params[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
+        try:  # the one YAML loader: aliases and nesting are bounded here too
+            params[key.strip()] = parse_yaml(raw, "--param").data if raw.strip() else raw
+        except YamlError:
             raise InputError(f"--param {value!r}: the value is not valid YAML") from None
     return params
 

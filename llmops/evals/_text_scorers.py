@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmops._exceptions import LlmopsError
 from llmops.evals._scorers import reference
 from llmops.evals._scoring import (
     Sample,
@@ -195,16 +196,18 @@ class JsonSchemaParams(ScorerParams):
         return self
 
     def _read(self, info: ValidationInfo) -> dict[str, Any]:
-        import yaml
+        from llmops._yaml import parse_yaml
 
         path = Path(str(self.schema_file))
         root = info.context.get("root") if isinstance(info.context, Mapping) else None
         if not path.is_absolute() and root is not None:
             path = Path(root) / path
-        try:
+        try:  # YAML through the one loader, whose alias and size limits apply here too
             text = path.read_text(encoding="utf-8")
-            schema = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+            schema = (
+                json.loads(text) if path.suffix == ".json" else parse_yaml(text, str(path)).data
+            )
+        except (OSError, ValueError, LlmopsError) as exc:
             raise ValueError(f"cannot read schema_file {str(path)!r}: {exc}") from None
         if not isinstance(schema, dict):
             raise ValueError(f"schema_file {str(path)!r} does not hold a mapping")

@@ -8,17 +8,15 @@ which is replaced by the list of messages passed as variable NAME (e.g. a chat h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2 import Template as JinjaTemplate
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from llmops._exceptions import TemplateError
+from llmops.prompts._sandbox import MAX_OUTPUT, Sandbox, budget, budget_scope
 
 __all__ = [
     "ROLES",
@@ -33,79 +31,16 @@ TemplateKind = Literal["text", "chat"]
 Message = dict[str, Any]
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
-#: The most items ``*`` may repeat a string or list to, and the most bits ``**`` may build.
-MAX_REPEAT = 1_000_000
-MAX_POWER_BITS = 100_000
-#: The most iterations over ``range()`` one render may make, all loops together (nested loops
-#: of ``range(99999)`` would otherwise run for hours).
-MAX_LOOP_ITEMS = 1_000_000
-_loop_budget: ContextVar[list[int] | None] = ContextVar("llmops_template_loop_budget", default=None)
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, where ``*`` and ``**`` cannot exhaust memory or CPU
-    (``{{ 'a' * 10**9 }}``, ``{{ 7**99999999 }}``); also stops folding them at compile time."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if (
-                isinstance(left, int)
-                and isinstance(right, int)
-                and right > 0
-                and left.bit_length() * right > MAX_POWER_BITS
-            ):
-                raise SecurityError(f"'**' would build a number of over {MAX_POWER_BITS} bits")
-        else:
-            for count, sequence in ((left, right), (right, left)):
-                if (
-                    isinstance(count, int)
-                    and isinstance(sequence, str | list | tuple)
-                    and count * len(sequence) > MAX_REPEAT
-                ):
-                    raise SecurityError(f"'*' would repeat to over {MAX_REPEAT} items")
-        return super().call_binop(context, operator, left, right)
-
-
-class _CountedRange(Sequence[int]):
-    """``range()`` in a template: a range whose iterations count against the render's budget."""
-
-    def __init__(self, numbers: range) -> None:
-        self._numbers = numbers
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._numbers[index]
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._numbers
-
-    def __iter__(self) -> Iterator[int]:
-        left = _loop_budget.get() or [MAX_LOOP_ITEMS]  # outside a render: this range alone
-        for number in self._numbers:
-            left[0] -= 1
-            if left[0] < 0:
-                raise SecurityError(f"template loops ran over {MAX_LOOP_ITEMS:,} iterations")
-            yield number
-
-    def __repr__(self) -> str:
-        return repr(self._numbers)
-
-
-def _counted_range(*args: int) -> _CountedRange:
-    return _CountedRange(safe_range(*args))  # Jinja's own cap on one range still applies
-
-
-_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-_ENV.globals["range"] = _counted_range
+_ENV = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
 def _syntax_error(where: str, exc: TemplateSyntaxError) -> TemplateError:
     return TemplateError(f"{where}: template syntax error on line {exc.lineno}: {exc.message}")
+
+
+def _too_deep(where: str) -> TemplateError:
+    return TemplateError(f"{where}: template nests too deeply to compile")
 
 
 @lru_cache(maxsize=4096)
@@ -114,14 +49,21 @@ def _compile(source: str, where: str) -> JinjaTemplate:
         return _ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise _syntax_error(where, exc) from None
+    # {{ ((((...)))) }} thousands deep: Jinja's parser recurses; a hundred nested blocks:
+    # Python refuses to compile the generated code
+    except (RecursionError, SyntaxError, MemoryError):
+        raise _too_deep(where) from None
 
 
 @lru_cache(maxsize=4096)
 def _variables_of(source: str, where: str) -> frozenset[str]:
+    _compile(source, where)  # so what cannot compile (deep nesting, unknown filters) fails early
     try:
         return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
     except TemplateSyntaxError as exc:
         raise _syntax_error(where, exc) from None
+    except RecursionError:
+        raise _too_deep(where) from None
 
 
 def _sources(kind: TemplateKind, template: Any) -> list[str]:
@@ -146,9 +88,17 @@ def declared_variables(kind: TemplateKind, template: Any, where: str = "template
 
 
 def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
-    budget = _loop_budget.set([MAX_LOOP_ITEMS])
+    """Render inside the running budget, streaming so the output stops at its cap."""
+    template = _compile(source, where)
+    spend = budget()
+    pieces: list[str] = []
     try:
-        return _compile(source, where).render(**variables)
+        for piece in template.generate(**variables):
+            spend.output -= len(piece)
+            if spend.output < 0:
+                raise TemplateError(f"{where}: template output over {MAX_OUTPUT:,} characters")
+            pieces.append(piece)
+        return "".join(pieces)
     except UndefinedError as exc:
         found = _UNDEFINED_NAME.search(str(exc.message or ""))
         if found is None:  # e.g. "'dict object' has no attribute 'x'"
@@ -160,8 +110,11 @@ def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
         raise _syntax_error(where, exc) from None
     except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
         raise TemplateError(f"{where}: template failed: {type(exc).__name__}: {exc}") from None
-    finally:
-        _loop_budget.reset(budget)
+    # backstops: the budget should stop both first
+    except RecursionError:
+        raise TemplateError(f"{where}: template recursion too deep") from None
+    except MemoryError:
+        raise TemplateError(f"{where}: template ran out of memory") from None
 
 
 def _history(name: str, value: Any, where: str) -> list[Message]:
@@ -189,7 +142,8 @@ def render_template(
     """Render a text template to a string, or a chat template to a list of messages.
 
     Every variable the template reads must be given; the first one missing is named.
-    Variables the template does not read are rejected unless ``allow_extra``.
+    Variables the template does not read are rejected unless ``allow_extra``. Rendering is
+    bounded (see ``llmops.prompts._sandbox``): going over a limit is a ``TemplateError``.
     """
     declared = declared_variables(kind, template, where)
     missing = [name for name in declared if name not in variables]
@@ -202,14 +156,15 @@ def render_template(
                 f"{where}: unknown template variable '{extra[0]}' "
                 f"(the template reads: {', '.join(declared) or 'nothing'})"
             )
-    if kind == "text":
-        return _render_one(str(template), variables, where)
-    rendered: list[Message] = []
-    for message in template:
-        if "placeholder" in message:
-            name = str(message["placeholder"])
-            rendered.extend(_history(name, variables[name], where))
-        else:
-            content = _render_one(str(message["content"]), variables, where)
-            rendered.append({"role": str(message["role"]), "content": content})
-    return rendered
+    with budget_scope():  # one budget for the whole render, every message of a chat included
+        if kind == "text":
+            return _render_one(str(template), variables, where)
+        rendered: list[Message] = []
+        for message in template:
+            if "placeholder" in message:
+                name = str(message["placeholder"])
+                rendered.extend(_history(name, variables[name], where))
+            else:
+                content = _render_one(str(message["content"]), variables, where)
+                rendered.append({"role": str(message["role"]), "content": content})
+        return rendered

@@ -124,5 +124,7 @@ def test_jsonl_and_csv_rows_fail_or_skip_by_number(
         _check_csv(tmp_path / "rows.csv"),
         examples=40,
     )
-    tally = Tally(jsonl.runs + csv_tally.runs, jsonl.failures + csv_tally.failures)
+    tally = Tally()
+    tally.add(jsonl, "jsonl: ")
+    tally.add(csv_tally, "csv: ")
     tally.record(reliability, "fuzz: dataset rows")
