@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import random
 import shutil
 import sys
 import uuid
@@ -15,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _fake_openai import FakeOpenAI
 from _postgres import PostgresCluster, find_pg_bin, require_or_skip_reason
+from _reliability_report import pytest_configure as _reliability_configure
 from _reliability_report import (  # noqa: F401 (the reliability table: hooks and fixture)
-    pytest_configure,
     pytest_runtest_makereport,
     pytest_terminal_summary,
     reliability,
@@ -27,6 +29,58 @@ from llmops.store._store import _forget_stores
 from llmops.tracing import shutdown_tracing
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Replays a session's randomness (kill points, orders): the seed is in the report header
+#: and in the failure message of every test that drew from it.
+SEED_ENV = "LLMOPS_TEST_SEED"
+#: The seed the controlling process chose when none was given; xdist workers inherit it.
+_CHOSEN_SEED_ENV = "_LLMOPS_CHOSEN_TEST_SEED"
+
+
+def _session_seed() -> int:
+    value = os.environ.get(SEED_ENV) or os.environ.get(_CHOSEN_SEED_ENV)
+    if value is None:  # pragma: no cover - pytest_configure sets it first
+        raise RuntimeError("the session seed is chosen in pytest_configure")
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(f"{SEED_ENV}={value!r}: expected an integer") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _reliability_configure(config)
+    if not os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get(SEED_ENV):
+        os.environ[_CHOSEN_SEED_ENV] = str(random.SystemRandom().randrange(1 << 32))
+    _session_seed()  # an invalid LLMOPS_TEST_SEED stops the session here
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = _session_seed()
+    return f"{SEED_ENV}={seed} (set it to replay this session's random choices)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """A failure of a test that drew from the seed says which seed replays it."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        if "test_seed" in getattr(item, "fixturenames", ()) and isinstance(exc, Exception):
+            exc.add_note(f"replay with {SEED_ENV}={_session_seed()}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def test_seed() -> int:
+    """This session's seed: ``LLMOPS_TEST_SEED``, or one chosen at random and printed."""
+    return _session_seed()
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest, test_seed: int) -> random.Random:
+    """A random generator for this test, from the session seed and the test's id (so xdist
+    workers and any test order draw the same values)."""
+    return random.Random(f"{test_seed}:{request.node.nodeid}")
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmops import InputError, NotFoundError
 from llmops.config import load_config
@@ -359,3 +361,57 @@ def test_a_suite_can_evaluate_a_rag_index_with_retrieval_metrics(corpus: Path) -
     assert first.contexts and first.contexts[0].doc_id is not None
     assert "refund" in first.contexts[0].text.lower()
     assert run.summary["hit_at_k"].mean == 1.0
+
+
+def test_build_reports_a_symlink_out_of_the_source_folder(
+    corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from llmops.cli import main
+
+    (corpus / "secret.txt").write_text("the vault code is 1234")
+    (corpus / "docs" / "notes.txt").symlink_to(corpus / "secret.txt")
+    capsys.readouterr()
+    assert main(["rag", "build", "help", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    reasons = {Path(path).name: why for path, why in built["skipped"]}
+    assert "outside the source root" in reasons["notes.txt"]
+    assert str((corpus / "secret.txt").resolve()) in reasons["notes.txt"]
+    assert "notes.txt" not in {f["path"] for f in built["files"]}
+
+    (corpus / "configs" / "rag" / "help.yaml").write_text(
+        "sources:\n  - path: ../../docs\n    glob: '../*'\n"
+    )
+    assert main(["rag", "build", "help"]) == 2
+    assert "relative pattern below the folder" in capsys.readouterr().err
+
+
+_SEGMENT = st.sampled_from(["a", "b.md", ".h.md", "c.txt", "sub"])
+
+
+@settings(max_examples=80, deadline=None, database=None, derandomize=True)
+@given(
+    st.lists(st.lists(_SEGMENT, min_size=1, max_size=4), min_size=1, max_size=10),
+    st.lists(
+        st.sampled_from(["**", "*", "*.md", "sub", "s*", "?.md", "[ab]*"]), min_size=1, max_size=4
+    ),
+)
+def test_the_source_walk_selects_what_path_glob_selects(
+    files: list[list[str]], pattern: list[str]
+) -> None:
+    """Without symlinks, the bounded walk takes exactly the files Path.glob would."""
+    import tempfile
+
+    from llmops.rag._loaders import LoadReport, _walk
+    from llmops.rag._spec import SourceSpec
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder).resolve()
+        for parts in files:
+            try:
+                root.joinpath(*parts).parent.mkdir(parents=True, exist_ok=True)
+                root.joinpath(*parts).write_text("x")
+            except OSError:  # a file where a folder is wanted, or the reverse
+                continue
+        glob = "/".join(pattern)
+        expected = sorted(p for p in root.glob(glob) if p.is_file())
+        assert _walk(root, SourceSpec(path=".", glob=glob), (str(root),), LoadReport()) == expected

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _reliability_report import ReliabilityLog
 
 from llmops._exceptions import ConfigError, InputError, ModelError
 from llmops.registry import ModelVersion, register_model_version
@@ -368,6 +369,108 @@ def test_a_supervised_server_that_never_gets_ready_is_reported(
         start_supervised(store, plan, log_dir=tmp_path)
     (endpoint,) = list_endpoints(store, all_=True)
     assert endpoint.status == "failed"
+
+
+def _endpoint_record(store: Store, status: str, pid: int | None) -> str:
+    from llmops.store.models import ServingEndpointRecord
+
+    endpoint_id = os.urandom(6).hex()
+    with store.write() as session:
+        session.add(
+            ServingEndpointRecord(
+                id=endpoint_id,
+                model="bot@1",
+                backend="llama.cpp",
+                served_model_name="bot",
+                api_base="http://127.0.0.1:9/v1",
+                host="127.0.0.1",
+                port=9,
+                command=["x"],
+                adapters={},
+                status=status,
+                pid=pid,
+                log_path="",
+            )
+        )
+    return endpoint_id
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_an_observer_settles_a_dead_server_by_whether_it_was_ever_ready(store: Store) -> None:
+    """Whoever sees the process gone first (its supervisor or a reader), the verdict is the
+    same: never ready is failed, ready is crashed; no pid yet (spawning) is left alone."""
+    dead = _dead_pid()
+    starting = _endpoint_record(store, "starting", dead)
+    ready = _endpoint_record(store, "ready", dead)
+    spawning = _endpoint_record(store, "starting", None)
+    assert get_endpoint(store, starting).status == "failed"
+    assert get_endpoint(store, ready).status == "crashed"
+    assert get_endpoint(store, spawning).status == "starting"
+    assert {e.id: e.status for e in list_endpoints(store)} == {
+        starting: "failed",
+        ready: "crashed",
+        spawning: "starting",
+    }
+
+
+def test_an_observers_stale_verdict_never_overwrites_the_managers(
+    store: Store, reliability: ReliabilityLog
+) -> None:
+    """The interleaving behind 'crashed' == 'failed': a reader has seen the record live with
+    a dead pid; before it writes, the manager records its own verdict (here: restarted and
+    ready under a new pid) in a transaction the reader's write must wait for. The reader's
+    verdict applies only to the row it saw, so the manager's stands."""
+    from llmops.serving._endpoints import _refresh
+    from llmops.store.models import ServingEndpointRecord
+
+    endpoint_id = _endpoint_record(store, "starting", _dead_pid())
+    with store.session() as session:
+        stale = session.get(ServingEndpointRecord, endpoint_id)
+    assert stale is not None
+    manager_wrote, release = threading.Event(), threading.Event()
+
+    def manager() -> None:
+        with store.write() as session:
+            record = session.get(ServingEndpointRecord, endpoint_id)
+            assert record is not None
+            record.status, record.pid = "ready", os.getpid()
+            session.add(record)
+            session.flush()
+            manager_wrote.set()
+            release.wait(60)
+
+    writer = threading.Thread(target=manager)
+    writer.start()
+    assert manager_wrote.wait(60)
+    observed: list[str] = []
+    reader = threading.Thread(target=lambda: observed.append(_refresh(store, stale).status))
+    reader.start()
+    if store.dialect == "postgresql":  # let the reader reach the row lock before the commit
+
+        def reader_waits() -> bool:
+            with store.engine.connect() as probe:  # a new snapshot of the activity each time
+                return bool(
+                    probe.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    ).scalar()
+                )
+
+        _wait_for(reader_waits, timeout_s=60)
+    release.set()
+    writer.join()
+    reader.join()
+    final = get_endpoint(store, endpoint_id)
+    assert (final.status, final.pid) == ("ready", os.getpid())
+    assert observed == ["ready"]
+    reliability.record(
+        f"serving: a stale liveness verdict vs its manager ({store.dialect})", runs=1
+    )
 
 
 def test_stop_by_id_ends_supervision(store: Store, tmp_path: Path) -> None:

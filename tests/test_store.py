@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
 import pytest
+from _reliability_report import ReliabilityLog
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
@@ -54,13 +56,53 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 def test_older_revision_is_refused(store: Store) -> None:
     with store.write() as session:
-        session.connection().execute(text("update alembic_version set version_num = 'old'"))
+        session.connection().execute(text("update alembic_version set version_num = '0001'"))
     other = Store(store.url)
     with pytest.raises(
-        StoreError, match=r"at schema revision old, this llmops expects .*llmops store upgrade"
+        StoreError, match=r"at schema revision 0001, this llmops expects .*llmops store upgrade"
     ):
         other.ensure_schema()
     other.close()
+
+
+@pytest.mark.parametrize("revision", ["0010", "9999_from_the_future", "zz"])
+def test_a_store_from_a_newer_llmops_says_to_upgrade_llmops(
+    store: Store,
+    revision: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    reliability: ReliabilityLog,
+) -> None:
+    """Any revision this llmops does not ship: every way of opening the store, `store
+    upgrade` included, says so in one line and exits 2, and leaves the store as it was."""
+    from llmops.cli import main
+    from llmops.store._store import _forget_stores
+
+    with store.write() as session:
+        session.connection().execute(
+            text("update alembic_version set version_num = :r"), {"r": revision}
+        )
+    _forget_stores()
+    expected = rf"was created by a newer llmops \(revision {revision}\): upgrade llmops$"
+    for attempt in (lambda s: s.ensure_schema(), lambda s: s.upgrade()):
+        other = Store(store.url)
+        with pytest.raises(StoreError, match=expected):
+            attempt(other)
+        other.close()
+    with pytest.raises(StoreError, match=expected):
+        open_store(store.url)
+
+    monkeypatch.setenv("LLMOPS_STORE_URL", store.url)
+    for command in (["store", "upgrade"], ["runs", "list"], ["traces", "list"]):
+        capsys.readouterr()
+        assert main(command) == 2, command
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "llmops store upgrade" not in err, err
+        assert re.search(expected, err), err
+    other = Store(store.url)
+    assert other.revision() == revision
+    other.close()
+    reliability.record(f"store: a newer schema revision is named ({store.dialect})", runs=6)
 
 
 def test_unreachable_postgres_is_one_clear_error() -> None:

@@ -19,7 +19,11 @@ def upgrade() -> None:
     from llmops.store._engine import display_url
 
     url = load_config().resolved_store_url
-    before, after = Store(url).upgrade()
+    store = Store(url)
+    try:
+        before, after = store.upgrade()
+    finally:
+        store.close()
     console.print(f"store {display_url(url)}: revision {before or '(empty)'} -> {after}")
 
 

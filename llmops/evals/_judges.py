@@ -2,13 +2,15 @@
 
 Every judge call goes through :func:`ask_judge`: the prompt asks for one JSON object at
 temperature 0 (grammar-constrained to the schema on the local llama.cpp model, JSON mode
-elsewhere); the reply is parsed leniently (code fences and prose around the first JSON
-object are tolerated) and validated against a small JSON schema. An unparsable or invalid
-reply is sent back once with the problem named; a second failure makes the case unmeasured
-with both raw outputs in its detail, never a silent 0.
+elsewhere); the reply is parsed leniently (code fences and prose around JSON objects are
+tolerated) and the one object valid against a small JSON schema is taken (several conflicting
+ones count as invalid). An unparsable or invalid reply is sent back once with the problem
+named; a second failure makes the case unmeasured with both raw outputs in its detail, never
+a silent 0.
 
-The material being judged is wrapped in tags and the system prompt says it is data, not
-instructions, so an answer cannot talk the judge into a verdict as easily.
+The material being judged is wrapped in tags, every ``<`` in it escaped so it cannot close
+them, and the system prompt says it is data, not instructions, so an answer cannot talk the
+judge into a verdict as easily.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ __all__ = [
     "JudgeReply",
     "JudgeScorer",
     "Scale",
+    "Tagged",
     "ask_judge",
     "extract_json",
+    "json_objects",
     "judge_verdict",
     "tagged",
 ]
@@ -98,15 +102,36 @@ order of the answers or their length sway you.{criteria}
 Reply with a JSON object: {{"reasoning": "<two sentences at most>", "winner": {choices}}}"""
 
 
-def tagged(tag: str, text: str | None) -> str:
-    """``text`` between ``<tag>`` lines; a closing tag inside it is defused."""
-    body = (text or "").replace(f"</{tag}>", f"< /{tag}>")
-    return f"<{tag}>\n{body}\n</{tag}>"
+class Tagged(str):
+    """Material already wrapped by :func:`tagged`: nested in another tag as it is."""
+
+    __slots__ = ()
 
 
-def contexts_block(contexts: Sequence[Context]) -> str:
+#: Characters a model may read as the ``<`` of a tag: ``<`` itself and its look-alikes
+#: (fullwidth, small form, angle brackets, arrowheads). Each is written as a character
+#: reference, so the judged text keeps its content but holds no tag a model could see.
+_TAG_OPENERS = {
+    ord(char): f"&#x{ord(char):X};" for char in "\uff1c\ufe64\u2039\u2329\u3008\u27e8\u276e\u02c2"
+}
+_TAG_OPENERS[ord("<")] = "&lt;"
+
+
+def tagged(tag: str, text: str | None) -> Tagged:
+    """``text`` between ``<tag>`` lines, with every ``<`` (and look-alike) in it escaped.
+
+    Escaping every opener, not a list of closing tags, is what no variant can get past:
+    ``</RESPONSE>``, ``</response >``, ``< /response>``, another wrapper's tag, a fullwidth
+    ``\uff1c/response>`` all lose the character that would start them. A :class:`Tagged` text
+    (made here) is nested as it is.
+    """
+    body = text if isinstance(text, Tagged) else (text or "").translate(_TAG_OPENERS)
+    return Tagged(f"<{tag}>\n{body}\n</{tag}>")
+
+
+def contexts_block(contexts: Sequence[Context]) -> Tagged:
     """Retrieved passages, numbered in rank order."""
-    return "\n".join(tagged(f"context_{i}", c.text) for i, c in enumerate(contexts, 1))
+    return Tagged("\n".join(tagged(f"context_{i}", c.text) for i, c in enumerate(contexts, 1)))
 
 
 def extract_json(text: str) -> dict[str, Any] | None:
@@ -125,20 +150,53 @@ def extract_json(text: str) -> dict[str, Any] | None:
     return None
 
 
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Every JSON object in ``text``, in order, objects nested in another one included."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            pass
+        else:
+            found.append(value)  # decoding from "{" only ever gives an object
+        start = text.find("{", start + 1)
+    return found
+
+
+_CONFLICTING = "conflicting verdicts"
+
+
+def _verdict_key(data: dict[str, Any]) -> str:
+    # two objects that differ only in their reasoning give the same verdict
+    return json.dumps({k: v for k, v in data.items() if k != "reasoning"}, sort_keys=True)
+
+
 def _problem(text: str, schema: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-    """The parsed object, or what is wrong with ``text``."""
+    """The one schema-valid object of ``text``, or what is wrong with it.
+
+    A reply may carry other objects (an echoed example, a quoted payload): they are
+    ignored when exactly one verdict is valid; several different valid verdicts, nested
+    or not, are ambiguous, so none is taken rather than the first.
+    """
     import jsonschema
 
-    data = extract_json(text)
-    if data is None:
+    objects = json_objects(text)
+    if not objects:
         return None, "it contains no JSON object"
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data)
-    )
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path)
-        return None, f"{where + ': ' if where else ''}{error.message}"[:300]
-    return data, None
+    validator = jsonschema.Draft202012Validator(schema)
+    valid = [data for data in objects if validator.is_valid(data)]
+    verdicts = {_verdict_key(data) for data in valid}
+    if len(verdicts) == 1:
+        return valid[0], None
+    if len(verdicts) > 1:
+        return None, f"it has {len(verdicts)} {_CONFLICTING}"
+    error = jsonschema.exceptions.best_match(validator.iter_errors(objects[0]))
+    assert error is not None  # objects[0] is not valid
+    where = "/".join(str(part) for part in error.absolute_path)
+    return None, f"{where + ': ' if where else ''}{error.message}"[:300]
 
 
 @dataclass(frozen=True)
@@ -219,8 +277,12 @@ async def ask_judge(
             ]
         current.set_attributes({"llmops.judge.attempts": len(raw)})
         current.set_status("ERROR", "judge output could not be parsed")
+    # a stable message (calibration counts unmeasured cases by it); the detail says more
+    conflicting = _CONFLICTING in problems[-1]
     raise ScorerUnmeasured(
-        "judge output could not be parsed",
+        "judge reply has conflicting verdicts"
+        if conflicting
+        else "judge output could not be parsed",
         detail={"judge_model": model.name, "raw": raw, "problems": problems},
     )
 

@@ -1,16 +1,20 @@
 """Loading documents: folders of text, Markdown, HTML and PDF files, and JSONL records.
 
-Unreadable or binary files are reported and skipped, never fatal.
+Unreadable or binary files are reported and skipped, never fatal; so are files that symlinks
+lead to outside the declared source folders, unless a source opts in.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import gzip
 import hashlib
 import html
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
@@ -65,11 +69,86 @@ def _read_file(path: Path) -> str:
     return text
 
 
-def _folder(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]:
+def _within(real: str, roots: tuple[str, ...]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+@functools.cache
+def _glob_match(parts: tuple[str, ...], pattern: tuple[str, ...], partial: bool) -> bool:
+    """Whether ``parts`` matches ``pattern`` (``**`` = any number of folders), with Path.glob's
+    rules; ``partial``: whether something below the folder ``parts`` can still match."""
+    if not parts:
+        return bool(pattern) if partial else all(segment == "**" for segment in pattern)
+    if not pattern:
+        return False
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return _glob_match(parts, rest, partial) or _glob_match(parts[1:], pattern, partial)
+    return fnmatch.fnmatchcase(parts[0], head) and _glob_match(parts[1:], rest, partial)
+
+
+def _walk(root: Path, source: SourceSpec, roots: tuple[str, ...], report: LoadReport) -> list[Path]:
+    """The files under ``root`` that match the source's glob, in path order.
+
+    Unlike Path.glob, a symlink that resolves outside every source root is not followed
+    (unless the source opts in) and a symlink back to a folder being walked is not entered,
+    so a link to ``/`` or a link loop cannot pull in or walk the whole file system. Both are
+    reported as skipped with the reason.
+    """
+    pattern = PurePosixPath(source.glob).parts
+    found: list[Path] = []
+    stack: list[tuple[Path, tuple[str, ...], tuple[str, ...]]] = [(root, (), (str(root),))]
+    while stack:
+        folder, relative, ancestors = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            report.skipped.append((str(folder), f"{type(exc).__name__}: {exc}"[:200]))
+            continue
+        for entry in entries:
+            parts = (*relative, entry.name)
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                is_dir = is_file = False
+            wanted = _glob_match(parts, pattern, is_dir) and (is_dir or pattern[-1] != "**")
+            if not wanted:
+                continue
+            real = os.path.realpath(entry.path)
+            if entry.is_symlink():
+                if not (is_dir or is_file):
+                    report.skipped.append((str(path), f"broken or looping symlink to {real}"))
+                    continue
+                if not source.follow_symlinks_outside and not _within(real, roots):
+                    what = "folder" if is_dir else "file"
+                    report.skipped.append(
+                        (
+                            str(path),
+                            f"symlink to {what} {real} outside the source root"
+                            " (set follow_symlinks_outside: true to index it)",
+                        )
+                    )
+                    continue
+            if is_dir:
+                if real in ancestors:
+                    report.skipped.append((str(path), f"symlink loop back to {real}"))
+                    continue
+                stack.append((path, parts, (*ancestors, real)))
+            elif is_file:
+                found.append(path)
+    return sorted(found)
+
+
+def _folder(
+    source: SourceSpec, base: Path, roots: tuple[str, ...], report: LoadReport
+) -> list[Document]:
     root = (base / (source.path or "")).resolve()
     if not root.exists():
         raise NotFoundError(f"source folder {root} not found")
-    paths = [root] if root.is_file() else sorted(p for p in root.glob(source.glob) if p.is_file())
+    paths = [root] if root.is_file() else _walk(root, source, roots, report)
     documents = []
     for path in paths:
         if path.suffix.lower() not in _TEXT_SUFFIXES:
@@ -172,9 +251,11 @@ def load_sources(sources: list[SourceSpec], base: Path) -> tuple[list[Document],
     """Every document of every source, with a report for the manifest."""
     report = LoadReport()
     documents: list[Document] = []
+    # a symlink may lead from one declared folder into another, never beyond them
+    roots = tuple(str((base / source.path).resolve()) for source in sources if source.path)
     for source in sources:
         if source.path:
-            documents.extend(_folder(source, base, report))
+            documents.extend(_folder(source, base, roots, report))
         elif source.jsonl:
             documents.extend(_jsonl(source, base, report))
         else:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops._exceptions import InputError, NotFoundError
 from llmops._yaml import describe_validation_error, load_yaml
@@ -27,7 +27,11 @@ class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str | None = Field(default=None, description="folder or file of text/markdown/HTML/PDF")
-    glob: str = "**/*"
+    glob: str = Field(default="**/*", description="files to take under 'path' ('**' spans folders)")
+    follow_symlinks_outside: bool = Field(
+        default=False,
+        description="also index files that symlinks lead to outside the source folders",
+    )
     jsonl: str | None = Field(default=None, description="JSONL file, one document per line")
     dataset: str | None = Field(
         default=None,
@@ -43,6 +47,15 @@ class SourceSpec(BaseModel):
         if sum(value is not None for value in (self.path, self.jsonl, self.dataset)) != 1:
             raise ValueError("give exactly one of 'path', 'jsonl' or 'dataset'")
         return self
+
+    @field_validator("glob")
+    @classmethod
+    def _glob_stays_inside(cls, value: str) -> str:
+        # the folder is the boundary: a pattern may only select below it
+        parts = PurePosixPath(value).parts
+        if not parts or value.startswith(("/", "\\")) or ".." in parts:
+            raise ValueError("must be a relative pattern below the folder (no '/' start, no '..')")
+        return value
 
 
 class SplitterSpec(BaseModel):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from llmops._exceptions import InputError, ModelError, NotFoundError
@@ -109,17 +110,33 @@ def update_endpoint(store: Store, endpoint_id: str, **values: Any) -> ServingEnd
 
 
 def _refresh(store: Store, record: ServingEndpointRecord) -> ServingEndpoint:
-    """A live record whose process is gone (and whose manager did not say so) is crashed."""
-    if record.status not in LIVE or pid_alive(record.pid):
+    """A live record whose process is gone (and whose manager did not say so) is settled:
+    ``failed`` if it never got ready, ``crashed`` if it did.
+
+    Its manager (a supervisor, maybe in another process) may be recording its own verdict
+    at the same moment, so this one is a single conditional UPDATE: it applies only while
+    the row still has the status and pid read here, atomically on both backends (a
+    read-then-write would overwrite a verdict committed in between on PostgreSQL). Either
+    way the verdicts agree: a server that exits before it is ready has failed.
+    """
+    if record.status not in LIVE or record.pid is None or pid_alive(record.pid):
+        # no pid yet: the process is being spawned, there is nothing to check
         return ServingEndpoint.of(record)
-    with store.write() as session:  # only if nobody (its supervisor) has moved it on since
-        current = session.get(ServingEndpointRecord, record.id)
+    verdict = "failed" if record.status == "starting" else "crashed"
+    table = ServingEndpointRecord
+    with store.write() as session:
+        session.execute(
+            update(table)
+            .where(
+                col(table.id) == record.id,
+                col(table.status) == record.status,
+                col(table.pid) == record.pid,
+            )
+            .values(status=verdict, stopped_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        current = session.get(table, record.id, populate_existing=True)
         assert current is not None
-        if current.status in LIVE and current.pid == record.pid:
-            current.status = "crashed"
-            current.stopped_at = utcnow()
-            session.add(current)
-            session.flush()
         return ServingEndpoint.of(current)
 
 

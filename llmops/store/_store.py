@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,24 @@ def head_revision() -> str:
     return head
 
 
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    """Every migration revision shipped with this version of llmops."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def _newer_store(url: str, revision: str) -> StoreError:
+    # a revision this llmops does not ship was written by a later one (or by another tool);
+    # `llmops store upgrade` cannot help, only a newer llmops can read it
+    return StoreError(
+        f"store {display_url(url)} was created by a newer llmops (revision {revision}): "
+        "upgrade llmops"
+    )
+
+
 def _current_revision(connection: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
@@ -81,7 +100,7 @@ class Store:
             raise self._unreachable(exc) from None
 
     def ensure_schema(self) -> None:
-        """Create a new database at the head revision; refuse one at an older revision."""
+        """Create a new database at the head revision; refuse one at another revision."""
         head = head_revision()
         try:
             with self._write_engine.begin() as connection:
@@ -92,6 +111,8 @@ class Store:
                 current = _current_revision(connection)
                 if current == head:
                     return
+                if current is not None and current not in _known_revisions():
+                    raise _newer_store(self.url, current)
                 if current is None:
                     known = set(inspect(connection).get_table_names()) & set(
                         SQLModel.metadata.tables
@@ -121,6 +142,8 @@ class Store:
         try:
             with self._write_engine.begin() as connection:
                 before = _current_revision(connection)
+                if before is not None and before not in _known_revisions():
+                    raise _newer_store(self.url, before)
                 command.upgrade(_alembic_config(connection), "head")
         except (OperationalError, DBAPIError) as exc:
             raise self._unreachable(exc) from None
@@ -170,7 +193,11 @@ def open_store(url: str | None = None) -> Store:
         store = _open.get(url)
         if store is None:
             store = Store(url)
-            store.ensure_schema()
+            try:
+                store.ensure_schema()
+            except BaseException:
+                store.close()  # a refused store keeps no connection open
+                raise
             _open[url] = store
         return store
 

@@ -109,7 +109,9 @@ def mixed(worker: int, go: str, traces: int, cases: int, pushes: int) -> None:
 
     store = open_store(os.environ["LLMOPS_STORE_URL"])
     shared = [f"shared {i}: {{{{ x }}}}" for i in range(1, pushes)]
-    random.Random(worker).shuffle(shared)
+    # another order in each worker, the same on a replay (the test session's seed)
+    seed = os.environ.get("LLMOPS_TEST_SEED") or os.environ.get("_LLMOPS_CHOSEN_TEST_SEED", "")
+    random.Random(f"{seed}:{worker}").shuffle(shared)
     shared.insert(0, "shared 0: {{ x }}")  # every worker pushes this one first, at once
     outcome: dict[str, Any] = {}
 

@@ -4,7 +4,8 @@ consistent, earlier work stays intact, and resumable work resumes.
 Span ingest (SDK pipeline and OTLP receiver), eval runs (then ``llmops eval resume``), RAG
 index builds (real MiniLM, chromadb, BM25) and prompt pushes, on SQLite and PostgreSQL where
 the work can use either. Each kill lands after the work has visibly started (read from the
-store or the worker's output), at a randomized point.
+store or the worker's output), at a randomized point drawn from the session seed (the
+``rng`` fixture): a failure names the seed, and ``LLMOPS_TEST_SEED=N`` replays its choices.
 """
 
 from __future__ import annotations
@@ -120,11 +121,11 @@ def _finish(
 
 # -- spans from the SDK ----------------------------------------------------------------------
 def test_sigkill_during_sdk_span_ingest(
-    store_url: str, tmp_path: Path, reliability: ReliabilityLog
+    store_url: str, tmp_path: Path, reliability: ReliabilityLog, rng: random.Random
 ) -> None:
     """Every span flushed before the kill is stored; what is stored is a gapless prefix of
     what was emitted (batches are whole transactions, written in order), each row whole."""
-    rng, kills, problems, lost = random.Random(), 3, [], 0
+    kills, problems, lost = 3, [], 0
     store = open_store(store_url)
     for attempt in range(kills):
         prefix = f"k{attempt}-"
@@ -207,11 +208,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _send_otlp(base: str, stop: threading.Event, sent: list[str]) -> None:
+def _send_otlp(base: str, stop: threading.Event, sent: list[str], ids: random.Random) -> None:
     """Post requests of one trace each until told to stop or the server is gone."""
     with httpx.Client(timeout=10) as client:
         while not stop.is_set():
-            trace_id = f"{random.getrandbits(128):032x}"
+            trace_id = f"{ids.getrandbits(128):032x}"
             try:
                 response = client.post(
                     f"{base}/v1/traces",
@@ -225,10 +226,10 @@ def _send_otlp(base: str, stop: threading.Event, sent: list[str]) -> None:
 
 
 def test_sigkill_during_otlp_ingest(
-    store_url: str, tmp_path: Path, reliability: ReliabilityLog
+    store_url: str, tmp_path: Path, reliability: ReliabilityLog, rng: random.Random
 ) -> None:
     """Requests answered 200 are stored whole; a request cut by the kill is all or nothing."""
-    rng, kills, problems, lost = random.Random(), 2, [], 0
+    kills, problems, lost = 2, [], 0
     store = open_store(store_url)
     acked: list[str] = []
     for attempt in range(kills):
@@ -254,7 +255,11 @@ def test_sigkill_during_otlp_ingest(
         sent_here: list[str] = []
         stop = threading.Event()
         senders = [
-            threading.Thread(target=_send_otlp, args=(base, stop, sent_here)) for _ in range(2)
+            threading.Thread(
+                target=_send_otlp,
+                args=(base, stop, sent_here, random.Random(rng.getrandbits(64))),
+            )
+            for _ in range(2)
         ]
         for sender in senders:
             sender.start()
@@ -377,13 +382,13 @@ def _killed_run_problems(store: Store, run_id: str) -> list[str]:
 
 @pytest.mark.parametrize("kills", [3])
 def test_sigkill_during_eval_run_then_resume(
-    store_url: str, project: Path, reliability: ReliabilityLog, kills: int
+    store_url: str, project: Path, reliability: ReliabilityLog, rng: random.Random, kills: int
 ) -> None:
     """After the kill: the run row is there, every stored case has all its scores and no case
     is stored twice; ``llmops eval resume`` then runs exactly the missing cases, once. The
     last run's resume is killed too, and resumed again."""
     kills = kills if _backend(store_url) == "sqlite" else 2
-    rng, problems, lost = random.Random(), [], 0
+    problems, lost = [], 0
     suite = _eval_project(project)
     log = project / "executions.log"
     env = _env(project, store_url, CRASH_LOG=str(log))
@@ -463,12 +468,12 @@ def _write_corpus(project: Path, edition: int) -> None:
 
 @pytest.mark.parametrize("kills", [3])
 def test_sigkill_during_rag_index_build(
-    project: Path, reliability: ReliabilityLog, kills: int
+    project: Path, reliability: ReliabilityLog, rng: random.Random, kills: int
 ) -> None:
     """A killed build never becomes visible; every earlier version stays queryable (dense,
     BM25, hybrid) with all its vectors; the next build succeeds. Damage would add up, so
     querying every version once after the last kill checks them all."""
-    rng, problems = random.Random(), []
+    problems: list[str] = []
     (project / "configs" / "rag").mkdir()
     (project / "configs" / "rag" / "docs.yaml").write_text(
         "sources:\n  - path: ../../docs\n"
@@ -543,11 +548,11 @@ def test_sigkill_during_rag_index_build(
 
 # -- prompt pushes -------------------------------------------------------------------------
 def test_sigkill_during_prompt_push(
-    store_url: str, tmp_path: Path, reliability: ReliabilityLog
+    store_url: str, tmp_path: Path, reliability: ReliabilityLog, rng: random.Random
 ) -> None:
     """Versions stay numbered 1..N without gaps, each whole (its hash matches its content),
     earlier ones unchanged; the alias and its history agree; pushing goes on afterwards."""
-    rng, kills, problems, lost = random.Random(), 3, [], 0
+    kills, problems, lost = 3, [], 0
     store = open_store(store_url)
     kept: dict[int, str] = {}
     for attempt in range(kills):
