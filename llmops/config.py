@@ -22,6 +22,8 @@ __all__ = [
     "Config",
     "ModelConfig",
     "PathsConfig",
+    "RagConfig",
+    "ServerConfig",
     "Setting",
     "TracingConfig",
     "find_project_dir",
@@ -53,6 +55,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LLMOPS_ARTIFACT_ROOT",
         "Where run artifacts are stored: a folder or an fsspec URL (default .llmops/artifacts).",
+    ),
+    Setting(
+        "LLMOPS_ALLOWED_HOSTS",
+        "Extra host names the server answers to, comma-separated (added to server.allowed_hosts).",
     ),
 )
 
@@ -98,6 +104,29 @@ class TracingConfig(BaseModel):
     max_queue: int = Field(default=50_000, ge=1)
 
 
+class ServerConfig(BaseModel):
+    """The llmops server (``llmops server``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="host names (NAME or NAME:PORT) answered besides the bound one, e.g. a "
+        "reverse proxy's; '*' answers any (no DNS rebinding protection)",
+    )
+
+
+class RagConfig(BaseModel):
+    """How RAG indexes are built."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    redact_chunks: bool = Field(
+        default=False,
+        description="mask secrets in documents (tracing's patterns) before they are indexed",
+    )
+
+
 def _default_models() -> dict[str, ModelConfig]:
     return {
         "local": ModelConfig(model="local/smollm2", params={"temperature": 0.0, "max_tokens": 64})
@@ -114,6 +143,8 @@ class Config(BaseModel):
     models: dict[str, ModelConfig] = Field(default_factory=_default_models)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    rag: RagConfig = Field(default_factory=RagConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     project_dir: Path | None = Field(default=None, exclude=True)
     source: str | None = Field(default=None, exclude=True)

@@ -16,6 +16,8 @@ from llmops.store.models import EvalCaseRecord, EvalRunRecord, EvalScoreRecord, 
 
 __all__ = ["RunDetail", "finish_run", "get_run", "list_runs", "start_run", "write_results"]
 
+_UNLIMITED = 2**62  # eval results are masked but never cut
+
 
 def start_run(store: Store, record: EvalRunRecord) -> None:
     """Record a run as ``running`` before any case executes."""
@@ -37,25 +39,30 @@ def _case_detail(result: CaseResult) -> dict[str, Any] | None:
 
 
 def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> None:
-    """Write a batch of case results and their scores in one transaction."""
+    """Write a batch of case results and their scores in one transaction, with secrets in
+    inputs, outputs, errors, reasons and details masked as the tracing settings say (spans of
+    the same cases are masked alike; results are never truncated)."""
     if not results:
         return
+    from llmops.tracing._setup import current_redactor
+
+    redact = current_redactor().with_max_chars(_UNLIMITED).value
     cases = [
         {
             "run_id": run_id,
             "case_index": r.case.index,
             "repeat": r.repeat,
-            "inputs": r.case.row,
-            "expected": r.case.expected,
-            "output": r.output,
-            "error": r.error,
+            "inputs": redact(r.case.row),
+            "expected": redact(r.case.expected),
+            "output": redact(r.output),
+            "error": redact(r.error),
             "latency_ms": r.latency_ms,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "cost_usd": r.cost_usd,
             "cached": r.cached,
             "trace_id": r.trace_id,
-            "detail": _case_detail(r),
+            "detail": redact(_case_detail(r)),
         }
         for r in results
     ]
@@ -66,9 +73,9 @@ def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> N
             "repeat": r.repeat,
             "scorer": name,
             "value": value,
-            "error": r.score_errors.get(name),
-            "reason": r.score_reasons.get(name),
-            "detail": r.score_details.get(name),
+            "error": redact(r.score_errors.get(name)),
+            "reason": redact(r.score_reasons.get(name)),
+            "detail": redact(r.score_details.get(name)),
         }
         for r in results
         for name, value in r.scores.items()

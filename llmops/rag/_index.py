@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from llmops.store.models import (
 
 if TYPE_CHECKING:
     from llmops.gates._protect import GateToken
+    from llmops.tracing._redact import Redactor
 
 __all__ = [
     "AliasMove",
@@ -166,11 +167,14 @@ def build_index(
     *,
     embedder: Any = None,
     on_progress: Callable[[str, int, int], None] | None = None,
+    redactor: Redactor | None = None,
 ) -> tuple[IndexInfo, list[tuple[str, str]]]:
     """Load, chunk, embed and index the pipeline's sources as a new version.
 
     The version becomes ``ready`` (visible) only after everything is written; returns its
-    manifest and the files that were skipped with why.
+    manifest and the files that were skipped with why. With a ``redactor``, secrets in each
+    document's text, id and metadata are masked before it is chunked (so no chunk boundary
+    splits one), embedded and indexed.
     """
     import numpy as np
 
@@ -182,11 +186,22 @@ def build_index(
     documents, report = load_sources(spec.sources, loaded.base_dir)
     if not documents:
         raise InputError(f"RAG pipeline '{spec.name}': its sources hold no readable documents")
+    if redactor is not None:
+        documents = [
+            replace(
+                d,
+                id=redactor.text(d.id),
+                text=redactor.text(d.text),
+                metadata=redactor.attributes(d.metadata),
+            )
+            for d in documents
+        ]
     chunks = split_documents(documents, spec.splitter)
     embedder = embedder or get_embedder(spec.embedder)
-    index_id, version, collection_name = _reserve_version(store, loaded)
     progress = on_progress or (lambda stage, done, total: None)
     client = chroma_client(data_dir)
+    # Nothing between the reservation and `try`: a Ctrl-C there left the version `building`.
+    index_id, version, collection_name = _reserve_version(store, loaded)
     try:
         cache = EmbeddingCache(data_dir / "embeddings.sqlite")
         vectors = []
@@ -245,11 +260,17 @@ def build_index(
             session.connection().execute(
                 _I.update()
                 .where(_I.c.id == index_id)
-                .values(status="failed", error=f"{type(exc).__name__}: {exc}"[:1000])
+                .values(status="failed", error=_error_text(exc))
             )
         _drop_artifacts(client, collection_name, bm25_dir(data_dir, spec.name, version))
         raise
     return resolve_index(store, f"{spec.name}@{version}"), report.skipped
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"  # Ctrl-C or SIGTERM: `rag build` again starts a new version
+    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 def _unique(chunks: list[Chunk]) -> list[Chunk]:

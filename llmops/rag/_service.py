@@ -36,7 +36,13 @@ def build(
     """Build a new index version of ``pipeline`` (a name in configs/rag/ or a YAML path)."""
     config, store = _context(config, store)
     loaded = load_pipeline(pipeline, _configs_dir(config))
-    return build_index(store, loaded, config.data_dir, on_progress=on_progress)
+    redactor = None
+    if config.rag.redact_chunks:
+        from llmops.tracing._setup import current_redactor
+
+        # the tracing settings' patterns; a chunk is masked but never cut
+        redactor = current_redactor(config).with_max_chars(2**62)
+    return build_index(store, loaded, config.data_dir, on_progress=on_progress, redactor=redactor)
 
 
 def _loaded(config: Config, info: IndexInfo) -> LoadedPipeline | None:

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmops.store import Store
+from llmops.tracing._redact import Redactor
 from llmops.tracing._sinks import StoreSink
 
 __all__ = ["StoreSpanExporter", "span_to_row"]
@@ -18,7 +19,8 @@ _KIND_ATTRIBUTE = "llmops.span.kind"
 
 
 def span_to_row(span: ReadableSpan) -> dict[str, Any]:
-    """The ``spans`` row of a finished OTel SDK span."""
+    """The ``spans`` row of a finished OTel SDK span, before :meth:`Redactor.span` masks and
+    cuts it."""
     context = span.context
     assert context is not None
     attributes = dict(span.attributes or {})
@@ -34,8 +36,8 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
                 "trace_id": format(context.trace_id, "032x"),
                 "span_id": format(context.span_id, "016x"),
                 "parent_span_id": format(span.parent.span_id, "016x") if span.parent else None,
-                "name": span.name[:400],
-                "kind": str(kind)[:32],
+                "name": span.name,
+                "kind": str(kind),
                 "start_ns": span.start_time or 0,
                 "end_ns": span.end_time or span.start_time or 0,
                 "status_code": span.status.status_code.name,
@@ -53,12 +55,17 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
 class StoreSpanExporter(SpanExporter):
     """Use with an OTel ``BatchSpanProcessor`` to keep OTel SDK spans in the llmops store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, redactor: Redactor | None = None) -> None:
+        """``redactor``: by default the one of the project's tracing settings."""
+        from llmops.tracing._setup import current_redactor
+
         self._sink = StoreSink(store)
+        self._redactor = redactor or current_redactor()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            self._sink.write([span_to_row(span) for span in spans])
+            redact = self._redactor.span
+            self._sink.write([redact(span_to_row(span)) for span in spans])
         except Exception:  # telemetry must never break the traced program
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from llmops.tracing._redact import Redactor, utf8_text
+from llmops.tracing._redact import Redactor
 from llmops.tracing._span import Span
 
 __all__ = ["PipelineStats", "SpanPipeline", "SpanSink", "get_pipeline", "set_pipeline", "span_row"]
@@ -52,27 +52,23 @@ class PipelineStats:
 
 
 def span_row(span: Span, redactor: Redactor) -> dict[str, Any]:
-    """The stored form of a finished span, redacted."""
-    attributes = redactor.attributes(span.attributes)
-    events = span.events
-    if events:
-        events = [
-            {**event, "attributes": redactor.attributes(event["attributes"])} for event in events
-        ]
-    return {
-        "trace_id": format(span.trace_id, "032x"),
-        "span_id": format(span.span_id, "016x"),
-        "parent_span_id": format(span.parent_id, "016x") if span.parent_id else None,
-        "name": utf8_text(span.name[:400]),
-        "kind": utf8_text(span.kind[:32]),
-        "start_ns": span.start_ns,
-        "end_ns": span.end_ns or span.start_ns,
-        "status_code": span.status,
-        "status_message": redactor.text(span.status_message) if span.status_message else None,
-        "attributes": attributes,
-        "events": events or None,
-        "resource": None,
-    }
+    """The stored form of a finished span, redacted as OTLP-received spans are."""
+    return redactor.span(
+        {
+            "trace_id": format(span.trace_id, "032x"),
+            "span_id": format(span.span_id, "016x"),
+            "parent_span_id": format(span.parent_id, "016x") if span.parent_id else None,
+            "name": span.name,
+            "kind": span.kind,
+            "start_ns": span.start_ns,
+            "end_ns": span.end_ns or span.start_ns,
+            "status_code": span.status,
+            "status_message": span.status_message,
+            "attributes": span.attributes,
+            "events": span.events,
+            "resource": None,
+        }
+    )
 
 
 class SpanPipeline:

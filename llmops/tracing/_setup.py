@@ -11,10 +11,10 @@ from llmops.tracing._pipeline import SpanPipeline, SpanSink, install_exit_handle
 from llmops.tracing._redact import Redactor
 
 if TYPE_CHECKING:
-    from llmops.config import Config
+    from llmops.config import Config, TracingConfig
     from llmops.store import Store
 
-__all__ = ["build_pipeline", "fallback_pipeline"]
+__all__ = ["build_pipeline", "current_redactor", "fallback_pipeline", "redactor_for"]
 
 _log = logging.getLogger("llmops.tracing")
 
@@ -76,11 +76,7 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
         sinks.append(OTelExporterSink(exporter, name="otlp"))
     pipeline = SpanPipeline(
         sinks,
-        redactor=Redactor(
-            settings.redact_patterns,
-            redact_emails=settings.redact_emails,
-            max_chars=settings.max_attribute_chars,
-        ),
+        redactor=redactor_for(settings),
         batch_size=settings.batch_size,
         interval_s=settings.flush_interval_ms / 1000,
         max_queue=settings.max_queue,
@@ -88,3 +84,34 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
     )
     install_exit_handlers()
     return pipeline
+
+
+_redactors: dict[tuple[tuple[str, ...], bool, int], Redactor] = {}
+
+
+def redactor_for(settings: TracingConfig) -> Redactor:
+    """The redactor the tracing settings describe (patterns, e-mails, the truncation limit);
+    one per distinct settings, as its caches of redacted keys and names pay off over time."""
+    key = (tuple(settings.redact_patterns), settings.redact_emails, settings.max_attribute_chars)
+    redactor = _redactors.get(key)
+    if redactor is None:
+        redactor = Redactor(key[0], redact_emails=key[1], max_chars=key[2])
+        if len(_redactors) >= 64:
+            _redactors.clear()
+        _redactors[key] = redactor
+    return redactor
+
+
+def current_redactor(config: Config | None = None) -> Redactor:
+    """The redactor of ``config``, else of the installed span pipeline, else of the project
+    config: what eval results, tracked runs and OTel exporter spans are masked with."""
+    if config is not None:
+        return redactor_for(config.tracing)
+    from llmops.tracing import _pipeline
+
+    pipeline = _pipeline._pipeline
+    if pipeline is not None:
+        return pipeline.redactor
+    from llmops.config import load_config
+
+    return redactor_for(load_config().tracing)

@@ -76,6 +76,15 @@ def _json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=fallback, option=orjson.OPT_NON_STR_KEYS))
 
 
+def _redacted(values: dict[str, Any], config: Config | None) -> dict[str, Any]:
+    """Params or tags with secrets masked as the tracing settings say (never cut)."""
+    if not values:
+        return values
+    from llmops.tracing._setup import current_redactor
+
+    return current_redactor(config).with_max_chars(2**62).attributes(values)
+
+
 def _same(a: Any, b: Any) -> bool:
     return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         b, option=orjson.OPT_SORT_KEYS
@@ -158,6 +167,7 @@ class ActiveRun:
         """Record several params in one write (JSON values; other types as strings)."""
         self._check_running()
         new = {_name(key, "param name", _MAX_KEY): _json(value) for key, value in params.items()}
+        new = _redacted(new, self._config)
         with self._lock:
             new = {k: v for k, v in new.items() if not self._known_param(k, v, self._params)}
             if not new:
@@ -189,6 +199,7 @@ class ActiveRun:
         """Set several tags in one write; values are stored as strings."""
         self._check_running()
         new = {_name(key, "tag name", _MAX_KEY): str(value) for key, value in tags.items()}
+        new = _redacted(new, self._config)
         with self._lock, self.store.write() as session:
             record = self._record(session)
             record.tags = {**(record.tags or {}), **new}
@@ -353,6 +364,7 @@ def start_run(
     experiment = _name(experiment, "experiment name")
     run_name = "" if name is None else _name(name, "run name")
     tag_map = {_name(k, "tag name", _MAX_KEY): str(v) for k, v in (tags or {}).items()}
+    tag_map = _redacted(tag_map, config)
     if not isinstance(store, Store):
         if store is None:
             if config is None:

@@ -386,6 +386,191 @@ def test_secrets_are_masked_in_stored_spans(reliability: ReliabilityLog, store: 
     assert not leaked, f"stored unmasked: {leaked}"
 
 
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) for c in text)
+
+
+#: (text, what must not survive) for every pattern family, with look-alike separators and
+#: invisible characters; None: prose that must be stored unchanged.
+PATTERN_CASES: list[tuple[str, str | None]] = [
+    ("GET /cb?token=abc123def456&x=1", "abc123def456"),
+    ("https://h/p?a=1&access_token=Zq9Zq9&b=2", "Zq9Zq9"),
+    ("https://h/p?sig=Xy7Xy7Xy7;X-Amz-Signature=Wv5Wv5Wv5", "Wv5Wv5Wv5"),
+    ("https://h/p?api_key\uff1dKk3Kk3Kk3", "Kk3Kk3Kk3"),  # fullwidth =
+    ("https://h/p?a=1\uff06code=Cc1Cc1Cc1", "Cc1Cc1Cc1"),  # fullwidth &
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ('{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}', "wJalrXUtnFEMI"),
+    ("AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "wJalrXUtnFEMI"),
+    ("ASIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "IOSFODNN7"),
+    (
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x\nQk9fQk9f\n"
+        "-----END RSA PRIVATE KEY-----\nend",
+        "MIIEpAIBAAKCAQEA7x",
+    ),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA (cut", "b3BlbnNzaC1rZXkt"),
+    (
+        "\uff0d" * 5 + "BEGIN PRIVATE KEY" + "\uff0d" * 5 + "\nMIIEvQIBADANBgkqhkiG9w0B",
+        "MIIEvQIBADANBg",
+    ),
+    ("secret=hunter22x and secret: banana99x", "hunter22x"),
+    ("secret: banana99x", "banana99x"),
+    ("password\uff1dhunter22x", "hunter22x"),  # U+FF1D
+    ("password\u2236hunter22x", "hunter22x"),  # U+2236 RATIO
+    ("password\ua789hunter22x", "hunter22x"),  # U+A789
+    ("password\ufe55hunter22x", "hunter22x"),  # U+FE55
+    ("\u201cpassword\u201d: \u201chunter22x\u201d", "hunter22x"),  # curly quotes
+    ("api_key\u00a0=\u00a0Ak4Ak4Ak4", "Ak4Ak4Ak4"),  # no-break spaces
+    ("sk\u2010proj\u2010abcdefghijklmnopqrstuv", "abcdefghijklmnopqrstuv"),  # U+2010 dashes
+    (
+        _fullwidth("sk-proj-abcdefghijklmnopqr"),  # a key typed in fullwidth forms
+        _fullwidth("mnopqr"),
+    ),
+    ("sk\u200b-proj-abcdefghijklmnopqrstuv", "abcdefghijklmnopqrstuv"),  # zero-width space
+    (
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "dozjgNryP4J3",
+    ),
+    ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA"),
+    ("sk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc"),
+    ("github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwx", "abcdefghijkl_mnop"),
+    ("glpat-abcdefghijklmnopqrst", "abcdefghijklmnopqrst"),
+    ("ya29.a0AfH6SMBabcdefghijklmnop", "a0AfH6SMBabcdefghijklmnop"),
+    ("npm_abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz0123456789"),
+    ("SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wxyz0123456789"),
+    ("token usage: 512", None),
+    ("what is the password? reset it in settings", None),
+    ("Basic understanding of internationalization", None),
+    ("max_tokens=4096 and the secret of good tea", None),
+    ("caf\u00e9 \u2615 \u00abna\u00efve\u00bb \u2013 \uff15\uff10\uff4d\uff12", None),
+    (
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 family",
+        None,
+    ),  # zero-width joiners kept where nothing is hidden
+    ("https://example.com/search?q=tea&page=2", None),
+    ("sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709", None),
+]
+
+
+def test_every_secret_pattern_family_is_masked_and_prose_is_kept(
+    reliability: ReliabilityLog,
+) -> None:
+    from llmops.tracing import Redactor
+
+    redactor = Redactor()
+    failures = []
+    for text, secret in PATTERN_CASES:
+        masked = redactor.text(text)
+        if secret is None and masked != text:
+            failures.append(f"prose changed: {text!r} -> {masked!r}")
+        elif secret is not None and (secret in masked or "[REDACTED]" not in masked):
+            failures.append(f"not masked: {text!r} -> {masked!r}")
+    reliability.record(
+        "redaction: secret pattern families, look-alike separators",
+        runs=len(PATTERN_CASES),
+        failures=len(failures),
+    )
+    assert not failures, "\n".join(failures)
+
+
+def test_one_redaction_of_span_rows_for_names_keys_events_links_and_resource() -> None:
+    from llmops.tracing import Redactor
+
+    secret = "sk-proj-abcdefghijklmnopqrstuvwx"
+    row = Redactor().span(
+        {
+            "trace_id": "5b8efff798038103d269b633813fc60c",
+            "span_id": "0000000000000001",
+            "name": f"call {secret}",
+            "kind": f"llm {secret}",
+            "status_message": f"failed: {secret}",
+            "attributes": {secret: 1, f"{secret}x": 2, "note": {"deep": [secret]}},
+            "events": [{"name": f"retry {secret}", "time_ns": 5, "attributes": {secret: "a"}}],
+            "links": [{"trace_id": "ab" * 16, "trace_state": f"k={secret}", "attributes": {}}],
+            "resource": {"service.name": "svc", "deployment": secret},
+            "scope": f"lib {secret}",
+        }
+    )
+    assert "abcdefghijklmnop" not in json.dumps(row)
+    assert row["name"] == "call [REDACTED]" and row["kind"] == "llm [REDACTED]"
+    assert set(row["attributes"]) == {"[REDACTED]", "[REDACTED] #2", "note"}  # no key lost
+    assert row["events"][0]["time_ns"] == 5 and row["links"][0]["trace_id"] == "ab" * 16
+    assert row["trace_id"] == "5b8efff798038103d269b633813fc60c"
+
+
+def test_a_secret_across_the_truncation_limit_is_masked_whole() -> None:
+    from llmops.tracing import Redactor
+
+    redactor = Redactor(max_chars=300)
+    for start in range(280, 301, 4):
+        text = "x" * start + " sk-proj-abcdefghijklmnopqrstuvwxyz " + "y" * 500
+        masked = redactor.text(text)
+        assert "abcdefghijklmnop"[:8] not in masked and "…[truncated" in masked, (start, masked)
+    # a PEM block that shrinks to the marker lets the kept part read further, still masked
+    text = "-----BEGIN PRIVATE KEY-----\n" + "A" * 5000 + "\n-----END PRIVATE KEY-----"
+    masked = redactor.text(text + " " + "sk-proj-" + "q" * 400 + " tail")
+    assert "qqqq" not in masked and masked.startswith("[REDACTED] [REDACTED]")
+
+
+def test_otel_sdk_spans_and_otlp_export_are_redacted(store: Store) -> None:
+    """The OTel SDK exporter into the store and the OTLP export sink see masked spans only."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from llmops.tracing import SpanPipeline, span
+    from llmops.tracing._exporter import StoreSpanExporter
+    from llmops.tracing._pipeline import set_pipeline
+    from llmops.tracing._sinks import OTelExporterSink
+
+    secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    provider = TracerProvider(resource=Resource.create({"deploy.key": f"token={secret}"}))
+    provider.add_span_processor(SimpleSpanProcessor(StoreSpanExporter(store)))
+    with provider.get_tracer("t").start_as_current_span(f"otel {secret}") as otel:
+        otel.set_attribute(secret, "v")
+        otel.add_event(f"event {secret}", {"k": secret})
+    provider.shutdown()
+    stored = _raw_spans(store)
+    assert "otel [REDACTED]" in stored and "abcdefghijklmnop" not in stored
+
+    memory = InMemorySpanExporter()
+    pipeline = SpanPipeline([OTelExporterSink(memory)])
+    previous = set_pipeline(pipeline)
+    try:
+        with span(f"sdk {secret}") as sdk:
+            sdk.set({"note": secret, secret: 1})
+            sdk.add_event(f"e {secret}")
+        assert pipeline.flush(10)
+    finally:
+        set_pipeline(previous)
+        pipeline.shutdown()
+    [exported] = memory.get_finished_spans()
+    text = json.dumps(
+        [exported.name, dict(exported.attributes or {}), [e.name for e in exported.events]]
+    )
+    assert "sdk [REDACTED]" in text and "abcdefghijklmnop" not in text
+
+
+def test_tracking_params_and_tags_are_redacted(store: Store) -> None:
+    from llmops.tracking import start_run
+
+    secret = "sk-ant-api03-abcdefghijklmnopqrstuv"
+    with start_run("exp", tags={"note": f"key {secret}"}, store=store) as run:
+        run.log_params({"api_key": "plain-value", "prompt": f"use {secret}", "n": 3})
+        run.log_params({"prompt": f"use {secret}"})  # the same param again: no conflict
+        run.set_tag("token", "t0k3n-value")
+    assert run.params == {"api_key": "[REDACTED]", "prompt": "use [REDACTED]", "n": 3}
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT params, tags FROM tracking_runs")).all()
+    dump = json.dumps([[str(v) for v in row] for row in rows])
+    assert "abcdefghijklmnop" not in dump and "plain-value" not in dump
+    assert "t0k3n-value" not in dump and "use [REDACTED]" in dump
+
+
 # ---- artifact path traversal -------------------------------------------------------------------
 
 TRAVERSALS = [
