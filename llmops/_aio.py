@@ -1,22 +1,50 @@
-"""One long-lived event loop in a daemon thread, for blocking wrappers of async code.
+"""One long-lived event loop in a daemon thread for blocking wrappers of async code, and the
+interrupt policy of long commands.
 
 litellm caches async HTTP clients per event loop; running every call on the same loop keeps
 those clients valid across calls instead of creating and closing a loop each time.
+
+Interrupts: the main thread waits in :func:`run_sync` while the work runs on the loop's
+thread, so Ctrl-C lands in the waiting thread. :func:`run_sync` then cancels the work and
+waits (briefly) for it to unwind, which closes its HTTP connections. That matters for the
+local llama.cpp server: stopping it with a request still open blocks forever while holding
+the GIL (see ``llmops.llm._local``). :func:`interrupt_policy` gives long CLI commands one
+behaviour for SIGINT and SIGTERM: the first raises :class:`~llmops._exceptions.Interrupted`
+and starts a watchdog that ends the process if cleanup takes longer than a few seconds; a
+second exits at once, even while the main thread is blocked in C (the watchdog thread hears
+of it through the signal wakeup fd).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import select
+import signal
+import sys
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+import time
+import warnings
+from collections.abc import Coroutine, Iterator
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
-__all__ = ["run_sync"]
+from llmops._exceptions import Interrupted
+
+__all__ = ["cancel_all", "interrupt_policy", "interrupted_exit_code", "run_sync"]
 
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
+
+#: How long an interrupted run_sync waits for its work to unwind (its ``finally`` blocks,
+#: closing its connections) before giving up on it.
+CANCEL_WAIT_S = 2.0
+#: How long cleanup may take after the first SIGINT/SIGTERM before the process is ended
+#: (the spec is an exit within 5 s; this leaves a margin for interpreter shutdown).
+FORCE_EXIT_AFTER_S = 4.0
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
@@ -30,5 +58,136 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the shared loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+    """Run ``coro`` on the shared loop and wait for its result.
+
+    If the wait is interrupted (Ctrl-C raises in this thread), the task is cancelled and
+    given up to ``CANCEL_WAIT_S`` to unwind before the interrupt propagates.
+    """
+    loop = _background_loop()
+    finished = threading.Event()
+    created: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        task = loop.create_task(coro)
+        task.add_done_callback(lambda _: finished.set())
+        created.append(task)
+
+    loop.call_soon_threadsafe(start)
+    try:
+        finished.wait()
+    except BaseException:
+
+        def cancel() -> None:  # runs after start(): the loop runs callbacks in order
+            if created:
+                created[0].cancel()
+
+        # litellm makes its request coroutine in an executor thread; cancelled while that
+        # runs, the coroutine is never awaited, and saying so at exit is only noise.
+        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+        loop.call_soon_threadsafe(cancel)
+        finished.wait(CANCEL_WAIT_S)
+        raise
+    return created[0].result()
+
+
+def cancel_all(timeout_s: float) -> bool:
+    """Cancel every task on the shared loop and wait up to ``timeout_s`` for them to end.
+
+    Used at exit, so that no request is left open on a server about to be stopped; returns
+    whether they all ended.
+    """
+    loop = _loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return True
+
+    async def cancel() -> bool:
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending
+
+    try:
+        return asyncio.run_coroutine_threadsafe(cancel(), loop).result(timeout_s + 0.5)
+    except Exception:  # the loop is stuck in synchronous code: nothing more to do here
+        return False
+
+
+_interrupted: list[int] = []  # the exit code of the first interrupt, once there was one
+
+
+def interrupted_exit_code() -> int | None:
+    """130 (SIGINT) or 143 (SIGTERM) once :func:`interrupt_policy` caught a signal."""
+    return _interrupted[0] if _interrupted else None
+
+
+def _restore_terminal() -> None:
+    if sys.stdout.isatty():  # a progress bar hides the cursor while it runs
+        with contextlib.suppress(OSError):
+            os.write(sys.stdout.fileno(), b"\x1b[?25h")
+
+
+def _exit_now(code: int, why: str) -> NoReturn:
+    _restore_terminal()
+    with contextlib.suppress(OSError):
+        os.write(2, f"{why}: exiting now\n".encode())
+    os._exit(code)
+
+
+def _watch(code: int, wakeup: int) -> None:
+    """After the first signal: exit at the next SIGINT/SIGTERM, or when cleanup runs long.
+
+    Runs in its own thread and learns of signals through the wakeup fd, which the C-level
+    handler writes from any thread: a main thread blocked in C (a locked SQLite file) never
+    runs the Python handler, but it releases the GIL, so this thread can still end things.
+    """
+    deadline = time.monotonic() + FORCE_EXIT_AFTER_S
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([wakeup], [], [], left)
+        if ready and set(os.read(wakeup, 64)) & {signal.SIGINT, signal.SIGTERM}:
+            _exit_now(code, "interrupted again")
+    _exit_now(code, f"interrupted: cleanup took over {FORCE_EXIT_AFTER_S:g} s")
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    code = 128 + signum
+    if _interrupted:  # the second Ctrl-C (or SIGTERM): the user does not want to wait
+        _exit_now(_interrupted[0], "interrupted again")
+    _interrupted.append(code)
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd)
+    threading.Thread(
+        target=_watch, args=(code, read_fd), name="llmops-interrupt", daemon=True
+    ).start()
+    with contextlib.suppress(OSError):
+        os.write(2, b"interrupting: finishing cleanly (press Ctrl-C again to exit now)\n")
+    message = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    raise Interrupted(message, exit_code=code)
+
+
+@contextlib.contextmanager
+def interrupt_policy() -> Iterator[None]:
+    """SIGINT and SIGTERM during the block: the first raises ``Interrupted`` (exit 130, or
+    143 for SIGTERM) and cleanup gets ``FORCE_EXIT_AFTER_S``; a second exits immediately.
+
+    After an interrupt the handlers stay installed, so what runs after the command (printing
+    what was kept, flushing spans before ``llmops.cli._entry`` ends with ``os._exit``) is
+    covered too.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+    for signum in signals:
+        signal.signal(signum, _on_signal)
+    try:
+        yield
+    finally:
+        if not _interrupted:
+            for signum, handler in previous.items():
+                if handler is not None:  # None: installed outside Python, nothing to restore
+                    signal.signal(signum, handler)

@@ -15,6 +15,9 @@ that user; the CLI prints it on one line and exits with ``exit_code``::
     ├── ModelError                a model call failed after its retries
     ├── StoreError                the store cannot be opened or is at the wrong revision
     └── CheckFailed               exit 1: a threshold or gate was not met
+
+    KeyboardInterrupt
+    └── Interrupted               exit 130 (Ctrl-C) or 143 (SIGTERM): says what was kept
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "CheckFailed",
     "ConfigError",
     "InputError",
+    "Interrupted",
     "LlmopsError",
     "ModelError",
     "NotFoundError",
@@ -97,3 +101,16 @@ class CheckFailed(LlmopsError):
     """A threshold or gate was evaluated and not met (exit 1)."""
 
     exit_code = 1
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the work; the message says what was kept and how to go on.
+
+    A ``KeyboardInterrupt``, not an ``LlmopsError``: code that catches ``Exception`` (a
+    failing case, a scorer) must never swallow it.
+    """
+
+    def __init__(self, message: str = "interrupted", *, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

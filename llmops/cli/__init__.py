@@ -1,16 +1,22 @@
 """The ``llmops`` command line. Errors map to exit codes here, in one place:
 
 0 ok · 1 a check or threshold failed · 2 bad input or environment · 70 internal error ·
-130 interrupted.
+130 interrupted (Ctrl-C) · 143 terminated (SIGTERM). Long commands (eval run/resume, rag
+build/query, gate check, promote) run under ``llmops._aio.interrupt_policy``: the first
+signal stops the work cleanly within seconds, a second one exits at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+from typing import NoReturn
 
 from rich.markup import escape
 
-from llmops._exceptions import LlmopsError
+from llmops._aio import interrupted_exit_code
+from llmops._exceptions import Interrupted, LlmopsError
 from llmops.cli._app import app, state
 from llmops.cli._eval import eval_app
 from llmops.cli._gates import bundles_app, gate_app, promote_command
@@ -48,18 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=True, prog_name="llmops")
     except SystemExit as exc:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:  # typer turned it into a silent exit 130
+            return _report_interrupt(interrupt)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except LlmopsError as exc:
-        if state.debug:
-            raise
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        return _report_interrupt(exc)
     except Exception as exc:
         if state.debug:
             raise
+        code = interrupted_exit_code()
+        if code is not None:
+            # After the signal, an error is its consequence: a library that caught the
+            # KeyboardInterrupt in an import it cut short reports the package as missing.
+            return _report_interrupt(Interrupted(exit_code=code))
+        if isinstance(exc, LlmopsError):
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            return exc.exit_code
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         err_console.print(
             f"[red]internal error:[/] {escape(type(exc).__name__)}: {escape(first_line)}"
@@ -70,5 +81,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) that an exit was raised for, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _report_interrupt(exc: KeyboardInterrupt) -> int:
+    """One line on what was kept (``Interrupted`` says it), and 130 or 143 (SIGTERM)."""
+    err_console.print(escape(getattr(exc, "message", "interrupted")), soft_wrap=True)
+    return int(getattr(exc, "exit_code", 130))
+
+
 def _entry() -> None:
-    sys.exit(main())
+    code = main()
+    if interrupted_exit_code() is not None:
+        _exit_interrupted(code)
+    sys.exit(code)
+
+
+def _exit_interrupted(code: int) -> NoReturn:
+    """End an interrupted command without the exit handlers: the run is already marked and
+    its results written, and stopping the in-process llama.cpp server takes 1-3 s of GIL-
+    holding shutdown (waiting out its cancelled requests) for nothing. Spans are flushed
+    first; the watchdog of ``interrupt_policy`` still bounds all of it."""
+    from llmops.tracing import flush
+
+    with contextlib.suppress(Exception):
+        flush(timeout_s=2.0)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from llmops._exceptions import CheckFailed, InputError
-from llmops.cli._output import console, fmt_ms, fmt_score, print_json, short
+from llmops.cli._output import console, err_console, fmt_ms, fmt_score, print_json, short
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -219,6 +219,7 @@ def run(
     ),
 ) -> None:
     """Run an eval suite (every prompt x model cell of it), store and print the results."""
+    from llmops._aio import interrupt_policy
     from llmops.evals import build_scorer, load_suite, run_matrix
 
     spec = load_suite(suite).spec
@@ -226,16 +227,17 @@ def run(
     progress = _Progress(enabled=not as_json)
     started = time.perf_counter()
     try:
-        runs = run_matrix(
-            suite,
-            model=model,
-            limit=limit,
-            concurrency=concurrency,
-            repeats=repeats,
-            use_cache=cache,
-            observer=progress,
-            backend=None if backend is GenerationBackend.litellm else backend.value,
-        )
+        with interrupt_policy():
+            runs = run_matrix(
+                suite,
+                model=model,
+                limit=limit,
+                concurrency=concurrency,
+                repeats=repeats,
+                use_cache=cache,
+                observer=progress,
+                backend=None if backend is GenerationBackend.litellm else backend.value,
+            )
     finally:
         progress.stop()
     _report(runs, overrides, started, cases, as_json, allow_errors)
@@ -251,12 +253,23 @@ def resume(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Finish a run that was killed or interrupted: only its missing cases run."""
+    from llmops._aio import interrupt_policy
+    from llmops.config import load_config
     from llmops.evals import resume_run
+    from llmops.evals._results import get_run
+    from llmops.store import open_store
 
+    detail = get_run(open_store(load_config().resolved_store_url), run_id)
+    if detail.run.status not in ("completed", "completed_with_errors"):
+        (err_console if as_json else console).print(
+            f"resuming run {detail.run.id[:12]} ({detail.run.status}): "
+            f"{len(detail.cases)} case(s) already done"
+        )
     progress = _Progress(enabled=not as_json)
     started = time.perf_counter()
     try:
-        result = resume_run(run_id, observer=progress)
+        with interrupt_policy():
+            result = resume_run(run_id, observer=progress)
     finally:
         progress.stop()
     _report([result], {}, started, cases, as_json, allow_errors)

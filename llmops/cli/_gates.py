@@ -60,9 +60,11 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Decide whether SUBJECT may become ALIAS; records the decision. Exit 0 pass, 1 fail."""
+    from llmops._aio import interrupt_policy
     from llmops.gates import check_gate
 
-    result = check_gate(subject, alias=alias, rerun=rerun, reuse_only=reuse_only)
+    with interrupt_policy():
+        result = check_gate(subject, alias=alias, rerun=rerun, reuse_only=reuse_only)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -79,9 +81,11 @@ def promote_command(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Move ALIAS to SUBJECT when its gate passes (or with --force, recorded as an override)."""
+    from llmops._aio import interrupt_policy
     from llmops.gates import promote
 
-    outcome = promote(subject, to=to, force=force, reason=reason)
+    with interrupt_policy():
+        outcome = promote(subject, to=to, force=force, reason=reason)
     if as_json:
         print_json(outcome.to_dict())
     else:

@@ -36,6 +36,8 @@ def build(
         TimeRemainingColumn,
     )
 
+    from llmops._aio import interrupt_policy, interrupted_exit_code
+    from llmops._exceptions import Interrupted
     from llmops.rag import build as build_index
 
     store, config = _store_and_config()
@@ -54,8 +56,20 @@ def build(
             tasks[stage] = progress.add_task(stage, total=total)
         progress.update(tasks[stage], completed=done)
 
-    with progress:
-        info, skipped = build_index(pipeline, config=config, store=store, on_progress=on_progress)
+    try:
+        with interrupt_policy(), progress:
+            info, skipped = build_index(
+                pipeline, config=config, store=store, on_progress=on_progress
+            )
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt) and interrupted_exit_code() is None:
+            raise
+        code = interrupted_exit_code() or 130
+        raise Interrupted(
+            f"{'terminated (SIGTERM)' if code == 143 else 'interrupted'}: rag build {pipeline} "
+            "stopped; its new version was not made ready and earlier versions are unchanged",
+            exit_code=code,
+        ) from None
     if as_json:
         print_json({**info.to_dict(), "skipped": skipped})
         return
@@ -223,6 +237,7 @@ def query(
     """Print the retrieved chunks with scores, and the model's cited answer."""
     from rich.markup import escape
 
+    from llmops._aio import interrupt_policy
     from llmops._exceptions import InputError
     from llmops.rag import answer as answer_question
     from llmops.rag import retrieve
@@ -230,12 +245,13 @@ def query(
     if mode not in (None, "dense", "bm25", "hybrid"):
         raise InputError(f"--mode {mode!r}: expected dense, bm25 or hybrid")
     store, config = _store_and_config()
-    if answer:
-        result = answer_question(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
-        chunks, text, cited = result.chunks, result.text, result.citations
-    else:
-        chunks = retrieve(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
-        text, cited = None, []
+    with interrupt_policy():
+        if answer:
+            result = answer_question(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
+            chunks, text, cited = result.chunks, result.text, result.citations
+        else:
+            chunks = retrieve(question, ref, k=k, mode=mode, config=config, store=store)  # type: ignore[arg-type]
+            text, cited = None, []
     if as_json:
         print_json({"chunks": [c.to_dict() for c in chunks], "answer": text, "citations": cited})
         return

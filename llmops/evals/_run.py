@@ -1,13 +1,15 @@
 """Running suites: one run per (prompt, model) cell, stored, traced, scored, resumable.
 
 ``run_suite`` runs a suite with one cell; ``run_matrix`` runs every cell of a suite with
-``prompts:`` and/or ``models:``; ``resume_run`` finishes a run that was killed; and
+``prompts:`` and/or ``models:``; ``resume_run`` finishes a run that was killed or
+interrupted (Ctrl-C marks a run ``interrupted`` and keeps its finished cases); and
 ``evaluate`` is the same machinery for a dataset, target and scorers given in Python.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from llmops._aio import run_sync
-from llmops._exceptions import InputError, NotFoundError, SuiteError
+from llmops._exceptions import InputError, Interrupted, NotFoundError, SuiteError
 from llmops.config import Config, load_config
 from llmops.evals._datasets import Case, Dataset, load_dataset, rows_to_dataset
 from llmops.evals._results import finish_run, start_run, stored_results, write_results
@@ -179,18 +181,26 @@ def _execute(
 
     pending: list[CaseResult] = []
     last_write = time.monotonic()
+    written = len(previous)
+    # Results arrive on the event loop's thread; after an interrupt the main thread writes
+    # what is left while a case that ignored its cancellation may still be finishing.
+    lock = threading.Lock()
 
     def write_pending() -> None:
-        nonlocal last_write
-        if cache is not None:
-            cache.flush()
-        write_results(store, run_id, pending)
-        pending.clear()
-        last_write = time.monotonic()
+        nonlocal last_write, written
+        with lock:
+            if cache is not None:
+                cache.flush()
+            write_results(store, run_id, pending)
+            written += len(pending)
+            pending.clear()
+            last_write = time.monotonic()
 
     def on_result(result: CaseResult) -> None:
-        pending.append(result)
-        if len(pending) >= _WRITE_BATCH or time.monotonic() - last_write > _WRITE_INTERVAL_S:
+        with lock:
+            pending.append(result)
+            due = len(pending) >= _WRITE_BATCH or time.monotonic() - last_write > _WRITE_INTERVAL_S
+        if due:
             write_pending()
         observer.on_result(result)
 
@@ -210,6 +220,17 @@ def _execute(
                 on_result=on_result,
             )
         )
+    except KeyboardInterrupt as exc:
+        # Ctrl-C or SIGTERM: the cases done so far are kept, and `eval resume` runs the rest.
+        write_pending()
+        finish_run(store, run_id, status="interrupted", n_cases=written, n_errors=0, summary={})
+        flush(timeout_s=2.0)
+        short = run_id[:12]
+        raise Interrupted(
+            f"{getattr(exc, 'message', 'interrupted')}: run {short} ({written}/{total} cases "
+            f"done); resume with llmops eval resume {short}",
+            exit_code=getattr(exc, "exit_code", 130),
+        ) from None
     except BaseException:
         write_pending()
         finish_run(store, run_id, status="aborted", n_cases=total, n_errors=0, summary={})
@@ -556,7 +577,7 @@ def resume_run(
     store: Store | None = None,
     observer: RunObserver | None = None,
 ) -> EvalRun:
-    """Finish a killed or aborted run: only its missing (case, repeat) pairs run."""
+    """Finish a killed, aborted or interrupted run: only its missing (case, repeat) pairs run."""
     from llmops.evals._results import get_run
     from llmops.llm import ResponseCache
 
