@@ -268,8 +268,12 @@ def build_index(
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"  # Ctrl-C or SIGTERM: `rag build` again starts a new version
+    from llmops._aio import interrupted_exit_code
+
+    # Ctrl-C or SIGTERM (also when a library turned it into another error: an import cut
+    # short reports its package missing); `rag build` again starts a new version.
+    if isinstance(exc, KeyboardInterrupt) or interrupted_exit_code() is not None:
+        return "interrupted"
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
