@@ -66,7 +66,7 @@ def span(
     """
     parent_id: int | None = None
     if parent is None:
-        current = _get_current().get(SPAN_KEY)
+        current: Any = _get_current().get(SPAN_KEY)
         if type(current) is Span and current.end_ns and current._token is not None:
             current = live_current()  # rare: an ended span still current (closed out of order)
         if type(current) is Span:
