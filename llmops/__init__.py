@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from llmops.llm import Completion, complete, resolve_model
     from llmops.prompts import PromptVersion, register_prompt
     from llmops.store import Store, open_store
-    from llmops.tracing import flush, span, trace, trace_context
+    from llmops.tracing import flush, instrument, span, trace, trace_context
     from llmops.tracking import start_run
 
 _LAZY: dict[str, str] = {
@@ -61,6 +61,7 @@ _LAZY: dict[str, str] = {
     "Store": "llmops.store",
     "complete": "llmops.llm",
     "flush": "llmops.tracing",
+    "instrument": "llmops.tracing",
     "span": "llmops.tracing",
     "trace": "llmops.tracing",
     "trace_context": "llmops.tracing",
@@ -97,6 +98,7 @@ __all__ = [
     "complete",
     "evaluate",
     "flush",
+    "instrument",
     "load_config",
     "open_store",
     "prompts",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -20,9 +21,25 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnablePassthrough
 from langchain_core.tools import tool
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlmodel import select
 
+import llmops
+from llmops import InputError
 from llmops.store import Store
-from llmops.tracing import configure_tracing, flush, get_trace, list_traces, span
+from llmops.store.models import SpanRecord
+from llmops.tracing import (
+    configure_tracing,
+    current_span,
+    flush,
+    get_trace,
+    list_traces,
+    span,
+    uninstrument,
+)
 from llmops.tracing.integrations import LlmopsCallbackHandler
 
 DOCS = [
@@ -219,3 +236,170 @@ def test_importing_llmops_does_not_import_langchain_or_litellm() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# -- llmops.instrument("langchain"): no handler per call; each run is the current span --------
+
+
+@pytest.fixture
+def instrumented(traced: Store) -> Iterator[tuple[Store, InMemorySpanExporter]]:
+    llmops.instrument("langchain")
+    yield traced, InMemorySpanExporter()
+    uninstrument("langchain")
+
+
+def _tracer(exporter: InMemorySpanExporter) -> Any:
+    """A tracer of a provider that is not the global one: the context is shared all the same."""
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider.get_tracer("app")
+
+
+def _all_spans(store: Store, exporter: InMemorySpanExporter) -> dict[str, tuple[str, Any, str]]:
+    """span id -> (name, parent id, trace id) over the llmops store and the OTel exporter."""
+    assert flush()
+    spans: dict[str, tuple[str, Any, str]] = {}
+    with store.session() as session:
+        for row in session.exec(select(SpanRecord)):
+            spans[row.span_id] = (row.name, row.parent_span_id, row.trace_id)
+    for item in exporter.get_finished_spans():
+        context = item.get_span_context()
+        assert context is not None
+        parent = f"{item.parent.span_id:016x}" if item.parent is not None else None
+        spans[f"{context.span_id:016x}"] = (item.name, parent, f"{context.trace_id:032x}")
+    return spans
+
+
+def _parents(store: Store, exporter: InMemorySpanExporter) -> dict[str, tuple[str | None, str]]:
+    """name -> (parent's name, trace id)."""
+    spans = _all_spans(store, exporter)
+    return {
+        name: (spans[parent][0] if parent in spans else parent, trace_id)
+        for name, parent, trace_id in spans.values()
+    }
+
+
+def _lineage(span_id: str, spans: dict[str, tuple[str, Any, str]]) -> list[str]:
+    """The names of a span and its ancestors, innermost first."""
+    names = []
+    while span_id in spans:
+        name, span_id, _ = spans[span_id]
+        names.append(name)
+    return names
+
+
+def _deep_chain(tracer: Any) -> Any:
+    """outer -> @trace helper -> OTel span -> inner (a Runnable) -> @trace leaf."""
+
+    @llmops.trace(name="leaf")
+    def leaf(x: int) -> int:
+        return x + 1
+
+    @llmops.trace(name="helper")
+    def helper(x: int) -> int:
+        with tracer.start_as_current_span("otel"):
+            return int(RunnableLambda(leaf, name="inner").invoke(x))
+
+    return RunnableLambda(lambda x: x * 2, name="double") | RunnableLambda(helper, name="outer")
+
+
+def test_instrumented_runs_are_current_for_traced_functions_and_otel_spans(
+    instrumented: tuple[Store, InMemorySpanExporter],
+) -> None:
+    store, exporter = instrumented
+    with span("request") as root:
+        assert _deep_chain(_tracer(exporter)).invoke(3) == 7
+    assert current_span() is None
+    parents = _parents(store, exporter)
+    assert {name: parent for name, (parent, _) in parents.items()} == {
+        "request": None,
+        "RunnableSequence": "request",
+        "double": "RunnableSequence",
+        "outer": "RunnableSequence",
+        "helper": "outer",
+        "otel": "helper",
+        "inner": "otel",
+        "leaf": "inner",
+    }
+    assert {trace_id for _, trace_id in parents.values()} == {root.trace_id_hex}
+
+
+def test_instrumented_async_runs_nest_the_same(
+    instrumented: tuple[Store, InMemorySpanExporter],
+) -> None:
+    store, exporter = instrumented
+    tracer = _tracer(exporter)
+
+    @llmops.trace(name="aleaf")
+    async def aleaf(x: int) -> int:
+        await asyncio.sleep(0)
+        return x + 1
+
+    async def ahelper(x: int) -> int:
+        with tracer.start_as_current_span("otel"):
+            return int(await RunnableLambda(aleaf, name="ainner").ainvoke(x))
+
+    async def main() -> list[int]:
+        chain = RunnableLambda(lambda x: x, name="first") | RunnableLambda(ahelper, name="outer")
+        with span("request"):
+            return list(await asyncio.gather(chain.ainvoke(1), chain.ainvoke(2)))
+
+    assert asyncio.run(main()) == [2, 3]
+    spans = _all_spans(store, exporter)
+    leaves = [span_id for span_id, (name, _, _) in spans.items() if name == "aleaf"]
+    assert len(leaves) == 2
+    for leaf in leaves:
+        assert _lineage(leaf, spans) == [
+            "aleaf",
+            "ainner",
+            "otel",
+            "outer",
+            "RunnableSequence",
+            "request",
+        ]
+    assert len({spans[leaf][1] for leaf in leaves}) == 2  # each under its own run
+    assert len({trace_id for _, _, trace_id in spans.values()}) == 1
+
+
+def test_instrumented_batch_and_parallel_runs_keep_each_input_apart(
+    instrumented: tuple[Store, InMemorySpanExporter],
+) -> None:
+    store, _ = instrumented
+
+    @llmops.trace(name="work")
+    def work(x: int) -> int:
+        return x
+
+    step = RunnableLambda(work, name="step")
+    sequence = RunnableLambda(lambda x: x, name="first") | step
+    with span("request"):
+        assert sequence.batch([1, 2, 3]) == [1, 2, 3]
+        parallel = RunnableParallel(a=step, b=RunnableLambda(work, name="other"))
+        assert parallel.invoke(4) == {"a": 4, "b": 4}
+    assert current_span() is None
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+    assert flush()
+    with store.session() as session:
+        rows = list(session.exec(select(SpanRecord)))
+    by_id = {row.span_id: row for row in rows}
+    for row in [r for r in rows if r.name == "work"]:
+        x = orjson.loads(row.attributes["input.value"])["x"]
+        run = by_id[row.parent_span_id]  # the run of the same input, not another one's
+        assert run.name in ("step", "other") and orjson.loads(run.attributes["input.value"]) == x
+        assert _ancestors(row, by_id)[-1] == "request"
+    assert len([r for r in rows if r.name == "work"]) == 5
+
+
+def test_a_handler_passed_as_well_does_not_record_twice(
+    instrumented: tuple[Store, InMemorySpanExporter],
+) -> None:
+    store, _ = instrumented
+    RunnableLambda(lambda x: x, name="once").invoke(1, {"callbacks": [LlmopsCallbackHandler()]})
+    uninstrument("langchain")
+    RunnableLambda(lambda x: x, name="untraced").invoke(1)
+    assert [row.name for row in _rows(store)] == ["once"]
+
+
+def test_instrument_rejects_an_unknown_library() -> None:
+    with pytest.raises(InputError, match="langchain, litellm"):
+        llmops.instrument("langchian")

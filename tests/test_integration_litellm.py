@@ -183,3 +183,32 @@ def test_instrument_is_idempotent_and_uninstrument_removes_it(litellm: Any) -> N
     lists = [getattr(litellm, name, []) for name in integration._CALLBACK_LISTS]
     assert not any(c is logger for callbacks in lists for c in callbacks)
     uninstrument_litellm()  # a second time does nothing
+
+
+def test_a_call_inside_an_instrumented_langchain_run_is_its_child(
+    litellm: Any, store: Store
+) -> None:
+    pytest.importorskip("langchain_core")
+    from langchain_core.runnables import RunnableLambda
+
+    import llmops
+
+    def answer(question: str) -> str:
+        response = litellm.completion(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": question}],
+            mock_response="hi",
+        )
+        return str(response.choices[0].message.content)
+
+    llmops.instrument("langchain")
+    try:
+        with span("app") as root:
+            assert RunnableLambda(answer, name="answer").invoke("q") == "hi"
+    finally:
+        llmops.tracing.uninstrument("langchain")
+    rows = _wait(store, 3)
+    by_name = {row.name: row for row in rows}
+    [call] = _llm(rows)
+    assert call.parent_span_id == by_name["answer"].span_id
+    assert by_name["answer"].parent_span_id == root.span_id_hex

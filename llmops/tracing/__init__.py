@@ -9,12 +9,17 @@ into the llmops store (and any OTLP endpoint), never dropped silently.
     with llmops.trace_context(session_id="s1", user_id="u7"):
         with llmops.span("answer", kind="chain") as span:
             span.set("question", "...")
+
+    llmops.instrument("langchain")  # every LangChain run, no handler per call
+
+The current span is OpenTelemetry's current span: llmops and OTel spans nest as they run.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmops.tracing._instrument import instrument, uninstrument
 from llmops.tracing._pipeline import PipelineStats, SpanPipeline, get_pipeline, set_pipeline
 from llmops.tracing._queries import TraceFilter, TraceSummary, get_trace, list_traces
 from llmops.tracing._redact import Redactor
@@ -46,6 +51,7 @@ __all__ = [
     "flush",
     "get_pipeline",
     "get_trace",
+    "instrument",
     "list_traces",
     "set_pipeline",
     "shutdown_tracing",
@@ -55,6 +61,7 @@ __all__ = [
     "stats",
     "trace",
     "trace_context",
+    "uninstrument",
 ]
 
 

@@ -12,8 +12,8 @@ from typing import Any, TypeVar, overload
 
 import orjson
 
-from llmops.tracing import _interop
-from llmops.tracing._span import _CURRENT, Span, new_trace_id
+from llmops.tracing._context import SPAN_KEY, _get_current, attach, detach
+from llmops.tracing._span import Span, live_current, new_trace_id
 
 __all__ = [
     "extract_traceparent",
@@ -59,19 +59,20 @@ def span(
 ) -> Span:
     """A started span: ``with llmops.span("retrieve", kind="retriever") as s: ...``.
 
-    Its parent is ``parent`` (a span or a W3C ``traceparent`` header), else the current
-    llmops span, else the current OpenTelemetry span, else it starts a new trace. Inside a
-    ``with`` block it is the current span (and the current OpenTelemetry span when the app
-    uses an OpenTelemetry SDK); an exception is recorded and sets status ERROR. Without
-    ``with``, call ``end()``.
+    Its parent is ``parent`` (a span or a W3C ``traceparent`` header), else the current span
+    (llmops or OpenTelemetry, from any tracer provider), else it starts a new trace. Inside a
+    ``with`` block it is the current span, OpenTelemetry's included; an exception is recorded
+    and sets status ERROR. Without ``with``, call ``end()``.
     """
     parent_id: int | None = None
     if parent is None:
-        current = _CURRENT.get()
-        if current is not None:
+        current: Any = _get_current().get(SPAN_KEY)
+        if type(current) is Span and current.end_ns and current._token is not None:
+            current = live_current()  # rare: an ended span still current (closed out of order)
+        if type(current) is Span:
             trace_id, parent_id = current.trace_id, current.span_id
-        elif (otel := _interop.otel_parent()) is not None:
-            trace_id, parent_id = otel
+        elif current is not None and (context := current.get_span_context()).is_valid:
+            trace_id, parent_id = context.trace_id, context.span_id
         else:
             trace_id = new_trace_id()
     elif isinstance(parent, Span):
@@ -182,16 +183,36 @@ def trace(
             if capture_output:
                 active.attributes["output.value"] = _dump(result)
 
+        # A generator's span is current only while the generator runs, not between items:
+        # a span around ``yield`` would be current in the consumer's code too, and would close
+        # out of order with the consumer's spans.
         if inspect.isasyncgenfunction(fn):
 
             @functools.wraps(fn)
             async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                with begin(args, kwargs) as active:
-                    items = []
-                    async for item in fn(*args, **kwargs):
+                active = begin(args, kwargs)
+                items = []
+                iterator = fn(*args, **kwargs)
+                try:
+                    while True:
+                        token = attach(active)
+                        try:
+                            item = await iterator.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        finally:
+                            detach(token)
                         items.append(item)
                         yield item
                     finish(active, items)
+                except GeneratorExit:  # the consumer stopped early: not an error
+                    raise
+                except BaseException as exc:
+                    active.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
+                finally:
+                    await iterator.aclose()
+                    active.end()
 
             return agen_wrapper  # type: ignore[return-value]
 
@@ -199,12 +220,29 @@ def trace(
 
             @functools.wraps(fn)
             def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-                with begin(args, kwargs) as active:
-                    items = []
-                    for item in fn(*args, **kwargs):
+                active = begin(args, kwargs)
+                items = []
+                iterator = fn(*args, **kwargs)
+                try:
+                    while True:
+                        token = attach(active)
+                        try:
+                            item = next(iterator)
+                        except StopIteration:
+                            break
+                        finally:
+                            detach(token)
                         items.append(item)
                         yield item
                     finish(active, items)
+                except GeneratorExit:  # the consumer stopped early: not an error
+                    raise
+                except BaseException as exc:
+                    active.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
+                finally:
+                    iterator.close()
+                    active.end()
 
             return gen_wrapper  # type: ignore[return-value]
 

@@ -3,6 +3,10 @@
 128-bit trace ids and 64-bit span ids, parent links, attributes, events and a status, with
 times in integer nanoseconds. Recording one costs a few microseconds; everything else
 (redaction, serialization, storage) happens later on the pipeline's thread.
+
+A span implements OpenTelemetry's ``Span`` API and, while entered, is OpenTelemetry's current
+span (see ``_context``): OTel spans and instrumentations started inside nest under it, and
+``trace.get_current_span().set_attribute(...)`` writes onto it.
 """
 
 from __future__ import annotations
@@ -11,9 +15,16 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar, Token
+from contextvars import Token
 from types import TracebackType
 from typing import Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
+from opentelemetry.util.types import Attributes
+
+from llmops.tracing._context import SPAN_KEY, _get_current, _reset, _set_current, current
 
 __all__ = [
     "SPAN_KINDS",
@@ -37,9 +48,7 @@ SPAN_KINDS = (
 )
 
 _random = random.Random()
-_CURRENT: ContextVar[Span | None] = ContextVar("llmops_current_span", default=None)
-#: Set by the OpenTelemetry interop module to attach entered spans to the OTel context.
-_otel_hook: list[Callable[[Span], None] | None] = [None]
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 def new_trace_id() -> int:
@@ -57,16 +66,28 @@ def new_span_id() -> int:
 
 
 def current_span() -> Span | None:
-    """The llmops span active in this context, if any."""
-    return _CURRENT.get()
+    """The llmops span active in this context: None when there is none, or when the current
+    span is an OpenTelemetry one."""
+    found = live_current()
+    return found if isinstance(found, Span) else None
 
 
-class Span:
+def live_current() -> Any:
+    """The current span (llmops or OpenTelemetry) or None, passing over llmops spans that have
+    ended but are still current because they were closed out of order (a generator's span
+    closed while the consumer's span was open): their parent is what was current before."""
+    found = current()
+    while type(found) is Span and found.end_ns and found._token is not None:
+        previous = found._token.old_value
+        found = None if previous is Token.MISSING else previous.get(SPAN_KEY)
+    return found
+
+
+class Span(otel_trace.Span):
     """One timed operation. Use as a context manager, or call :meth:`end`."""
 
     __slots__ = (
         "_on_end",
-        "_otel_token",
         "_token",
         "attributes",
         "end_ns",
@@ -102,8 +123,7 @@ class Span:
         self.start_ns = time.time_ns()
         self.end_ns = 0
         self._on_end = on_end
-        self._token: Token[Span | None] | None = None
-        self._otel_token: Any = None
+        self._token: Token[Context] | None = None
 
     # -- recording -------------------------------------------------------------------------
     def set(self, key: str | Mapping[str, Any], value: Any = None) -> Span:
@@ -114,38 +134,69 @@ class Span:
             self.attributes.update(key)
         return self
 
-    set_attribute = set
+    set_attribute = set  # type: ignore[assignment]  # returns the span (chains) where OTel's returns None
 
-    def set_attributes(self, attributes: Mapping[str, Any]) -> Span:
+    def set_attributes(self, attributes: Mapping[str, Any]) -> Span:  # type: ignore[override]
         """Set several attributes."""
         self.attributes.update(attributes)
         return self
 
-    def add_event(self, name: str, attributes: Mapping[str, Any] | None = None) -> Span:
+    def add_event(  # type: ignore[override]
+        self, name: str, attributes: Attributes = None, timestamp: int | None = None
+    ) -> Span:
         """A timestamped event inside the span."""
         if self.events is None:
             self.events = []
         self.events.append(
-            {"name": name, "time_ns": time.time_ns(), "attributes": dict(attributes or {})}
+            {
+                "name": name,
+                "time_ns": timestamp or time.time_ns(),
+                "attributes": dict(attributes or {}),
+            }
         )
         return self
 
-    def record_exception(self, exc: BaseException) -> Span:
+    def record_exception(  # type: ignore[override]
+        self,
+        exception: BaseException,
+        attributes: Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> Span:
         """An ``exception`` event with type, message and stack trace (OTel semantic conventions)."""
         return self.add_event(
             "exception",
             {
-                "exception.type": type(exc).__qualname__,
-                "exception.message": str(exc),
-                "exception.stacktrace": "".join(traceback.format_exception(exc)),
+                "exception.type": type(exception).__qualname__,
+                "exception.message": str(exception),
+                "exception.stacktrace": "".join(traceback.format_exception(exception)),
+                **(attributes or {}),
             },
+            timestamp,
         )
 
-    def set_status(self, status: str, message: str | None = None) -> Span:
-        """``OK``, ``ERROR`` or ``UNSET``, with an optional message."""
-        self.status = status.upper()
+    def set_status(  # type: ignore[override]
+        self, status: str | Status | StatusCode, message: str | None = None
+    ) -> Span:
+        """``OK``, ``ERROR`` or ``UNSET`` (or an OpenTelemetry status), with an optional message."""
+        if isinstance(status, Status):
+            message = message or status.description
+            status = status.status_code
+        self.status = status.name if isinstance(status, StatusCode) else status.upper()
         self.status_message = message
         return self
+
+    def update_name(self, name: str) -> None:
+        """Rename the span (OpenTelemetry API)."""
+        self.name = name
+
+    def is_recording(self) -> bool:
+        """True until the span ends (OpenTelemetry API)."""
+        return not self.end_ns
+
+    def get_span_context(self) -> SpanContext:
+        """The span's ids as an OpenTelemetry ``SpanContext`` (sampled, local)."""
+        return SpanContext(self.trace_id, self.span_id, False, _SAMPLED)
 
     @property
     def trace_id_hex(self) -> str:
@@ -162,18 +213,20 @@ class Span:
 
     # -- lifecycle -------------------------------------------------------------------------
     def end(self, end_ns: int | None = None) -> None:
-        """Finish the span (once) and hand it to the pipeline."""
+        """Finish the span (once) and hand it to the pipeline; if it is still current (entered
+        and not exited), it stops being current."""
         if self.end_ns:
             return
         self.end_ns = end_ns or time.time_ns()
+        if self._token is not None:
+            self._release()
         on_end = self._on_end
         if on_end is not None:
             on_end(self)
 
     def __enter__(self) -> Span:
-        self._token = _CURRENT.set(self)
-        if _otel_hook[0] is not None:
-            _otel_hook[0](self)
+        # _context.attach inlined: this and __exit__ are the hot path
+        self._token = _set_current(Context({**_get_current(), SPAN_KEY: self}))
         return self
 
     def __exit__(
@@ -184,23 +237,33 @@ class Span:
             self.record_exception(exc)
             if self.status != "ERROR":
                 self.set_status("ERROR", f"{type(exc).__name__}: {exc}")
-        token = self._token
-        if token is not None:
-            self._token = None
-            try:  # noqa: SIM105
-                _CURRENT.reset(token)
-            except ValueError:  # ended in another context (a generator resumed elsewhere)
-                pass
-        if self._otel_token is not None:
-            from llmops.tracing._interop import detach
-
-            detach(self._otel_token)
-            self._otel_token = None
         if not self.end_ns:
             self.end_ns = time.time_ns()
+            if self._token is not None:
+                self._release()
             on_end = self._on_end
             if on_end is not None:
                 on_end(self)
+        elif self._token is not None:
+            self._release()
+
+    def _release(self) -> None:
+        """Stop being current. Closed out of order (not the current span: a generator's span,
+        or one of a batch), it stays in the context until the spans above it end, which then
+        unwind it too; :func:`live_current` passes over it meanwhile."""
+        token = self._token
+        if token is None or _get_current().get(SPAN_KEY) is not self:
+            return
+        try:
+            _reset(token)
+        except (ValueError, RuntimeError):  # entered in another context: that one unwinds it
+            return
+        self._token = None
+        previous = token.old_value
+        if previous is not Token.MISSING:
+            below = previous.get(SPAN_KEY)
+            if type(below) is Span and below.end_ns and below._token is not None:
+                below._release()
 
     def __repr__(self) -> str:
         return (

@@ -3,7 +3,8 @@
     from llmops.tracing.integrations import instrument_litellm, LlmopsCallbackHandler
 
     instrument_litellm()  # every litellm completion / embedding becomes an llmops span
-    chain.invoke(x, config={"callbacks": [LlmopsCallbackHandler()]})  # LangChain runs
+    instrument_langchain()  # every LangChain run (or a handler per call:)
+    chain.invoke(x, config={"callbacks": [LlmopsCallbackHandler()]})
 
 Nothing here imports litellm or langchain-core until it is used.
 """
@@ -19,14 +20,27 @@ from llmops.tracing.integrations.litellm import (
 )
 
 if TYPE_CHECKING:
-    from llmops.tracing.integrations.langchain import LlmopsCallbackHandler
+    from llmops.tracing.integrations.langchain import (
+        LlmopsCallbackHandler,
+        instrument_langchain,
+        uninstrument_langchain,
+    )
 
-__all__ = ["TRACED_MARKER", "LlmopsCallbackHandler", "instrument_litellm", "uninstrument_litellm"]
+__all__ = [
+    "TRACED_MARKER",
+    "LlmopsCallbackHandler",
+    "instrument_langchain",
+    "instrument_litellm",
+    "uninstrument_langchain",
+    "uninstrument_litellm",
+]
+
+_LANGCHAIN = ("LlmopsCallbackHandler", "instrument_langchain", "uninstrument_langchain")
 
 
 def __getattr__(name: str) -> Any:
-    if name == "LlmopsCallbackHandler":
-        from llmops.tracing.integrations.langchain import LlmopsCallbackHandler
+    if name in _LANGCHAIN:
+        from llmops.tracing.integrations import langchain
 
-        return LlmopsCallbackHandler
+        return getattr(langchain, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,12 @@
-"""LangChain runs as llmops spans: ``chain.invoke(x, config={"callbacks": [handler]})``.
+"""LangChain runs as llmops spans: ``llmops.instrument("langchain")`` once, or a handler per
+call (``chain.invoke(x, config={"callbacks": [LlmopsCallbackHandler()]})``).
 
 Chains become ``chain`` spans, LLM and chat model runs ``llm`` spans (GenAI attributes: model,
 parameters, messages, token usage), retrievers ``retriever`` spans (query and documents) and
 tools ``tool`` spans. Spans nest as the runs do (``run_id`` / ``parent_run_id``); a top-level
-run nests under the current llmops span. A failed run has status ERROR.
+run nests under the current span (llmops or OpenTelemetry). While a run executes its span is
+the current span, so ``@llmops.trace`` functions, litellm calls and OTel spans inside a
+Runnable are its children. A failed run has status ERROR.
 
 Requires ``langchain-core`` (this module imports it; ``llmops.tracing`` does not).
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -20,11 +24,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+from langchain_core.runnables.config import var_child_runnable_config
 
 from llmops.tracing._sdk import span as start_span
 from llmops.tracing._span import Span
 
-__all__ = ["LlmopsCallbackHandler"]
+__all__ = ["LlmopsCallbackHandler", "instrument_langchain", "uninstrument_langchain"]
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 _PARAMS = {  # invocation parameter -> gen_ai.request.*
@@ -178,8 +183,17 @@ class LlmopsCallbackHandler(BaseCallbackHandler):
         kind: str,
         attributes: dict[str, Any],
     ) -> None:
-        parent = self._spans.get(parent_run_id) if parent_run_id is not None else None
-        self._spans[run_id] = start_span(name, kind, attributes, parent=parent)
+        parent = None  # the current span
+        if parent_run_id is not None and not _inside_run(parent_run_id):
+            # not in the parent run's body (a step a sequence calls, each input of a batch):
+            # the current span may be a sibling's, the parent is the run's
+            parent = self._spans.get(parent_run_id)
+        started = start_span(name, kind, attributes, parent=parent)
+        # current while the run executes: LangChain runs the body in a copy of this context
+        # made after this callback, so code inside nests under the run; ending the span
+        # makes it stop being current (runs of a batch that end out of order included)
+        started.__enter__()
+        self._spans[run_id] = started
 
     def _end(self, run_id: UUID, attributes: Mapping[str, Any]) -> None:
         active = self._spans.pop(run_id, None)
@@ -193,6 +207,46 @@ class LlmopsCallbackHandler(BaseCallbackHandler):
             message = (f"{type(error).__name__}: {error}".splitlines() or [""])[0][:500]
             active.record_exception(error).set("error.type", type(error).__name__)
             active.set_status("ERROR", message).end()
+
+
+def _inside_run(run_id: UUID) -> bool:
+    """Whether this runs inside the body of run ``run_id``, where the current span is that
+    run's or a span started inside it (a ``@trace`` function that invoked a Runnable)."""
+    config = var_child_runnable_config.get()
+    callbacks = config.get("callbacks") if config else None
+    return getattr(callbacks, "parent_run_id", None) == run_id
+
+
+#: The ContextVar registered with LangChain's configure hooks, while instrumented.
+_installed: list[ContextVar[LlmopsCallbackHandler | None] | None] = [None]
+
+
+def instrument_langchain() -> None:
+    """Record every LangChain run as an llmops span, with no handler passed per call
+    (idempotent). A run given an ``LlmopsCallbackHandler`` explicitly is not recorded twice."""
+    if _installed[0] is not None:
+        return
+    from langchain_core.tracers.context import register_configure_hook
+
+    # the handler is the variable's default, not a value set in this context: every thread
+    # and task sees it, whether or not its context was copied from here
+    variable: ContextVar[LlmopsCallbackHandler | None] = ContextVar(
+        "llmops_langchain_handler",
+        default=LlmopsCallbackHandler(),  # noqa: B039 (one shared handler is the point)
+    )
+    register_configure_hook(variable, inheritable=True, handle_class=LlmopsCallbackHandler)
+    _installed[0] = variable
+
+
+def uninstrument_langchain() -> None:
+    """Stop recording LangChain runs (runs already started still end their spans)."""
+    variable, _installed[0] = _installed[0], None
+    if variable is None:
+        return
+    from langchain_core.tracers import context
+
+    # langchain-core has no way to unregister a hook: take ours out of its list
+    context._configure_hooks[:] = [h for h in context._configure_hooks if h[0] is not variable]
 
 
 # -- attributes ------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ model calls carry, plus ``llmops.cost_usd`` from litellm's offline price map. Fa
 status ERROR. Other call types (images, audio, ...) are not traced.
 
 The span starts in litellm's pre-call hook, which runs in the caller's context, so it nests
-under the current llmops span; it ends in the success or failure callback (another thread for
-sync calls), keyed by ``litellm_call_id``. A call with no pre-call hook (mocked embeddings,
-a provider error before the request) is recorded from the callback with litellm's times.
+under the current span (llmops, a LangChain run's or OpenTelemetry's); it ends in the success
+or failure callback (another thread for sync calls), keyed by ``litellm_call_id``. A call with
+no pre-call hook (mocked embeddings, a provider error before the request) is recorded from the
+callback with litellm's times.
 
 Calls whose ``metadata`` holds ``{TRACED_MARKER: True}`` are skipped: llmops' own model calls
 make their span themselves. litellm hands that metadata to callbacks as
