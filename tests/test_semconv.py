@@ -1,13 +1,30 @@
-"""Attribute mapping between OpenInference and the OTel GenAI semantic conventions."""
+"""Attribute mapping from every convention (OpenInference, OTel GenAI old and new, OpenLLMetry,
+Langfuse) to the GenAI names, through the real receiver, store and API."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from _live_server import LiveServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from llmops.tracing._semconv import to_genai, to_openinference
+from llmops.server import create_app
+from llmops.store import Store
+from llmops.tracing._cost import COST, Price, Pricing
+from llmops.tracing._semconv import (
+    CONVENTIONS,
+    KIND,
+    normalize_role,
+    refine_kind,
+    to_genai,
+    to_openinference,
+)
 
 OPENINFERENCE_LLM: dict[str, Any] = {
     "openinference.span.kind": "LLM",
@@ -376,3 +393,516 @@ def test_round_trip_keeps_messages_tokens_and_model() -> None:
     [output] = _json(back["gen_ai.output.messages"])
     assert output["parts"] == _json(GENAI_LLM["gen_ai.output.messages"])[0]["parts"]
     assert back["session.id"] == "conv-9"
+
+
+# --- every convention through the real receiver, store and API -------------------------------
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "otlp-traces" / "captured"
+CAPTURED = sorted(DATA.glob("*.otlp.pb")) if DATA.is_dir() else []
+GENAI_ROLES = {"system", "user", "assistant", "tool"}
+
+
+def _value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, list):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
+    return {"stringValue": value}
+
+
+def _otlp(*spans: tuple[str, str | None, dict[str, Any]], trace: str = "ab" * 16) -> bytes:
+    """An OTLP/JSON request of ``(span id, parent id, attributes)`` spans of one trace,
+    as an OTel SDK exports them (span kind INTERNAL)."""
+    items = [
+        {
+            "traceId": trace,
+            "spanId": span_id,
+            **({"parentSpanId": parent} if parent else {}),
+            "name": f"span-{span_id[-2:]}",
+            "kind": 1,
+            "startTimeUnixNano": str(1_765_000_000_000_000_000 + i * 1000),
+            "endTimeUnixNano": str(1_765_000_000_000_000_000 + i * 1000 + 500),
+            "attributes": [{"key": k, "value": _value(v)} for k, v in attributes.items()],
+        }
+        for i, (span_id, parent, attributes) in enumerate(spans)
+    ]
+    request = {"resourceSpans": [{"scopeSpans": [{"spans": items}]}]}
+    return json.dumps(request).encode()
+
+
+class _Api:
+    """The server's REST API, read as the web UI reads it."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def post(self, body: bytes, content_type: str = "application/json") -> None:
+        response = self.client.post(
+            "/v1/traces", content=body, headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 200, response.text
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def traces(self, **params: Any) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/traces", limit=100, **params)["items"])
+
+    def spans(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every span of the trace in full, walking the tree from its roots."""
+        found, parents = [], ["ROOT"]
+        while parents:
+            base = f"/api/v1/traces/{trace_id}/spans"
+            for item in self.get(base, parent=parents.pop(), limit=200)["items"]:
+                found.append(self.get(f"{base}/{item['span_id']}"))
+                parents.append(item["span_id"])
+        return found
+
+
+@pytest.fixture
+def api(store: Store) -> Iterator[_Api]:
+    app = create_app(store, pricing=Pricing({"my-local-model": Price(1e-6, 2e-6)}))
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as client:
+        yield _Api(client)
+
+
+def _all_spans(api: _Api) -> list[dict[str, Any]]:
+    return [s for t in api.traces() for s in api.spans(t["trace_id"])]
+
+
+def _roles(span: dict[str, Any]) -> set[str]:
+    messages = [*(span["input"] or []), *(span["output"] or [])]
+    return {m["role"] for m in messages if isinstance(m, dict)}
+
+
+@pytest.mark.skipif(not CAPTURED, reason=f"no captured OTLP payloads at {DATA}")
+@pytest.mark.parametrize(
+    "name",
+    [
+        "openinference-openai",
+        "otel-genai-openai-v2-default",
+        "otel-genai-openai-v2-latest",
+        "traceloop-openai",
+    ],
+)
+def test_captured_openai_payloads_read_back_the_same(api: _Api, name: str) -> None:
+    """Four instrumentations of the same OpenAI calls read back with the same model, provider,
+    tokens, kind and cost (priced from litellm's bundled map), whatever their convention."""
+    api.post((DATA / f"{name}.otlp.pb").read_bytes(), "application/x-protobuf")
+    spans = _all_spans(api)
+    first = next(s for s in spans if s["input_tokens"] == 23)
+    assert first["kind"] == "llm"
+    assert first["model"] == "gpt-4o-mini"
+    assert first["attributes"]["gen_ai.provider.name"] == "openai"
+    assert first["output_tokens"] == 7
+    assert first["cost_usd"] == pytest.approx(23 * 1.5e-7 + 7 * 6e-7)  # gpt-4o-mini's price
+    if name != "otel-genai-openai-v2-default":  # that one records no content
+        assert _roles(first) == {"system", "user", "assistant"}
+        assert first["output"][-1]["content"] == "Paris is the capital of France."
+    embedding = next(s for s in spans if s["kind"] == "embedding")
+    assert (embedding["model"], embedding["input_tokens"]) == ("text-embedding-3-small", 8)
+    assert embedding["cost_usd"] == pytest.approx(8 * 2e-8)
+    failed = next(s for s in spans if s["model"] == "error-model")
+    assert failed["cost_usd"] is None  # no tokens, no price: no cost
+    listed = {t["trace_id"]: t for t in api.traces()}
+    assert sum(t["cost_usd"] or 0 for t in listed.values()) == pytest.approx(
+        sum(s["cost_usd"] or 0 for s in spans)
+    )
+
+
+@pytest.mark.skipif(not CAPTURED, reason=f"no captured OTLP payloads at {DATA}")
+def test_captured_langchain_payload(api: _Api) -> None:
+    api.post((DATA / "openinference-langchain.otlp.pb").read_bytes(), "application/x-protobuf")
+    spans = _all_spans(api)
+    assert {s["kind"] for s in spans} == {"chain", "retriever", "prompt", "llm"}
+    [llm] = [s for s in spans if s["kind"] == "llm"]
+    assert llm["attributes"]["gen_ai.provider.name"] == "fakelistchatmodel"
+    assert _roles(llm) == {"system", "user", "assistant"}
+    assert llm["output"] == [{"role": "assistant", "content": "Paris is the capital of France."}]
+    assert llm["cost_usd"] is None  # its fake model reports no usage
+    [retriever] = [s for s in spans if s["kind"] == "retriever"]
+    assert len(retriever["documents"]) == 2
+
+
+def test_streamed_langchain_roles_are_normalized(api: _Api) -> None:
+    """OpenInference's LangChain instrumentation names streamed messages after their class."""
+    api.post(
+        _otlp(
+            (
+                "00000000000000a1",
+                None,
+                {
+                    "openinference.span.kind": "LLM",
+                    "llm.model_name": "gpt-4o-mini",
+                    "llm.input_messages.0.message.role": "HumanMessageChunk",
+                    "llm.input_messages.0.message.content": "Hi",
+                    "llm.output_messages.0.message.role": "AIMESSAGECHUNK",
+                    "llm.output_messages.0.message.content": "Hello!",
+                    "llm.token_count.prompt": 2,
+                    "llm.token_count.completion": 3,
+                },
+            ),
+            (
+                "00000000000000a2",
+                "00000000000000a1",
+                {  # stored by an older llmops: shown normalized too
+                    "gen_ai.input.messages": '[{"role": "human", "content": "Hi"}]',
+                    "gen_ai.output.messages": '[{"role": "AIMessageChunk", "content": "Yo"}]',
+                },
+            ),
+        )
+    )
+    spans = _all_spans(api)
+    assert [_roles(s) for s in spans] == [{"user", "assistant"}, {"user", "assistant"}]
+    assert spans[0]["cost_usd"] == pytest.approx(2 * 1.5e-7 + 3 * 6e-7)
+
+
+LANGFUSE_ROOT = {
+    "langfuse.observation.type": "span",
+    "langfuse.trace.name": "support-chat",
+    "langfuse.trace.input": '{"question": "Capital of France?"}',
+    "langfuse.trace.output": '"Paris."',
+    "langfuse.trace.tags": ["prod", "beta"],
+    "langfuse.trace.metadata.team": "geo",
+    "langfuse.session.id": "lf-session",
+    "langfuse.user.id": "lf-user",
+    "langfuse.version": "1.2.0",
+    "langfuse.release": "r42",
+    "langfuse.environment": "production",
+}
+LANGFUSE_GENERATION = {
+    "langfuse.observation.type": "generation",
+    "langfuse.observation.model.name": "gpt-4o-mini",
+    "langfuse.observation.model.parameters": '{"temperature": 0.3, "max_tokens": 50}',
+    "langfuse.observation.input": json.dumps(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Capital of France?"},
+        ]
+    ),
+    "langfuse.observation.output": '{"role": "assistant", "content": "Paris."}',
+    "langfuse.observation.usage_details": '{"input": 120, "output": 8, "total": 128}',
+    "langfuse.observation.prompt.name": "geo-prompt",
+    "langfuse.observation.prompt.version": 3,
+    "langfuse.observation.level": "DEFAULT",
+    "langfuse.observation.completion_start_time": '"2026-12-06T01:00:00Z"',
+}
+LANGFUSE_PRICED = {  # a generation whose SDK computed the cost
+    "langfuse.observation.type": "generation",
+    "langfuse.observation.model.name": "my-local-model",
+    "langfuse.observation.usage_details": '{"input": 10, "output": 10}',
+    "langfuse.observation.cost_details": '{"input": 0.25, "output": 0.25, "total": 0.5}',
+}
+LANGFUSE_LOCAL = {
+    "langfuse.observation.type": "generation",
+    "langfuse.observation.model.name": "my-local-model",
+    "langfuse.observation.usage_details": '{"input": 1000, "output": 500}',
+    "langfuse.observation.input": '"plain text prompt"',
+    "langfuse.observation.output": '"plain text answer"',
+}
+
+
+def test_langfuse_payload(api: _Api) -> None:
+    api.post(
+        _otlp(
+            ("00000000000000b1", None, LANGFUSE_ROOT),
+            ("00000000000000b2", "00000000000000b1", LANGFUSE_GENERATION),
+            ("00000000000000b3", "00000000000000b1", LANGFUSE_PRICED),
+            ("00000000000000b4", "00000000000000b1", LANGFUSE_LOCAL),
+            ("00000000000000b5", "00000000000000b1", {"langfuse.observation.type": "tool"}),
+        )
+    )
+    [trace] = api.traces()
+    assert trace["tags"] == ["prod", "beta"]
+    assert (trace["session_id"], trace["user_id"]) == ("lf-session", "lf-user")
+    expected = {
+        "00000000000000b2": 120 * 1.5e-7 + 8 * 6e-7,  # litellm's price of gpt-4o-mini
+        "00000000000000b3": 0.5,  # carried
+        "00000000000000b4": 1000 * 1e-6 + 500 * 2e-6,  # the configured local price
+    }
+    assert trace["cost_usd"] == pytest.approx(sum(expected.values()))
+    assert (trace["input_tokens"], trace["output_tokens"]) == (1130, 518)
+    assert [t["trace_id"] for t in api.traces(tag="beta")] == [trace["trace_id"]]
+    assert api.traces(tag="team") == []
+    assert len(api.traces(session="lf-session", user="lf-user")) == 1
+    spans = {s["span_id"]: s for s in api.spans(trace["trace_id"])}
+    assert {k: s["kind"] for k, s in spans.items()} == {
+        "00000000000000b1": "chain",
+        "00000000000000b2": "llm",
+        "00000000000000b3": "llm",
+        "00000000000000b4": "llm",
+        "00000000000000b5": "tool",
+    }
+    assert {k: spans[k]["cost_usd"] for k in expected} == pytest.approx(expected)
+    generation = spans["00000000000000b2"]
+    assert generation["model"] == "gpt-4o-mini"
+    assert generation["attributes"]["gen_ai.request.temperature"] == 0.3
+    assert generation["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+    assert generation["output"] == [{"role": "assistant", "content": "Paris."}]
+    assert generation["prompt"] == {"name": "geo-prompt", "version": 3}
+    local = spans["00000000000000b4"]
+    assert (local["input"], local["output"]) == ('"plain text prompt"', '"plain text answer"')
+    root = spans["00000000000000b1"]
+    assert root["input"] == '{"question": "Capital of France?"}'
+    # the session and user are named on the root span, tokens and cost on its children
+    [session] = api.get("/api/v1/sessions")["items"]
+    [user] = api.get("/api/v1/users")["items"]
+    assert (session["session_id"], session["user_id"], user["user_id"]) == (
+        "lf-session",
+        "lf-user",
+        "lf-user",
+    )
+    assert (user["session_count"], user["trace_count"]) == (1, 1)
+    for total in (session, user):
+        assert (total["input_tokens"], total["output_tokens"]) == (1130, 518)
+        assert total["cost_usd"] == pytest.approx(trace["cost_usd"])
+
+
+def test_langfuse_v3_session_and_user_names() -> None:
+    """The Langfuse v3 SDK writes ``session.id``/``user.id`` itself: kept as they are."""
+    out = to_genai({"session.id": "s", "user.id": "u", "langfuse.session.id": "other"})
+    assert (out["session.id"], out["user.id"]) == ("s", "u")
+
+
+OPENLLMETRY_WORKFLOW = {
+    "traceloop.span.kind": "workflow",
+    "traceloop.entity.name": "qa",
+    "traceloop.entity.input": '{"args": ["Capital of France?"], "kwargs": {}}',
+    "traceloop.entity.output": '"Paris."',
+    "traceloop.workflow.name": "qa",
+    "traceloop.association.properties.session_id": "tl-session",
+    "traceloop.association.properties.user_id": "tl-user",
+}
+OPENLLMETRY_CHAT = {  # opentelemetry-instrumentation-openai before the GenAI names (0.3x)
+    "llm.request.type": "chat",
+    "gen_ai.system": "OpenAI",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "llm.is_streaming": False,
+    "gen_ai.prompt.0.role": "system",
+    "gen_ai.prompt.0.content": "Be brief.",
+    "gen_ai.prompt.1.role": "user",
+    "gen_ai.prompt.1.content": "Capital of France?",
+    "gen_ai.completion.0.role": "assistant",
+    "gen_ai.completion.0.content": "Paris.",
+    "gen_ai.completion.0.finish_reason": "stop",
+    "llm.usage.prompt_tokens": 20,
+    "llm.usage.completion_tokens": 3,
+    "llm.usage.total_tokens": 23,
+    "gen_ai.usage.cache_read_input_tokens": 0,
+}
+OPENLLMETRY_EMBEDDING = {
+    "llm.request.type": "embedding",
+    "gen_ai.system": "openai",
+    "llm.request.model": "text-embedding-3-small",
+    "gen_ai.usage.prompt_tokens": 8,
+    "llm.usage.total_tokens": 8,
+}
+
+
+def test_old_openllmetry_payload(api: _Api) -> None:
+    api.post(
+        _otlp(
+            ("00000000000000c1", None, OPENLLMETRY_WORKFLOW),
+            ("00000000000000c2", "00000000000000c1", OPENLLMETRY_CHAT),
+            ("00000000000000c3", "00000000000000c1", OPENLLMETRY_EMBEDDING),
+            ("00000000000000c4", "00000000000000c1", {"traceloop.span.kind": "tool"}),
+        )
+    )
+    [trace] = api.traces(session="tl-session")
+    assert trace["user_id"] == "tl-user"
+    spans = {s["span_id"]: s for s in api.spans(trace["trace_id"])}
+    assert [spans[f"00000000000000c{i}"]["kind"] for i in range(1, 5)] == [
+        "chain",
+        "llm",
+        "embedding",
+        "tool",
+    ]
+    workflow, chat, embedding = (spans[f"00000000000000c{i}"] for i in range(1, 4))
+    assert workflow["input"] == OPENLLMETRY_WORKFLOW["traceloop.entity.input"]
+    assert workflow["output"] == '"Paris."'
+    assert chat["model"] == "gpt-4o-mini"
+    assert chat["attributes"]["gen_ai.provider.name"] == "openai"  # from "OpenAI"
+    assert (chat["input_tokens"], chat["output_tokens"]) == (20, 3)
+    assert chat["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+    assert chat["output"] == [{"role": "assistant", "content": "Paris."}]
+    assert chat["cost_usd"] == pytest.approx(20 * 1.5e-7 + 3 * 6e-7)
+    assert (embedding["model"], embedding["input_tokens"]) == ("text-embedding-3-small", 8)
+    assert trace["cost_usd"] == pytest.approx(chat["cost_usd"] + embedding["cost_usd"])
+
+
+def test_openinference_tags_fill_the_tags_column(api: _Api) -> None:
+    api.post(
+        _otlp(
+            (
+                "00000000000000d1",
+                None,
+                {"openinference.span.kind": "CHAIN", "tag.tags": ["nightly", "rag"]},
+            )
+        )
+    )
+    [trace] = api.traces()
+    assert trace["tags"] == ["nightly", "rag"]
+    assert len(api.traces(tag="rag")) == 1
+
+
+# --- the tables themselves ------------------------------------------------------------------
+
+
+def test_explicit_genai_names_win_over_every_convention() -> None:
+    out = to_genai(
+        {
+            "gen_ai.request.model": "explicit",
+            "gen_ai.usage.input_tokens": 1,
+            "gen_ai.operation.name": "chat",
+            "llmops.tags": ["mine"],
+            "llmops.cost_usd": 0.01,
+            "llm.model_name": "openinference",
+            "langfuse.observation.model.name": "langfuse",
+            "llm.usage.prompt_tokens": 2,
+            "langfuse.observation.usage_details": '{"input": 3}',
+            "llm.request.type": "embedding",
+            "langfuse.trace.tags": ["theirs"],
+            "llm.cost.total": 0.5,
+        }
+    )
+    assert out["gen_ai.request.model"] == "explicit"
+    assert out["gen_ai.usage.input_tokens"] == 1
+    assert out["gen_ai.operation.name"] == "chat"
+    assert (out["llmops.tags"], out["llmops.cost_usd"]) == (["mine"], 0.01)
+    # between conventions, the first table of CONVENTIONS wins
+    both = to_genai({"llm.model_name": "oi", "langfuse.observation.model.name": "lf"})
+    assert both["gen_ai.request.model"] == "oi"
+
+
+@pytest.mark.parametrize(
+    ("kind", "attributes", "expected"),
+    [
+        ("internal", {"langfuse.observation.type": "generation"}, "llm"),
+        ("internal", {"langfuse.observation.type": "EVENT"}, "event"),
+        ("client", {"llm.request.type": "completion"}, "llm"),
+        ("internal", {"traceloop.span.kind": "task"}, "chain"),
+        ("internal", {"traceloop.span.kind": "unknown"}, "internal"),
+        ("chain", {"langfuse.observation.type": "generation"}, "chain"),  # OpenInference's
+        ("server", {}, "server"),
+    ],
+)
+def test_refine_kind(kind: str, attributes: dict[str, Any], expected: str) -> None:
+    mapped = to_genai(attributes)
+    assert refine_kind(kind, mapped) == expected
+    assert KIND not in mapped
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("AIMessageChunk", "assistant"),
+        ("AIMESSAGECHUNK", "assistant"),
+        ("ai", "assistant"),
+        ("AIMessage", "assistant"),
+        ("model", "assistant"),
+        ("human", "user"),
+        ("HumanMessageChunk", "user"),
+        ("SystemMessage", "system"),
+        ("ToolMessageChunk", "tool"),
+        ("function", "tool"),
+        ("developer", "developer"),
+        ("", "user"),
+        (None, "user"),
+        ("message", "message"),
+    ],
+)
+def test_normalize_role(role: Any, expected: str) -> None:
+    assert normalize_role(role) == expected
+
+
+def test_tables_map_only_to_genai_and_llmops_names() -> None:
+    """A table never writes another convention's names: targets are what llmops reads."""
+    for convention, rules in CONVENTIONS:
+        for source, target, _ in rules:
+            assert target != source, convention
+            assert target.startswith(("gen_ai.", "llmops.")) or target in (
+                "session.id",
+                "user.id",
+            ), (convention, target)
+
+
+_SOURCES = sorted(
+    {source for _, rules in CONVENTIONS for source, _, _ in rules}
+    | {"llm.input_messages.0.message.role", "gen_ai.prompt.0.content", "gen_ai.input.messages"}
+)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+_VALUES = (
+    _JSON_VALUES
+    | _JSON_VALUES.map(lambda v: json.dumps(v, default=str))
+    | st.sampled_from(["chat", "generation", "AIMessageChunk", "[", "{}", "NaN", "-1", "1e999"])
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_SOURCES) | st.text(max_size=12), _VALUES, max_size=8))
+def test_the_mapping_is_total(attributes: dict[str, Any]) -> None:
+    """Any attributes map without an exception, keep their values and price without one."""
+    out = to_genai(attributes)
+    assert all(out[k] is v for k, v in attributes.items())
+    assert isinstance(refine_kind("internal", dict(out)), str)
+    Pricing().add_cost(out)
+    cost = out.get(COST)
+    assert cost is None or isinstance(cost, float | int)
+    to_openinference(out)
+
+
+def test_totals_per_trace_session_and_user(api: _Api) -> None:
+    """Cost and tokens add up per trace, per session and per user, across pages."""
+    priced = {"gen_ai.request.model": "my-local-model", "gen_ai.usage.input_tokens": 1000}
+    for i, (session, user) in enumerate(
+        [("s1", "ann"), ("s1", "ann"), ("s2", "ann"), ("s3", "bob")]
+    ):
+        root = {"session.id": session, "langfuse.user.id": user}
+        api.post(
+            _otlp(
+                (f"{i:014x}e1", None, root),
+                (f"{i:014x}e2", f"{i:014x}e1", {**priced, "gen_ai.usage.output_tokens": i}),
+                trace=f"{i + 1:032x}",
+            )
+        )
+    traces = {t["trace_id"][-1]: t for t in api.traces()}
+    assert {k: t["cost_usd"] for k, t in traces.items()} == pytest.approx(
+        {str(i + 1): 1000e-6 + i * 2e-6 for i in range(4)}
+    )
+    sessions = [api.get("/api/v1/sessions", limit=1)]
+    while sessions[-1]["next_cursor"]:
+        sessions.append(api.get("/api/v1/sessions", limit=1, cursor=sessions[-1]["next_cursor"]))
+    by_session = {s["session_id"]: s for body in sessions for s in body["items"]}
+    assert {k: (s["output_tokens"], s["cost_usd"]) for k, s in by_session.items()} == {
+        "s1": (1, pytest.approx(2000e-6 + 2e-6)),
+        "s2": (2, pytest.approx(1000e-6 + 4e-6)),
+        "s3": (3, pytest.approx(1000e-6 + 6e-6)),
+    }
+    first = api.get("/api/v1/users", limit=1)
+    second = api.get("/api/v1/users", limit=1, cursor=first["next_cursor"])
+    assert second["next_cursor"] is None
+    users = {u["user_id"]: u for u in [*first["items"], *second["items"]]}
+    assert {
+        k: (u["session_count"], u["trace_count"], u["input_tokens"]) for k, u in users.items()
+    } == {
+        "ann": (2, 3, 3000),
+        "bob": (1, 1, 1000),
+    }
+    assert users["ann"]["cost_usd"] == pytest.approx(3000e-6 + 6e-6)

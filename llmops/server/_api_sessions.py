@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from sqlalchemy import and_, func, or_
-from sqlmodel import col, select
+from sqlalchemy import Float, and_, cast, func, or_
+from sqlmodel import Session, col, select
 
 from llmops._exceptions import NotFoundError
 from llmops.server._api_deps import StoreDep
@@ -19,19 +19,61 @@ from llmops.server._pagination import (
     page,
     page_body,
 )
+from llmops.server._span_views import COST, INPUT_TOKENS, OUTPUT_TOKENS, json_number
+from llmops.store import Store
 from llmops.store.models import SpanRecord
+from llmops.tracing._queries import count
 from llmops.tracing._semconv import to_genai
 
-__all__ = ["router"]
+__all__ = ["router", "usage_totals"]
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+
+
+def usage_totals(
+    db: Session, store: Store, owner: Any, keys: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Tokens and cost of every span of the traces each of ``keys`` owns, where ``owner`` is
+    the column naming them (``session_id``, ``user_id``): SDKs set those on one span of a
+    trace (Langfuse on its root) while tokens and cost sit on its model calls."""
+    if not keys:
+        return {}
+    traces = (
+        select(SpanRecord.trace_id, func.max(owner).label("key"))
+        .where(col(owner).in_(keys))
+        .group_by(SpanRecord.trace_id)
+        .subquery()
+    )
+    query = (
+        select(
+            traces.c.key,
+            # floats: SQLite's integer sum() fails on overflow, for every later listing
+            func.sum(cast(json_number(store, INPUT_TOKENS), Float)),
+            func.sum(cast(json_number(store, OUTPUT_TOKENS), Float)),
+            func.sum(cast(json_number(store, COST), Float)),
+        )
+        .join_from(SpanRecord, traces, col(SpanRecord.trace_id) == traces.c.trace_id)
+        .group_by(traces.c.key)
+    )
+    return {
+        key: {
+            "input_tokens": count(tokens_in),
+            "output_tokens": count(tokens_out),
+            "cost_usd": None if cost is None else float(cost),
+        }
+        for key, tokens_in, tokens_out, cost in db.exec(query).all()
+    }
+
+
+_NO_USAGE = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
 
 
 @router.get("", summary="Sessions, most recently active first")
 def list_sessions(
     store: StoreDep, user: Text = None, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
-    """Each session with its trace count, first and last span start, and user."""
+    """Each session with its trace count, first and last span start, user, and the tokens
+    and cost of its traces."""
     after = decode_cursor(cursor, (int, str))
     last = func.max(SpanRecord.start_ns)
     columns: list[Any] = [
@@ -55,7 +97,13 @@ def list_sessions(
     query = query.order_by(last.desc(), col(SpanRecord.session_id).desc()).limit(limit + 1)
     with store.session() as db:
         rows: list[Any] = list(db.exec(query).all())
-    return page(rows, limit, key=lambda r: (r.last_ns, r.session_id), render=lambda r: r._asdict())
+        usage = usage_totals(db, store, SpanRecord.session_id, [r.session_id for r in rows])
+    return page(
+        rows,
+        limit,
+        key=lambda r: (r.last_ns, r.session_id),
+        render=lambda r: {**r._asdict(), **usage.get(r.session_id, _NO_USAGE)},
+    )
 
 
 def _turn(root: SpanRecord) -> dict[str, Any]:

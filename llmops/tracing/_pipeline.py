@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from llmops.tracing._cost import COST, Pricing
 from llmops.tracing._redact import Redactor
 from llmops.tracing._span import Span
 
@@ -51,8 +52,13 @@ class PipelineStats:
     last_error: str | None = None
 
 
-def span_row(span: Span, redactor: Redactor) -> dict[str, Any]:
-    """The stored form of a finished span, redacted as OTLP-received spans are."""
+def span_row(span: Span, redactor: Redactor, pricing: Pricing | None = None) -> dict[str, Any]:
+    """The stored form of a finished span, priced and redacted as OTLP-received spans are."""
+    attributes = span.attributes
+    if pricing is not None and COST not in attributes:
+        cost = pricing.cost(attributes)
+        if cost is not None:
+            attributes = {**attributes, COST: cost}
     return redactor.span(
         {
             "trace_id": format(span.trace_id, "032x"),
@@ -64,7 +70,7 @@ def span_row(span: Span, redactor: Redactor) -> dict[str, Any]:
             "end_ns": span.end_ns or span.start_ns,
             "status_code": span.status,
             "status_message": span.status_message,
-            "attributes": span.attributes,
+            "attributes": attributes,
             "events": span.events,
             "resource": None,
         }
@@ -79,6 +85,7 @@ class SpanPipeline:
         sinks: Sequence[SpanSink],
         *,
         redactor: Redactor | None = None,
+        pricing: Pricing | None = None,
         batch_size: int = 512,
         interval_s: float = 0.2,
         max_queue: int = 50_000,
@@ -88,6 +95,7 @@ class SpanPipeline:
     ) -> None:
         self.sinks = list(sinks)
         self.redactor = redactor or Redactor()
+        self.pricing = pricing or Pricing()
         self.batch_size = batch_size
         self.interval_s = interval_s
         self.max_queue = max_queue
@@ -133,7 +141,9 @@ class SpanPipeline:
                 break
         if overflow:
             self.stats.submitted += len(overflow)
-            self._spill([span_row(span, self.redactor) for span in reversed(overflow)])
+            self._spill(
+                [span_row(span, self.redactor, self.pricing) for span in reversed(overflow)]
+            )
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Write every span submitted so far; False if that did not finish within the timeout."""
@@ -180,7 +190,7 @@ class SpanPipeline:
             if not batch:
                 break
             self.stats.submitted += len(batch)
-            self._write([span_row(span, self.redactor) for span in batch])
+            self._write([span_row(span, self.redactor, self.pricing) for span in batch])
         if replay and self.spill_dir is not None and time.monotonic() - self._last_replay > 5.0:
             self._replay()
 

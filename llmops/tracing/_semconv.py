@@ -1,22 +1,44 @@
-"""Map span attributes between OpenInference and the OpenTelemetry GenAI semantic conventions.
+"""Map span attributes between the conventions LLM tracers use and the OTel GenAI ones.
 
-Both directions add names and never remove or overwrite one: :func:`to_genai` makes the GenAI
-names (``gen_ai.request.model``, ``gen_ai.usage.*``, ``gen_ai.input.messages``...) and the
-short texts ``llmops.input`` / ``llmops.output`` available on any span; :func:`to_openinference`
-adds the OpenInference names so a span can be exported to OpenInference tools. Messages use the
-GenAI JSON form ``[{"role", "parts": [{"type": "text", "content"}...]}]``; the OpenAI-style
+:func:`to_genai` applies one declarative table per convention (:data:`CONVENTIONS`: old OTel
+GenAI, OpenInference, OpenLLMetry/Traceloop, Langfuse) of ``(source, target, transform)``
+rules, then reads the indexed message lists (``llm.input_messages.{i}.*``,
+``gen_ai.prompt.{i}.*``), so any span has the GenAI names (``gen_ai.request.model``,
+``gen_ai.usage.*``, ``gen_ai.input.messages``...), the llmops ones (``llmops.tags``,
+``llmops.cost_usd``, ``session.id``, ``user.id``) and the short texts ``llmops.input`` /
+``llmops.output``. Names are added, never removed or overwritten: a name the span carries
+(explicit GenAI) wins over every table, then the first table in :data:`CONVENTIONS` order.
+Message roles are normalized (:func:`normalize_role`). :func:`to_openinference` adds the
+OpenInference names so a span can be exported to OpenInference tools. Messages use the GenAI
+JSON form ``[{"role", "parts": [{"type": "text", "content"}...]}]``; the OpenAI-style
 ``[{"role", "content"}]`` is read too. Malformed values are skipped, never raised.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from llmops.tracing._cost import COST
 from llmops.tracing._span import SPAN_KINDS
 
-__all__ = ["to_genai", "to_openinference"]
+__all__ = [
+    "CONVENTIONS",
+    "KIND",
+    "TAGS",
+    "Rule",
+    "normalize_role",
+    "refine_kind",
+    "to_genai",
+    "to_openinference",
+]
+
+#: (source attribute, target attribute, transform): the transform's result is set on the
+#: target unless it is None or the target is already set; it never raises.
+Rule = tuple[str, str, Callable[[Any], Any]]
 
 # gen_ai.system (deprecated) and OpenInference llm.provider/llm.system values -> provider.name
 _PROVIDERS = {
@@ -44,6 +66,24 @@ _OI_PROVIDERS = {
     "x_ai": "xai",
 }
 _OI_SYSTEMS = {"openai", "anthropic", "cohere", "mistralai", "vertexai"}
+#: Where a convention's table puts the llmops span kind it names (popped by :func:`refine_kind`).
+KIND = "llmops.span.kind"
+#: Where tags go: the attribute the trace list's Tags column and ``tag=`` filter read.
+TAGS = "llmops.tags"
+_OTEL_KINDS = frozenset(("internal", "server", "client", "producer", "consumer", "unknown"))
+_ROLES = {  # lowercase role, without a LangChain "message"/"messagechunk" suffix -> GenAI role
+    "ai": "assistant",
+    "assistant": "assistant",
+    "bot": "assistant",
+    "chatbot": "assistant",
+    "model": "assistant",
+    "human": "user",
+    "user": "user",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "ipython": "tool",
+}
 _TOKENS = (  # (OpenInference, GenAI)
     ("llm.token_count.prompt", "gen_ai.usage.input_tokens"),
     ("llm.token_count.completion", "gen_ai.usage.output_tokens"),
@@ -90,37 +130,42 @@ _OI_SPAN_KINDS = frozenset(kind.upper() for kind in (*SPAN_KINDS, "prompt"))
 
 
 def to_genai(attributes: dict[str, Any]) -> dict[str, Any]:
-    """``attributes`` plus their GenAI semantic-convention names and ``llmops.input``/``output``."""
+    """``attributes`` plus their GenAI semantic-convention names and ``llmops.input``/``output``:
+    the rules of every table in :data:`CONVENTIONS`, then the indexed message lists."""
     out = dict(attributes)
-    for old, new in _DEPRECATED:
-        _put(out, new, _as_int(out.get(old)) if "tokens" in old else out.get(old))
-    for name in ("gen_ai.system", "llm.provider", "llm.system"):
-        _put(out, "gen_ai.provider.name", _provider(out.get(name)))
-    parameters = _json(out.get("llm.invocation_parameters"))
-    if not isinstance(parameters, dict):
-        parameters = _json(out.get("embedding.invocation_parameters"))
-    parameters = parameters if isinstance(parameters, dict) else {}
-    _put(out, "gen_ai.request.model", _as_str(out.get("llm.request.model_name")))
-    _put(out, "gen_ai.request.model", _as_str(parameters.get("model")))
-    for name in ("llm.model_name", "embedding.model_name", "reranker.model_name"):
-        _put(out, "gen_ai.request.model", _as_str(out.get(name)))
-    for name in ("llm.response.model_name", "llm.model_name"):
-        _put(out, "gen_ai.response.model", _as_str(out.get(name)))
-    for openinference, genai in _TOKENS:
-        _put(out, genai, _as_int(out.get(openinference)))
-    for name, suffix in _PARAMETERS.items():
-        if name in parameters:
-            _put(out, f"gen_ai.request.{suffix}", _parameter(name, parameters[name]))
-    kind = out.get("openinference.span.kind")
-    if isinstance(kind, str):
-        _put(out, "gen_ai.operation.name", _OPERATIONS.get(kind.upper()))
+    for _convention, rules in CONVENTIONS:
+        for source, target, transform in rules:
+            if target not in out and source in attributes:
+                value = transform(attributes[source])
+                if value is not None:
+                    out[target] = value
     _genai_content(out, _lists(attributes))
-    _put(out, "gen_ai.tool.name", _as_str(out.get("tool.name")))
-    _put(out, "gen_ai.tool.description", _as_str(out.get("tool.description")))
-    _put(out, "session.id", _as_str(out.get("gen_ai.conversation.id")))
     _put(out, "llmops.input", _input_text(out))
     _put(out, "llmops.output", _output_text(out))
     return out
+
+
+def refine_kind(kind: str, attributes: dict[str, Any]) -> str:
+    """The llmops span kind of a received span: ``kind`` as derived from OpenInference, GenAI
+    or OTel names, unless that is only an OTel kind (``internal``, ``client``...) and a
+    convention's table named one (Langfuse, Traceloop). Pops :data:`KIND` from ``attributes``."""
+    mapped = attributes.pop(KIND, None)
+    if isinstance(mapped, str) and kind in _OTEL_KINDS:
+        return mapped
+    return kind
+
+
+def normalize_role(role: Any, default: str = "user") -> str:
+    """A message role in the GenAI spelling: LangChain's ``AIMessageChunk``/``ai``/``human``,
+    Gemini's ``model`` and OpenAI's ``function`` become ``assistant``, ``user``, ``tool``."""
+    if not isinstance(role, str) or not role.strip():
+        return default
+    name = role.strip().lower()
+    for suffix in ("messagechunk", "message"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _ROLES.get(name, name)
 
 
 def to_openinference(attributes: dict[str, Any], kind: str | None = None) -> dict[str, Any]:
@@ -249,7 +294,10 @@ def _as_int(value: Any) -> int | None:
 
 def _provider(value: Any) -> str | None:
     name = _as_str(value)
-    return _PROVIDERS.get(name.lower(), name) if name is not None else None
+    if name is None:
+        return None
+    name = name.lower()  # old OpenLLMetry writes "OpenAI"; GenAI provider names are lowercase
+    return _PROVIDERS.get(name, name)
 
 
 def _parameter(name: str, value: Any) -> Any:
@@ -298,7 +346,7 @@ def _oi_messages(
 ) -> list[dict[str, Any]]:
     messages = []
     for fields in items:
-        role = _as_str(fields.get("message.role")) or default_role
+        role = normalize_role(fields.get("message.role"), default_role)
         nested = _lists(fields)
         parts: list[dict[str, Any]] = []
         content = fields.get("message.content")
@@ -338,7 +386,7 @@ def _legacy_messages(items: list[dict[str, Any]], default_role: str) -> list[dic
         content = fields.get("content")
         if content is None:
             continue
-        role = _as_str(fields.get("role")) or default_role
+        role = normalize_role(fields.get("role"), default_role)
         messages.append({"role": role, "parts": [{"type": "text", "content": content}]})
     return messages
 
@@ -398,7 +446,7 @@ def _input_text(attributes: dict[str, Any]) -> str | None:
     if messages:
         users = [m for m in messages if m.get("role") == "user"] or messages
         return next((t for t in map(_text, reversed(users)) if t is not None), None)
-    for key in ("input.value", "gen_ai.retrieval.query.text", "gen_ai.tool.call.arguments"):
+    for key in _INPUT_VALUES:
         value = attributes.get(key)
         if value is not None:
             return value if isinstance(value, str) else _dump(value)
@@ -410,7 +458,7 @@ def _output_text(attributes: dict[str, Any]) -> str | None:
     messages = _genai_messages(attributes.get("gen_ai.output.messages"))
     if messages:
         return next((t for t in map(_text, messages) if t is not None), None)
-    for key in ("output.value", "gen_ai.tool.call.result"):
+    for key in _OUTPUT_VALUES:
         value = attributes.get(key)
         if value is not None:
             return value if isinstance(value, str) else _dump(value)
@@ -452,3 +500,289 @@ def _flatten_messages(messages: list[dict[str, Any]], prefix: str) -> dict[str, 
         if text is not None:
             flat[key + "content"] = text
     return flat
+
+
+# --- the conventions --------------------------------------------------------------------------
+# Each table is applied in order, and the first rule to set a target wins: names already on
+# the span (explicit GenAI) win over every table, then the tables in CONVENTIONS order.
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _cost(value: Any) -> float | None:
+    """A cost in US dollars: a number (or numeric string) that is finite and not negative."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < float("inf") else None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_object(text: str) -> dict[str, Any] | None:
+    parsed = _json(text)
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object attribute (parsed once per distinct string; callers only read it)."""
+    if isinstance(value, dict):
+        return value
+    return (_parsed_object(value) if isinstance(value, str) else None) or {}
+
+
+def _param(name: str) -> Callable[[Any], Any]:
+    """The ``name`` entry of a JSON object of invocation parameters."""
+    if name == "model":
+        return lambda value: _as_str(_object(value).get("model"))
+    return lambda value: _parameter(name, _object(value).get(name))
+
+
+def _parameters(source: str) -> tuple[Rule, ...]:
+    return tuple(
+        (source, f"gen_ai.request.{suffix}", _param(name)) for name, suffix in _PARAMETERS.items()
+    )
+
+
+def _usage(*names: str) -> Callable[[Any], Any]:
+    """The first of ``names`` in a JSON object of token counts."""
+
+    def read(value: Any) -> int | None:
+        usage = _object(value)
+        return next((n for n in (_as_int(usage.get(k)) for k in names) if n is not None), None)
+
+    return read
+
+
+def _cost_details(value: Any) -> float | None:
+    """Langfuse's ``{"input": ..., "output": ..., "total": ...}``: the total, else the sum."""
+    details = _object(value)
+    if "total" in details:
+        return _cost(details["total"])
+    costs = [_cost(v) for v in details.values()]
+    return sum(c for c in costs if c is not None) if any(c is not None for c in costs) else None
+
+
+def _lookup(table: dict[str, str]) -> Callable[[Any], Any]:
+    return lambda value: table.get(value.lower()) if isinstance(value, str) else None
+
+
+def _oi_operation(value: Any) -> str | None:
+    return _OPERATIONS.get(value.upper()) if isinstance(value, str) else None
+
+
+def _tags(value: Any) -> list[str] | None:
+    """Tags as a list of strings: from an array, a JSON array, or one string."""
+    if isinstance(value, str):
+        parsed = _json(value) if value.startswith("[") else None
+        value = parsed if isinstance(parsed, list) else [value]
+    if not isinstance(value, list):
+        return None
+    tags = [t for t in value if isinstance(t, str) and t]
+    return tags or None
+
+
+def _messages_json(default_role: str) -> Callable[[Any], Any]:
+    """OpenAI-style messages (a list, one message, or ``{"messages": [...]}``, as SDKs log a
+    call's input and output) as GenAI messages JSON, roles normalized; else None."""
+
+    def read(value: Any) -> str | None:
+        parsed = _json(value)
+        if isinstance(parsed, dict):
+            inner = parsed.get("messages")
+            parsed = inner if isinstance(inner, list) else [parsed]
+        if not isinstance(parsed, list) or not parsed:
+            return None
+        messages = []
+        for item in parsed:
+            if not isinstance(item, dict) or "role" not in item:
+                return None  # not a list of messages: left to the input/output text
+            message: dict[str, Any] = {
+                "role": normalize_role(item.get("role"), default_role),
+                "parts": _openai_parts(item),
+            }
+            messages.append(message)
+        return _dump(messages)
+
+    return read
+
+
+def _openai_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    content = message.get("content")
+    if isinstance(content, str):
+        parts.append({"type": "text", "content": content})
+    elif isinstance(content, list):
+        for item in content:
+            text = _text({"content": [item]})
+            if text is not None:
+                parts.append({"type": "text", "content": text})
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            part = {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": function.get("name"),
+                "arguments": _maybe_json(function.get("arguments")),
+            }
+            parts.append({k: v for k, v in part.items() if v is not None})
+    return parts
+
+
+#: OTel GenAI conventions before 1.37 (``gen_ai.system``, ``gen_ai.usage.prompt_tokens``)
+#: and vendor spellings of GenAI names (LiteLLM's ``gen_ai.usage.cost``).
+GENAI: tuple[Rule, ...] = (
+    *((old, new, _as_int if "tokens" in old else _same) for old, new in _DEPRECATED),
+    ("gen_ai.system", "gen_ai.provider.name", _provider),
+    ("gen_ai.conversation.id", "session.id", _as_str),
+    ("gen_ai.usage.cost", COST, _cost),
+)
+#: OpenInference (Arize Phoenix); its indexed message lists are read by ``_genai_content``.
+OPENINFERENCE: tuple[Rule, ...] = (
+    ("llm.provider", "gen_ai.provider.name", _provider),
+    ("llm.system", "gen_ai.provider.name", _provider),
+    ("llm.request.model_name", "gen_ai.request.model", _as_str),
+    ("llm.invocation_parameters", "gen_ai.request.model", _param("model")),
+    ("embedding.invocation_parameters", "gen_ai.request.model", _param("model")),
+    ("llm.model_name", "gen_ai.request.model", _as_str),
+    ("embedding.model_name", "gen_ai.request.model", _as_str),
+    ("reranker.model_name", "gen_ai.request.model", _as_str),
+    ("llm.response.model_name", "gen_ai.response.model", _as_str),
+    ("llm.model_name", "gen_ai.response.model", _as_str),
+    *((name, genai, _as_int) for name, genai in _TOKENS),
+    *_parameters("llm.invocation_parameters"),
+    *_parameters("embedding.invocation_parameters"),
+    ("openinference.span.kind", "gen_ai.operation.name", _oi_operation),
+    ("tool.name", "gen_ai.tool.name", _as_str),
+    ("tool.description", "gen_ai.tool.description", _as_str),
+    ("tag.tags", TAGS, _tags),
+    ("llm.cost.total", COST, _cost),
+)
+#: Traceloop's OpenLLMetry: its names besides GenAI's, old (``llm.request.type``,
+#: ``llm.usage.*``) and new; its ``gen_ai.prompt.{i}.*`` lists are read by ``_genai_content``.
+OPENLLMETRY: tuple[Rule, ...] = (
+    (
+        "llm.request.type",
+        "gen_ai.operation.name",
+        _lookup({"chat": "chat", "completion": "text_completion", "embedding": "embeddings"}),
+    ),
+    (
+        "llm.request.type",
+        KIND,
+        _lookup(
+            {"chat": "llm", "completion": "llm", "embedding": "embedding", "rerank": "reranker"}
+        ),
+    ),
+    ("llm.request.model", "gen_ai.request.model", _as_str),
+    ("llm.response.model", "gen_ai.response.model", _as_str),
+    ("llm.usage.prompt_tokens", "gen_ai.usage.input_tokens", _as_int),
+    ("llm.usage.completion_tokens", "gen_ai.usage.output_tokens", _as_int),
+    ("llm.usage.total_tokens", "gen_ai.usage.total_tokens", _as_int),
+    ("gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cache_read.input_tokens", _as_int),
+    (
+        "gen_ai.usage.cache_creation_input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        _as_int,
+    ),
+    (
+        "traceloop.span.kind",
+        KIND,
+        _lookup({"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}),
+    ),
+    ("traceloop.association.properties.session_id", "session.id", _as_str),
+    ("traceloop.association.properties.user_id", "user.id", _as_str),
+)
+#: Langfuse's SDK (v3, on OpenTelemetry): observations and the trace attributes it sets.
+LANGFUSE: tuple[Rule, ...] = (
+    (
+        "langfuse.observation.type",
+        KIND,
+        _lookup(
+            {
+                "generation": "llm",
+                "span": "chain",
+                "chain": "chain",
+                "agent": "agent",
+                "tool": "tool",
+                "retriever": "retriever",
+                "embedding": "embedding",
+                "evaluator": "evaluator",
+                "guardrail": "guardrail",
+                "event": "event",
+            }
+        ),
+    ),
+    (
+        "langfuse.observation.type",
+        "gen_ai.operation.name",
+        _lookup(
+            {
+                "generation": "chat",
+                "embedding": "embeddings",
+                "tool": "execute_tool",
+                "agent": "invoke_agent",
+                "retriever": "retrieval",
+            }
+        ),
+    ),
+    ("langfuse.observation.model.name", "gen_ai.request.model", _as_str),
+    *_parameters("langfuse.observation.model.parameters"),
+    (
+        "langfuse.observation.usage_details",
+        "gen_ai.usage.input_tokens",
+        _usage("input", "prompt_tokens", "input_tokens"),
+    ),
+    (
+        "langfuse.observation.usage_details",
+        "gen_ai.usage.output_tokens",
+        _usage("output", "completion_tokens", "output_tokens"),
+    ),
+    (
+        "langfuse.observation.usage_details",
+        "gen_ai.usage.total_tokens",
+        _usage("total", "total_tokens"),
+    ),
+    (
+        "langfuse.observation.usage_details",
+        "gen_ai.usage.cache_read.input_tokens",
+        _usage("input_cache_read", "cache_read_input_tokens", "input_cached_tokens"),
+    ),
+    ("langfuse.observation.cost_details", COST, _cost_details),
+    ("langfuse.observation.input", "gen_ai.input.messages", _messages_json("user")),
+    ("langfuse.observation.output", "gen_ai.output.messages", _messages_json("assistant")),
+    ("langfuse.observation.prompt.name", "llmops.prompt.name", _as_str),
+    ("langfuse.observation.prompt.version", "llmops.prompt.version", _same),
+    ("langfuse.session.id", "session.id", _as_str),
+    ("langfuse.user.id", "user.id", _as_str),
+    ("langfuse.trace.tags", TAGS, _tags),
+)
+#: The tables :func:`to_genai` applies, in precedence order.
+CONVENTIONS: tuple[tuple[str, tuple[Rule, ...]], ...] = (
+    ("genai", GENAI),
+    ("openinference", OPENINFERENCE),
+    ("openllmetry", OPENLLMETRY),
+    ("langfuse", LANGFUSE),
+)
+# A span's input and output text when it has no messages, first present wins.
+_INPUT_VALUES = (
+    "input.value",
+    "gen_ai.retrieval.query.text",
+    "gen_ai.tool.call.arguments",
+    "traceloop.entity.input",
+    "langfuse.observation.input",
+    "langfuse.trace.input",
+)
+_OUTPUT_VALUES = (
+    "output.value",
+    "gen_ai.tool.call.result",
+    "traceloop.entity.output",
+    "langfuse.observation.output",
+    "langfuse.trace.output",
+)

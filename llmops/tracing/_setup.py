@@ -7,14 +7,21 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from llmops._exceptions import ConfigError
+from llmops.tracing._cost import Price, Pricing
 from llmops.tracing._pipeline import SpanPipeline, SpanSink, install_exit_handlers
 from llmops.tracing._redact import Redactor
 
 if TYPE_CHECKING:
-    from llmops.config import Config, TracingConfig
+    from llmops.config import Config, ModelPrice, TracingConfig
     from llmops.store import Store
 
-__all__ = ["build_pipeline", "current_redactor", "fallback_pipeline", "redactor_for"]
+__all__ = [
+    "build_pipeline",
+    "current_redactor",
+    "fallback_pipeline",
+    "pricing_for",
+    "redactor_for",
+]
 
 _log = logging.getLogger("llmops.tracing")
 
@@ -77,6 +84,7 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
     pipeline = SpanPipeline(
         sinks,
         redactor=redactor_for(settings),
+        pricing=pricing_for(config.pricing),
         batch_size=settings.batch_size,
         interval_s=settings.flush_interval_ms / 1000,
         max_queue=settings.max_queue,
@@ -115,3 +123,25 @@ def current_redactor(config: Config | None = None) -> Redactor:
     from llmops.config import load_config
 
     return redactor_for(load_config().tracing)
+
+
+_pricings: dict[tuple[tuple[str, float, float, float | None], ...], Pricing] = {}
+
+
+def pricing_for(prices: dict[str, ModelPrice]) -> Pricing:
+    """The pricing of the config's ``pricing:`` (then litellm's bundled map); one per distinct
+    prices, as its cache of looked-up models pays off over time."""
+    key = tuple(
+        (name, p.input_per_million, p.output_per_million, p.cached_input_per_million)
+        for name, p in sorted(prices.items())
+    )
+    pricing = _pricings.get(key)
+    if pricing is None:
+        custom = {
+            name: Price(i / 1e6, o / 1e6, None if c is None else c / 1e6) for name, i, o, c in key
+        }
+        pricing = Pricing(custom)
+        if len(_pricings) >= 64:
+            _pricings.clear()
+        _pricings[key] = pricing
+    return pricing
