@@ -403,3 +403,15 @@ def test_a_handler_passed_as_well_does_not_record_twice(
 def test_instrument_rejects_an_unknown_library() -> None:
     with pytest.raises(InputError, match="langchain, litellm"):
         llmops.instrument("langchian")
+
+
+def test_streamed_output_is_recorded_with_the_assistant_role(traced: Store) -> None:
+    # streamed chat models hand the handler AIMessageChunk messages (type "AIMessageChunk")
+    handler = LlmopsCallbackHandler()
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="Paris is the capital.")]))
+    chunks = list(model.stream("capital of France?", config={"callbacks": [handler]}))
+    assert "".join(str(chunk.content) for chunk in chunks) == "Paris is the capital."
+    [llm] = [row for row in _rows(traced) if row.kind == "llm"]
+    output = orjson.loads(llm.attributes["gen_ai.output.messages"])
+    assert [message["role"] for message in output] == ["assistant"]
+    assert output[0]["content"] == "Paris is the capital."

@@ -27,11 +27,11 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 
 from llmops.tracing._sdk import span as start_span
+from llmops.tracing._semconv import normalize_role
 from llmops.tracing._span import Span
 
 __all__ = ["LlmopsCallbackHandler", "instrument_langchain", "uninstrument_langchain"]
 
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 _PARAMS = {  # invocation parameter -> gen_ai.request.*
     "temperature": "temperature",
     "max_tokens": "max_tokens",
@@ -329,7 +329,8 @@ def _result_attributes(response: LLMResult) -> dict[str, Any]:
 
 
 def _message(message: BaseMessage) -> dict[str, Any]:
-    role = _ROLES.get(message.type) or str(getattr(message, "role", message.type))
+    # streamed chunks have types like AIMessageChunk: one role table for every convention
+    role = normalize_role(getattr(message, "role", None) or message.type)
     output: dict[str, Any] = {"role": role, "content": message.content}
     if isinstance(message, AIMessage) and message.tool_calls:
         output["tool_calls"] = [
