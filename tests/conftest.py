@@ -15,14 +15,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _conformance_report import pytest_configure as _conformance_configure
+from _conformance_report import pytest_terminal_summary as _conformance_summary
 from _fake_openai import FakeOpenAI
 from _postgres import PostgresCluster, find_pg_bin, require_or_skip_reason
 from _reliability_report import pytest_configure as _reliability_configure
 from _reliability_report import (  # noqa: F401 (the reliability table: hooks and fixture)
     pytest_runtest_makereport,
-    pytest_terminal_summary,
     reliability,
 )
+from _reliability_report import pytest_terminal_summary as _reliability_summary
 
 from llmops.store import Store
 from llmops.store._store import _forget_stores
@@ -49,9 +51,15 @@ def _session_seed() -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     _reliability_configure(config)
+    _conformance_configure(config)
     if not os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get(SEED_ENV):
         os.environ[_CHOSEN_SEED_ENV] = str(random.SystemRandom().randrange(1 << 32))
     _session_seed()  # an invalid LLMOPS_TEST_SEED stops the session here
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    _reliability_summary(terminalreporter)
+    _conformance_summary(terminalreporter)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
