@@ -21,6 +21,7 @@ __all__ = [
     "SETTINGS",
     "Config",
     "ModelConfig",
+    "ModelPrice",
     "PathsConfig",
     "RagConfig",
     "ServerConfig",
@@ -104,6 +105,19 @@ class TracingConfig(BaseModel):
     max_queue: int = Field(default=50_000, ge=1)
 
 
+class ModelPrice(BaseModel):
+    """The price of a model litellm's bundled map lacks (custom, fine-tuned, local), in US
+    dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(default=0.0, ge=0)
+    cached_input_per_million: float | None = Field(
+        default=None, ge=0, description="cached input tokens (default: the input price)"
+    )
+
+
 class ServerConfig(BaseModel):
     """The llmops server (``llmops server``)."""
 
@@ -145,6 +159,10 @@ class Config(BaseModel):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     rag: RagConfig = Field(default_factory=RagConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    pricing: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="prices by model name (as spans name it), before litellm's bundled map",
+    )
 
     project_dir: Path | None = Field(default=None, exclude=True)
     source: str | None = Field(default=None, exclude=True)

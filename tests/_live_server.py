@@ -11,13 +11,19 @@ import uvicorn
 from fastapi import FastAPI
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 free now (for an app created with the port it will listen on)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 class LiveServer:
     """``with LiveServer(app) as server: httpx.get(server.url + "/health")``."""
 
-    def __init__(self, app: FastAPI) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import String, case, cast, func, or_
+from sqlalchemy import Float, String, case, cast, func, or_
 from sqlmodel import col, select
 
 from llmops.server._api_deps import StoreDep
@@ -21,7 +21,7 @@ from llmops.server._span_views import (
 )
 from llmops.store import Store
 from llmops.store.models import SpanRecord
-from llmops.tracing._queries import _like
+from llmops.tracing._queries import _like, count, has_tag
 
 __all__ = ["Nanos", "Text", "router"]
 
@@ -46,9 +46,10 @@ def _totals(store: Store, ids: list[str]) -> dict[str, Any]:
     columns: list[Any] = [
         SpanRecord.trace_id,
         func.count().label("span_count"),
-        func.sum(json_number(store, INPUT_TOKENS)).label("input_tokens"),
-        func.sum(json_number(store, OUTPUT_TOKENS)).label("output_tokens"),
-        func.sum(json_number(store, COST)).label("cost_usd"),
+        # floats: SQLite's integer sum() fails on overflow, for every later listing
+        func.sum(cast(json_number(store, INPUT_TOKENS), Float)).label("input_tokens"),
+        func.sum(cast(json_number(store, OUTPUT_TOKENS), Float)).label("output_tokens"),
+        func.sum(cast(json_number(store, COST), Float)).label("cost_usd"),
         func.min(json_text(store, MODEL)).label("model"),
         error.label("error_count"),
         func.max(SpanRecord.session_id).label("session_id"),
@@ -75,8 +76,8 @@ def _item(root: SpanRecord, totals: Any) -> dict[str, Any]:
         "model": model if isinstance(model, str) else None,
         "session_id": root.session_id or (totals.session_id if totals is not None else None),
         "user_id": root.user_id or (totals.user_id if totals is not None else None),
-        "input_tokens": int(totals.input_tokens or 0) if totals is not None else 0,
-        "output_tokens": int(totals.output_tokens or 0) if totals is not None else 0,
+        "input_tokens": count(totals.input_tokens) if totals is not None else 0,
+        "output_tokens": count(totals.output_tokens) if totals is not None else 0,
         "cost_usd": None if totals is None or totals.cost_usd is None else float(totals.cost_usd),
         "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
         "input_preview": preview(attributes, "input"),
@@ -132,7 +133,7 @@ def list_traces(
     if model is not None:
         query = query.where(_any_span(json_text(store, MODEL) == model))
     if tag is not None:
-        query = query.where(_any_span(text.like(_like(f'"{tag}"'), escape="\\")))
+        query = query.where(_any_span(has_tag(store.dialect, tag)))
     if q is not None:
         pattern = _like(q)
         name = col(SpanRecord.name).ilike(pattern, escape="\\")
@@ -141,7 +142,7 @@ def list_traces(
         costly = (
             select(SpanRecord.trace_id)
             .group_by(SpanRecord.trace_id)
-            .having(func.sum(json_number(store, COST)) >= min_cost)
+            .having(func.sum(cast(json_number(store, COST), Float)) >= min_cost)
         )
         query = query.where(col(SpanRecord.trace_id).in_(costly))
     if after is not None:

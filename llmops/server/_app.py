@@ -3,11 +3,18 @@ under ``/api/v1`` and the web UI under ``/ui``.
 
 Every response carries a strict Content-Security-Policy; a token, when set, guards every
 route but ``/health``, ``/`` and the UI's static files (the UI sends it from JavaScript).
+Every route answers only the host names of :class:`HostPolicy` (DNS rebinding), OTLP bodies
+are bounded by the limits of ``llmops.tracing._otlp``, store faults are 503 with
+``Retry-After``, and no answer ever holds a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -17,23 +24,36 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from llmops._exceptions import InputError, LlmopsError, NotFoundError, StoreError
-from llmops.server._auth import token_ok
+from llmops.server._auth import HostPolicy, token_ok
+from llmops.server._faults import RETRY_AFTER_S, StoreHealth, is_store_fault
 from llmops.store import Store
+from llmops.tracing._cost import Pricing
 from llmops.tracing._ingest import OtlpIngest
-from llmops.tracing._otlp import UnsupportedContentError
+from llmops.tracing._otlp import MAX_BODY_BYTES, PayloadTooLargeError, UnsupportedContentError
 from llmops.tracing._redact import Redactor
 from llmops.tracing._sinks import StoreSink
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app"]  # the limit lives with the other OTLP limits
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
 _PROTOBUF = "application/x-protobuf"
+#: OTLP requests decoded and stored at once, each on its own thread; others wait their turn.
+#: The memory of ingest is bounded by this many requests, and so is the memory the allocator
+#: keeps after them (glibc keeps freed memory in per-thread arenas: on the 40 threads of
+#: Starlette's pool, bombs refused one after another kept raising the RSS).
+INGEST_THREADS = 4
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_RETRY = {"retry-after": str(RETRY_AFTER_S)}
+_log = logging.getLogger("llmops.server")
 
 
-def _error(status: int, message: str, protobuf: bool) -> Response:
+def _error(
+    status: int, message: str, protobuf: bool, headers: dict[str, str] | None = None
+) -> Response:
     if protobuf:  # an OTLP google.rpc.Status would carry it; the text is what clients log
-        return Response(message.encode(), status_code=status, media_type="text/plain")
-    return JSONResponse({"code": status, "message": message}, status_code=status)
+        return Response(
+            message.encode(), status_code=status, media_type="text/plain", headers=headers
+        )
+    return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
 
 
 SECURITY_HEADERS = (
@@ -52,42 +72,83 @@ def _public(path: str) -> bool:
 
 
 class _Guard:
-    """ASGI middleware: the bearer token, NUL-free URLs, and security headers on every response."""
+    """ASGI middleware, for every route: the Host and Origin names, the bearer token, NUL-free
+    URLs, and security headers on every response; a 2xx from the API ends a store outage."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str | None, hosts: HostPolicy, health: StoreHealth
+    ) -> None:
         self.app = app
         self.token = token
+        self.hosts = hosts
+        self.health = health
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        headers = dict(scope.get("headers", []))
+        host = headers.get(b"host")
+        if host is not None and not self.hosts.allows(host.decode("latin-1")):
+            shown = host.decode("latin-1")[:100]
+            return _error(
+                421,
+                f"this server does not answer to host '{shown}' (DNS rebinding protection); "
+                f"it answers to {self.hosts.describe()}. To allow it, start the server with "
+                f"--allowed-host {shown.split(':')[0] or 'NAME'} or set LLMOPS_ALLOWED_HOSTS",
+                protobuf=False,
+            )
+        origin = headers.get(b"origin")
+        # browsers send Origin on cross-site writes; websockets have no CORS at all
+        state_changing = scope["type"] == "websocket" or scope["method"] not in _SAFE_METHODS
+        if (
+            origin is not None
+            and state_changing
+            and not self.hosts.allows_origin(origin.decode("latin-1"))
+        ):
+            shown = origin.decode("latin-1")[:100]
+            return _error(403, f"cross-origin request from '{shown}' refused", False)
+        path: str = scope["path"]
+        query: bytes = scope.get("query_string", b"")
+        if "\x00" in path or b"%00" in query or b"\x00" in query:
+            return _error(400, "NUL characters are not allowed in URLs", protobuf=False)
+        if not _public(path):
+            authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+            if not token_ok(self.token, authorization):
+                return _error(401, "missing or wrong bearer token", protobuf=False)
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        rejected = self._refusal(scope)
+        if scope["type"] == "websocket":
+            if rejected is not None:  # closing before accepting answers 403
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        operation = (
+            "write" if path.startswith("/v1/") else "read" if path.startswith("/api/") else ""
+        )
 
         async def send_secured(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [(n, v) for n, v in SECURITY_HEADERS if n not in names]
                 message["headers"] = [*message.get("headers", []), *extra]
+                if operation and message["status"] < 300:
+                    self.health.succeeded(operation)
             await send(message)
 
-        path: str = scope["path"]
-        query: bytes = scope.get("query_string", b"")
-        rejected: Response | None = None
-        if "\x00" in path or b"%00" in query or b"\x00" in query:
-            rejected = _error(400, "NUL characters are not allowed in URLs", protobuf=False)
-        elif not _public(path):
-            headers = dict(scope.get("headers", []))
-            authorization = headers.get(b"authorization", b"").decode("latin-1") or None
-            if not token_ok(self.token, authorization):
-                rejected = _error(401, "missing or wrong bearer token", protobuf=False)
         if rejected is not None:
             await rejected(scope, receive, send_secured)
             return
         await self.app(scope, receive, send_secured)
 
 
-def _handle_errors(app: FastAPI) -> None:
-    """Errors as ``{code, message}``: bad input 400, unknown things 404, never a traceback."""
+def _handle_errors(app: FastAPI, health: StoreHealth) -> None:
+    """Errors as ``{code, message}``: bad input 400, unknown things 404, store faults 503
+    with ``Retry-After``, anything else 500; never a traceback."""
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -106,24 +167,49 @@ def _handle_errors(app: FastAPI) -> None:
         )
 
     async def llmops_error(request: Request, exc: Exception) -> Response:
-        status = 404 if isinstance(exc, NotFoundError) else 400
         if isinstance(exc, StoreError):
-            status = 503
+            health.failed(exc, "read")
+            return _error(503, str(exc), protobuf=False, headers=_RETRY)
+        status = 404 if isinstance(exc, NotFoundError) else 400
         return _error(status, str(exc), protobuf=False)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        if is_store_fault(exc):
+            message = health.failed(exc, "read")  # the API only reads; ingest has its own
+            return _error(503, message, protobuf=False, headers=_RETRY)
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal server error (details are in the server's log)", False)
+
+    from sqlalchemy.exc import SQLAlchemyError
 
     handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
         RequestValidationError: validation,
         HTTPException: http,
         LlmopsError: llmops_error,
+        SQLAlchemyError: unexpected,
+        OSError: unexpected,
+        Exception: unexpected,  # Starlette answers with it, then re-raises for the log
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)
 
 
 def create_app(
-    store: Store, *, token: str | None = None, redactor: Redactor | None = None
+    store: Store,
+    *,
+    token: str | None = None,
+    redactor: Redactor | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allowed_hosts: Iterable[str] = (),
+    pricing: Pricing | None = None,
 ) -> FastAPI:
-    """The server application over ``store``; ``token`` protects every route that has data."""
+    """The server application over ``store``; ``token`` protects every route that has data.
+
+    ``host`` and ``port`` are where the server listens (``port`` None: any), which decides
+    the ``Host`` names it answers to, with ``allowed_hosts`` (``name[:port]``, ``*`` for any).
+    ``pricing`` prices the spans the OTLP receiver gets (default: litellm's bundled map).
+    """
     from llmops.server import (
         _api_evals,
         _api_gates,
@@ -131,10 +217,11 @@ def create_app(
         _api_sessions,
         _api_trace_tree,
         _api_traces,
+        _api_users,
     )
     from llmops.server._ui import mount_ui
 
-    ingest = OtlpIngest(StoreSink(store), redactor)
+    ingest = OtlpIngest(StoreSink(store), redactor, pricing)
     app = FastAPI(  # no Swagger/ReDoc pages: they load scripts from a CDN (offline, and the CSP)
         title="llmops",
         version="0.1.0",
@@ -142,14 +229,20 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    store_health = StoreHealth()
+    # its threads end when the app is collected (they hold the executor weakly)
+    ingest_threads = ThreadPoolExecutor(INGEST_THREADS, thread_name_prefix="llmops-ingest")
+    hosts = HostPolicy.for_bind(host, port, allowed_hosts)
     app.state.store = store
     app.state.ingest = ingest
-    app.add_middleware(_Guard, token=token)
-    _handle_errors(app)
+    app.state.hosts = hosts
+    app.add_middleware(_Guard, token=token, hosts=hosts, health=store_health)
+    _handle_errors(app, store_health)
     for module in (
         _api_traces,
         _api_trace_tree,
         _api_sessions,
+        _api_users,
         _api_prompts,
         _api_evals,
         _api_gates,
@@ -164,21 +257,32 @@ def create_app(
     async def receive_traces(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         protobuf = content_type.split(";", 1)[0].strip().lower() != "application/json"
+        too_large = f"request body over {MAX_BODY_BYTES:,} bytes: send smaller batches"
+        length = request.headers.get("content-length", "")
+        if length and not (length.isascii() and length.isdigit()):
+            return _error(400, f"invalid Content-Length '{length[:40]}'", protobuf)
+        if length and int(length) > MAX_BODY_BYTES:  # refused before reading a byte
+            return _error(413, too_large, protobuf)
         body = bytearray()
         async for chunk in request.stream():  # chunked bodies have no Content-Length
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                return _error(413, f"request body over {MAX_BODY_BYTES} bytes", protobuf)
+                return _error(413, too_large, protobuf)
+        encoding = request.headers.get("content-encoding")
+        work = functools.partial(ingest.ingest, bytes(body), content_type, encoding)
+        del body
         try:
-            from starlette.concurrency import run_in_threadpool
-
-            await run_in_threadpool(
-                ingest.ingest, bytes(body), content_type, request.headers.get("content-encoding")
-            )
+            await asyncio.get_running_loop().run_in_executor(ingest_threads, work)
         except UnsupportedContentError as exc:
             return _error(415, str(exc), protobuf)
+        except PayloadTooLargeError as exc:
+            return _error(413, str(exc), protobuf)
         except InputError as exc:
             return _error(400, str(exc), protobuf)
+        except Exception as exc:
+            if not is_store_fault(exc):
+                raise
+            return _error(503, store_health.failed(exc, "write"), protobuf, headers=_RETRY)
         if protobuf:  # an empty ExportTraceServiceResponse: full success
             return Response(b"", media_type=_PROTOBUF)
         return JSONResponse({})

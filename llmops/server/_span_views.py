@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Float, case, cast, func
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
 from llmops.store.models import SpanRecord
-from llmops.tracing._semconv import _genai_messages, _json, _text, to_genai
+from llmops.tracing._queries import count, json_number, json_text
+from llmops.tracing._semconv import _genai_messages, _json, _text, normalize_role, to_genai
 
 __all__ = [
     "COST",
@@ -37,25 +37,6 @@ COST = "llmops.cost_usd"
 _PREVIEW_CHARS = 200
 
 
-def json_text(store: Store, key: str) -> ColumnElement[Any]:
-    """The string attribute ``key`` of a span, in SQL (NULL when absent)."""
-    attributes = SpanRecord.attributes
-    if store.dialect == "postgresql":
-        return col(attributes).op("->>")(key)
-    return func.json_extract(attributes, f'$."{key}"')
-
-
-def json_number(store: Store, key: str) -> ColumnElement[Any]:
-    """The numeric attribute ``key`` of a span, in SQL (NULL when absent or not a number)."""
-    attributes = SpanRecord.attributes
-    if store.dialect == "postgresql":
-        is_number = func.json_typeof(col(attributes).op("->")(key)) == "number"
-        return case((is_number, cast(col(attributes).op("->>")(key), Float)))
-    path = f'$."{key}"'
-    kind = func.json_type(attributes, path)
-    return case((kind.in_(("integer", "real")), func.json_extract(attributes, path)))
-
-
 def summary_columns(store: Store) -> list[Any]:
     """The columns of a span summary: never the (large) attributes themselves."""
     return [
@@ -74,7 +55,7 @@ def summary_columns(store: Store) -> list[Any]:
 
 
 def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
+    return None if value is None else count(value)
 
 
 def summary(row: Any, child_count: int) -> dict[str, Any]:
@@ -149,7 +130,8 @@ def _messages(value: Any) -> list[dict[str, Any]] | None:
         return None
     shown = []
     for message in messages:
-        item: dict[str, Any] = {"role": message.get("role", "user"), "content": _text(message)}
+        role = normalize_role(message.get("role"))  # spans stored before roles were mapped
+        item: dict[str, Any] = {"role": role, "content": _text(message)}
         parts = message.get("parts")
         if isinstance(parts, list) and any(
             not isinstance(p, dict) or p.get("type", "text") != "text" for p in parts

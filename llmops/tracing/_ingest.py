@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmops.tracing._cost import Pricing
 from llmops.tracing._otlp import decode_otlp
 from llmops.tracing._redact import Redactor
-from llmops.tracing._semconv import to_genai
+from llmops.tracing._semconv import refine_kind, to_genai
 from llmops.tracing._sinks import StoreSink
 
 __all__ = ["OtlpIngest"]
@@ -15,35 +16,30 @@ __all__ = ["OtlpIngest"]
 class OtlpIngest:
     """Turns OTLP/HTTP request bodies into stored spans, one transaction per request."""
 
-    def __init__(self, sink: StoreSink, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, sink: StoreSink, redactor: Redactor | None = None, pricing: Pricing | None = None
+    ) -> None:
         self.sink = sink
         self.redactor = redactor or Redactor()
+        self.pricing = pricing or Pricing()
 
     def rows(
         self, body: bytes, content_type: str, content_encoding: str | None = None
     ) -> list[dict[str, Any]]:
-        """Decoded, mapped (OpenInference names also under GenAI names) and redacted rows:
-        attributes, event attributes, resource and status message, as the SDK redacts."""
+        """Decoded, mapped (every convention's names also under GenAI names), priced and
+        redacted rows, with the same :meth:`Redactor.span` as spans of the SDK."""
         rows = decode_otlp(body, content_type, content_encoding)
-        redact = self.redactor.attributes
-        last: tuple[Any, Any] = (None, None)  # spans of one resource come together
+        redact = self.redactor.span
+        add_cost = self.pricing.add_cost
         for row in rows:
-            resource = row.get("resource")
-            if resource:
-                if resource != last[0]:
-                    last = (resource, redact(resource))
-                row["resource"] = last[1]
-            if row.get("status_message"):
-                row["status_message"] = self.redactor.text(row["status_message"])
             attributes = to_genai(row["attributes"])
+            row["kind"] = refine_kind(row["kind"], attributes)
+            add_cost(attributes)
             scope = row.pop("scope", None)
             if scope:
                 attributes.setdefault("otel.scope.name", scope)
-            row["attributes"] = redact(attributes)
-            if row.get("events"):
-                row["events"] = [
-                    {**e, "attributes": redact(e.get("attributes") or {})} for e in row["events"]
-                ]
+            row["attributes"] = attributes
+            redact(row)
         return rows
 
     def ingest(self, body: bytes, content_type: str, content_encoding: str | None = None) -> int:

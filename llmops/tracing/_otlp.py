@@ -3,7 +3,15 @@
 The rows have the keys of :func:`llmops.tracing._exporter.span_to_row` plus ``scope``; the
 llmops span kind is derived from OpenInference, GenAI or llmops attributes. Bad bytes raise
 :class:`~llmops._exceptions.InputError` (``UnsupportedContentError`` for a wrong media type or
-encoding) and nothing else.
+encoding, ``PayloadTooLargeError`` past a limit) and nothing else.
+
+The limits of one request live here, as the constants below, so that the memory one request
+can take is bounded: bytes on the wire and inflated are capped before parsing, and so is the
+number of values, because parsing costs about 60 bytes per value whatever its size (64 MiB of
+empty array items used to take 2 GB). Past the per-span limits, attributes and events are
+dropped and counted (OTLP allows partial success), long strings are truncated with a marker,
+and span times are clamped into ``[0, MAX_TIME_NS]`` with ``end >= start`` so that no stored
+span can overflow a later duration filter.
 """
 
 from __future__ import annotations
@@ -21,15 +29,43 @@ import orjson
 from llmops._exceptions import InputError
 
 __all__ = [
+    "DROPPED_ATTRIBUTES",
+    "DROPPED_EVENTS",
+    "MAX_ATTRIBUTES",
+    "MAX_BODY_BYTES",
     "MAX_DECODED_BYTES",
+    "MAX_EVENTS",
+    "MAX_SPANS",
+    "MAX_STRING_CHARS",
+    "MAX_TIME_NS",
+    "MAX_VALUES",
     "MAX_VALUE_DEPTH",
+    "PayloadTooLargeError",
     "UnsupportedContentError",
     "decode_otlp",
     "derive_kind",
 ]
 
-#: The most bytes a gzipped body may inflate to.
-MAX_DECODED_BYTES = 64 * 1024 * 1024
+#: The most bytes a request body may have on the wire (compressed or not); the OTel
+#: Collector's default is 20 MiB, and exporters send batches of 512 spans.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: The most bytes a gzip or deflate body may inflate to.
+MAX_DECODED_BYTES = 32 * 1024 * 1024
+#: The most values (spans, attributes, array items, any protobuf message) in one request.
+MAX_VALUES = 1_000_000
+#: The most spans in one request.
+MAX_SPANS = 100_000
+#: Attributes kept per span, event, resource or scope; the rest are dropped and counted in
+#: ``DROPPED_ATTRIBUTES`` (OpenTelemetry SDKs keep 128 by default).
+MAX_ATTRIBUTES = 1024
+#: Events kept per span; the rest are dropped and counted in ``DROPPED_EVENTS``.
+MAX_EVENTS = 1024
+#: Longer strings (attribute values, status messages) are truncated with a marker.
+MAX_STRING_CHARS = 64 * 1024
+#: The latest span time kept (2100-01-01); later times are clamped to it.
+MAX_TIME_NS = 4_102_444_800 * 10**9
+DROPPED_ATTRIBUTES = "llmops.dropped_attributes"
+DROPPED_EVENTS = "llmops.dropped_events"
 #: How deep arrays and key-value lists may nest in one attribute value (the store's JSON
 #: encoder stops at 255 levels; protobuf's own limit allows about 45).
 MAX_VALUE_DEPTH = 64
@@ -57,6 +93,10 @@ class UnsupportedContentError(InputError):
     """The request's Content-Type or Content-Encoding is not one OTLP/HTTP uses (HTTP 415)."""
 
 
+class PayloadTooLargeError(InputError):
+    """The request is past one of the limits of this module (HTTP 413)."""
+
+
 def decode_otlp(
     body: bytes, content_type: str, content_encoding: str | None = None
 ) -> list[dict[str, Any]]:
@@ -68,12 +108,23 @@ def decode_otlp(
             "expected application/x-protobuf or application/json"
         )
     encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "gzip":
-        body = _gunzip(body)
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body over {MAX_BODY_BYTES:,} bytes")
+    if encoding in ("gzip", "deflate"):
+        body = _inflate(body, encoding)
     elif encoding != "identity":
         raise UnsupportedContentError(
-            f"unsupported Content-Encoding '{content_encoding}': expected gzip or none"
+            f"unsupported Content-Encoding '{content_encoding}': expected gzip, deflate or none"
         )
+    # Every value takes at least 2 bytes (a tag and a length, or a digit and a comma), so
+    # only a body over 2 * MAX_VALUES bytes can hold too many: smaller ones skip the count.
+    if len(body) > 2 * MAX_VALUES:
+        counted = _json_values(body) if media_type == "application/json" else _pb_values(body)
+        if counted > MAX_VALUES:
+            raise PayloadTooLargeError(
+                f"request holds more than {MAX_VALUES:,} values (spans, attributes, array "
+                "items): send smaller batches"
+            )
     if media_type == "application/json":
         return _decode_json(body)
     return _decode_protobuf(body)
@@ -93,26 +144,175 @@ def derive_kind(attributes: dict[str, Any], otel_kind: int) -> str:
     return _OTEL_KINDS[otel_kind] if 0 <= otel_kind < len(_OTEL_KINDS) else "internal"
 
 
-def _gunzip(body: bytes) -> bytes:
+def _inflate(body: bytes, encoding: str) -> bytes:
+    """The inflated body, stopping as soon as it passes ``MAX_DECODED_BYTES`` (a 1 GiB bomb
+    costs no more than the cap); gzip may have several members, deflate is zlib-wrapped."""
+    limit = MAX_DECODED_BYTES  # read at call time: tests lower it
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
     out: list[bytes] = []
     size = 0
     data = body
     try:
         while data:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            chunk = inflater.decompress(data, MAX_DECODED_BYTES - size + 1)
+            inflater = zlib.decompressobj(wbits)
+            chunk = inflater.decompress(data, limit - size + 1)
             size += len(chunk)
-            if size > MAX_DECODED_BYTES or inflater.unconsumed_tail:
-                raise InputError(f"gzip body inflates to more than {MAX_DECODED_BYTES} bytes")
+            if size > limit or inflater.unconsumed_tail:
+                raise PayloadTooLargeError(f"{encoding} body inflates to more than {limit} bytes")
             if not inflater.eof:
-                raise InputError("invalid gzip body: truncated stream")
+                raise InputError(f"invalid {encoding} body: truncated stream")
             out.append(chunk)
-            data = inflater.unused_data
+            data = inflater.unused_data if encoding == "gzip" else b""
     except zlib.error as exc:
-        raise InputError(f"invalid gzip body: {exc}") from None
+        raise InputError(f"invalid {encoding} body: {exc}") from None
     if not out:
-        raise InputError("invalid gzip body: empty")
+        raise InputError(f"invalid {encoding} body: empty")
     return b"".join(out)
+
+
+# Which length-delimited fields of each OTLP message are messages (the others are strings and
+# bytes, which cost the parser no more than their size): field number -> message.
+_PB_MESSAGES: dict[str, dict[int, str]] = {
+    "request": {1: "resource_spans"},
+    "resource_spans": {1: "resource", 2: "scope_spans"},
+    "resource": {1: "key_value"},
+    "scope_spans": {1: "scope", 2: "span"},
+    "scope": {3: "key_value"},
+    "span": {9: "key_value", 11: "event", 13: "link", 15: "status"},
+    "event": {3: "key_value"},
+    "link": {4: "key_value"},
+    "status": {},
+    "key_value": {2: "any_value"},
+    "any_value": {5: "array", 6: "kvlist"},
+    "array": {1: "any_value"},
+    "kvlist": {1: "key_value"},
+}
+_CONTAINER_TAGS = (5 << 3 | 2, 6 << 3 | 2)  # AnyValue.array_value, AnyValue.kvlist_value
+
+
+def _pb_values(body: bytes) -> int:
+    """How many messages a protobuf request holds, counted up to ``MAX_VALUES + 1`` by a walk
+    of the wire format that allocates nothing per message (the stack holds the open parents
+    only). Bytes that do not parse end the walk early: the parser refuses them anyway."""
+    count = 0
+    stack: list[tuple[str, int, int]] = []
+    message, pos, end = "request", 0, len(body)
+    try:
+        while True:
+            if pos >= end:
+                if not stack:
+                    return count
+                message, pos, end = stack.pop()
+                continue
+            key, pos = _varint(body, pos)
+            wire = key & 7
+            if wire == 0:
+                pos = _varint(body, pos)[1]
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                length, pos = _varint(body, pos)
+                child = _PB_MESSAGES[message].get(key >> 3)
+                if child is None:
+                    pos += length
+                    continue
+                count += 1
+                if count > MAX_VALUES:
+                    return count
+                if child == "key_value" and _scalar_key_value(body, pos, pos + length):
+                    count += 1  # its value: most attributes, counted without a descent
+                    pos += length
+                    continue
+                stack.append((message, pos + length, end))
+                message, end = child, min(pos + length, end)
+            elif wire == 3:  # a group: the parser keeps it as an unknown field
+                pos = _skip_group(body, pos)
+            else:  # an unmatched group end or no wire type at all: the parser refuses it
+                return count
+    except IndexError:
+        return count
+
+
+def _skip_group(body: bytes, pos: int) -> int:
+    """The position after the end of the group whose start tag ends at ``pos``."""
+    depth = 1
+    while depth:
+        key, pos = _varint(body, pos)
+        wire = key & 7
+        if wire == 0:
+            pos = _varint(body, pos)[1]
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(body, pos)
+            pos += length
+        elif wire in (3, 4):
+            depth += 1 if wire == 3 else -1
+        else:
+            raise IndexError  # not protobuf: ends the walk as bytes past the end would
+    return pos
+
+
+def _scalar_key_value(body: bytes, pos: int, end: int) -> bool:
+    """Whether the KeyValue at ``body[pos:end]`` is a key then one scalar AnyValue (the usual
+    layout, read with one-byte lengths only; anything else is walked field by field)."""
+    if pos >= end or body[pos] != 0x0A or body[pos + 1] >= 0x80:  # key, under 128 bytes
+        return False
+    pos += 2 + body[pos + 1]
+    if pos >= end or body[pos] != 0x12:  # value
+        return False
+    value, pos = _varint(body, pos + 1)
+    return pos + value == end and (value == 0 or body[pos] not in _CONTAINER_TAGS)
+
+
+def _varint(body: bytes, pos: int) -> tuple[int, int]:
+    byte = body[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    value, shift = byte & 0x7F, 7
+    while True:
+        pos += 1
+        byte = body[pos]
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80 or shift > 63:
+            return value, pos + 1
+        shift += 7
+
+
+def _json_values(body: bytes) -> int:
+    """An upper bound of the values in a JSON body: every one but the first of an array or
+    object follows a comma (commas inside strings only make it larger). An object counts as
+    4 more: parsed, it costs about as much as 5 protobuf values (~250 bytes)."""
+    return body.count(b",") + 5 * body.count(b"{") + body.count(b"[") + 1
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_STRING_CHARS:
+        return text
+    return f"{text[:MAX_STRING_CHARS]}…[truncated {len(text) - MAX_STRING_CHARS} chars]"
+
+
+def _span_times(start: int, end: int) -> tuple[int, int]:
+    """Times clamped into ``[0, MAX_TIME_NS]``; an unset (0) or earlier end is the start."""
+    start = min(max(start, 0), MAX_TIME_NS)
+    end = min(max(end, 0), MAX_TIME_NS)
+    return start, max(end, start)
+
+
+def _capped(attributes: dict[str, Any], dropped: int) -> dict[str, Any]:
+    if dropped:
+        attributes[DROPPED_ATTRIBUTES] = dropped
+    return attributes
+
+
+def _too_many_spans() -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"request holds more than {MAX_SPANS:,} spans: send smaller batches"
+    )
 
 
 def _finite(value: float) -> float | None:
@@ -131,11 +331,14 @@ def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:
         request = ExportTraceServiceRequest.FromString(body)
     except Exception as exc:  # upb raises DecodeError; anything from bad bytes is bad input
         raise InputError(f"invalid OTLP protobuf trace request: {exc}") from None
+    spans = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+    if spans > MAX_SPANS:
+        raise _too_many_spans()
     rows: list[dict[str, Any]] = []
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name or None
+            scope = _clip(scope_spans.scope.name) or None
             for span in scope_spans.spans:
                 rows.append(_pb_row(span, resource, scope))
     return rows
@@ -146,17 +349,19 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
     span_id = _pb_id(span.span_id, 8, "spanId")
     parent = span.parent_span_id
     attributes = _pb_attributes(span.attributes)
-    start_ns = _pb_time(span.start_time_unix_nano, "startTimeUnixNano")
+    start_ns, end_ns = _span_times(span.start_time_unix_nano, span.end_time_unix_nano)
     status = span.status
     code = status.code
     events = [
         {
-            "name": event.name,
-            "time_ns": _pb_time(event.time_unix_nano, "timeUnixNano"),
+            "name": event.name[:400],
+            "time_ns": _span_times(event.time_unix_nano, 0)[0],
             "attributes": _pb_attributes(event.attributes),
         }
-        for event in span.events
+        for event in span.events[:MAX_EVENTS]
     ]
+    if len(span.events) > MAX_EVENTS:
+        attributes[DROPPED_EVENTS] = len(span.events) - MAX_EVENTS
     return {
         "trace_id": trace_id,
         "span_id": span_id,
@@ -164,9 +369,9 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
         "name": span.name[:400],
         "kind": derive_kind(attributes, span.kind),
         "start_ns": start_ns,
-        "end_ns": _pb_time(span.end_time_unix_nano, "endTimeUnixNano") or start_ns,
+        "end_ns": end_ns,
         "status_code": _STATUS_CODES[code] if 0 <= code < 3 else "UNSET",
-        "status_message": status.message or None,
+        "status_message": _clip(status.message) or None,
         "attributes": attributes,
         "events": events or None,
         "resource": dict(resource),
@@ -180,27 +385,24 @@ def _pb_id(raw: bytes, size: int, field: str) -> str:
     return raw.hex()
 
 
-def _pb_time(value: int, field: str) -> int:
-    """A fixed64 time that fits the store's signed 64-bit columns."""
-    if value > _INT64[1]:
-        raise InputError(f"invalid {field} {value}: out of range")
-    return value
-
-
 def _too_deep() -> InputError:
     return InputError(f"attribute values nest deeper than {MAX_VALUE_DEPTH} levels")
 
 
 def _pb_attributes(key_values: Any, depth: int = 0) -> dict[str, Any]:
+    """A key-value list; at the top (``depth`` 0), the first ``MAX_ATTRIBUTES`` of it."""
     if depth > MAX_VALUE_DEPTH:
         raise _too_deep()
+    if depth == 0 and len(key_values) > MAX_ATTRIBUTES:
+        kept = {kv.key: _pb_value(kv.value) for kv in key_values[:MAX_ATTRIBUTES]}
+        return _capped(kept, len(key_values) - MAX_ATTRIBUTES)
     return {kv.key: _pb_value(kv.value, depth) for kv in key_values}
 
 
 def _pb_value(value: Any, depth: int = 0) -> Any:
     which = value.WhichOneof("value")
     if which == "string_value":
-        return value.string_value
+        return _clip(value.string_value)
     if which == "int_value":
         return value.int_value
     if which == "bool_value":
@@ -214,7 +416,7 @@ def _pb_value(value: Any, depth: int = 0) -> Any:
     if which == "kvlist_value":
         return _pb_attributes(value.kvlist_value.values, depth + 1)
     if which == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode("ascii")
+        return _clip(base64.b64encode(value.bytes_value[:MAX_STRING_CHARS]).decode("ascii"))
     return None  # unset, or a profiles-only string-table index
 
 
@@ -232,6 +434,13 @@ def _decode_json(body: bytes) -> list[dict[str, Any]]:
         )
     rows: list[dict[str, Any]] = []
     try:
+        spans = sum(
+            len(_list(scope_spans, "spans"))
+            for resource_spans in _list(request, "resourceSpans")
+            for scope_spans in _list(resource_spans, "scopeSpans")
+        )
+        if spans > MAX_SPANS:
+            raise _too_many_spans()
         for resource_spans in _list(request, "resourceSpans"):
             resource = _json_attributes(_object(resource_spans, "resource"))
             for scope_spans in _list(resource_spans, "scopeSpans"):
@@ -240,6 +449,8 @@ def _decode_json(body: bytes) -> list[dict[str, Any]]:
                     raise InputError(f"invalid scope name {scope!r}: expected a string")
                 for span in _list(scope_spans, "spans"):
                     rows.append(_json_row(span, resource, scope))
+    except PayloadTooLargeError:
+        raise
     except InputError as exc:
         raise InputError(f"invalid OTLP/JSON trace request: {exc}") from None
     except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
@@ -251,18 +462,24 @@ def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[st
     if not isinstance(span, dict):
         raise InputError(f"span must be an object, got {type(span).__name__}")
     attributes = _json_attributes(span)
-    start_ns = _int64(span.get("startTimeUnixNano", 0), "startTimeUnixNano")
+    start_ns, end_ns = _span_times(
+        _fixed64(span.get("startTimeUnixNano", 0), "startTimeUnixNano"),
+        _fixed64(span.get("endTimeUnixNano", 0), "endTimeUnixNano"),
+    )
     status = _object(span, "status")
     code = _enum(status.get("code", 0), _STATUS_NAMES, "status.code")
     message = status.get("message") or None
+    all_events = _list(span, "events")
     events = [
         {
-            "name": str(event.get("name", "")),
-            "time_ns": _int64(event.get("timeUnixNano", 0), "timeUnixNano"),
+            "name": str(event.get("name", ""))[:400],
+            "time_ns": _span_times(_fixed64(event.get("timeUnixNano", 0), "timeUnixNano"), 0)[0],
             "attributes": _json_attributes(event),
         }
-        for event in _list(span, "events")
+        for event in all_events[:MAX_EVENTS]
     ]
+    if len(all_events) > MAX_EVENTS:
+        attributes[DROPPED_EVENTS] = len(all_events) - MAX_EVENTS
     parent = span.get("parentSpanId")
     return {
         "trace_id": _json_id(span.get("traceId"), 16, "traceId"),
@@ -271,9 +488,9 @@ def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[st
         "name": str(span.get("name", ""))[:400],
         "kind": derive_kind(attributes, _enum(span.get("kind", 0), _OTEL_KIND_NAMES, "kind")),
         "start_ns": start_ns,
-        "end_ns": _int64(span.get("endTimeUnixNano", 0), "endTimeUnixNano") or start_ns,
+        "end_ns": end_ns,
         "status_code": _STATUS_CODES[code] if 0 <= code < 3 else "UNSET",
-        "status_message": str(message) if message is not None else None,
+        "status_message": _clip(str(message)) if message is not None else None,
         "attributes": attributes,
         "events": events or None,
         "resource": dict(resource),
@@ -330,7 +547,22 @@ def _json_id(value: Any, size: int, field: str, optional: bool = False) -> str |
     return raw.hex()
 
 
+def _fixed64(value: Any, field: str) -> int:
+    """A time: an unsigned 64-bit integer, as a number or a decimal string."""
+    number = _integer(value, field)
+    if not 0 <= number < 2**64:
+        raise InputError(f"invalid {field} {str(value)[:40]}: out of the unsigned 64-bit range")
+    return number
+
+
 def _int64(value: Any, field: str) -> int:
+    number = _integer(value, field)
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise InputError(f"invalid {field} {str(value)[:40]}: out of the 64-bit range")
+    return number
+
+
+def _integer(value: Any, field: str) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -341,8 +573,6 @@ def _int64(value: Any, field: str) -> int:
         number = int(value)
     if number is None:
         raise InputError(f"invalid {field} {value!r}: expected an integer or a decimal string")
-    if not _INT64[0] <= number <= _INT64[1]:
-        raise InputError(f"invalid {field} {str(value)[:40]}: out of the 64-bit range")
     return number
 
 
@@ -353,7 +583,12 @@ def _enum(value: Any, names: dict[str, int], field: str) -> int:
 
 
 def _json_attributes(holder: Any) -> dict[str, Any]:
-    return _json_key_values(_list(holder, "attributes"))
+    """The attributes of a span, event, resource or scope: the first ``MAX_ATTRIBUTES``."""
+    items = _list(holder, "attributes")
+    if len(items) > MAX_ATTRIBUTES:
+        kept = _json_key_values(items[:MAX_ATTRIBUTES])
+        return _capped(kept, len(items) - MAX_ATTRIBUTES)
+    return _json_key_values(items)
 
 
 def _json_key_values(items: list[Any], depth: int = 0) -> dict[str, Any]:
@@ -388,7 +623,7 @@ def _json_value(value: Any, depth: int = 0) -> Any:
 def _json_string(item: Any) -> str:
     if not isinstance(item, str):
         raise InputError(f"invalid stringValue {item!r}")
-    return item
+    return _clip(item)
 
 
 def _json_bool(item: Any) -> bool:
@@ -406,7 +641,7 @@ def _json_double(item: Any) -> float | None:
 def _json_bytes(item: Any) -> str:
     if not isinstance(item, str):
         raise InputError(f"invalid bytesValue {item!r}")
-    return item
+    return _clip(item)
 
 
 _JSON_READERS: dict[str, Callable[[Any], Any]] = {

@@ -5,14 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func
+from sqlalchemy import Float, String, case, cast, func, literal_column, or_
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
 from llmops.store.models import SpanRecord
 
-__all__ = ["TraceFilter", "TraceSummary", "get_trace", "list_traces"]
+__all__ = [
+    "TAG_ATTRIBUTES",
+    "TraceFilter",
+    "TraceSummary",
+    "count",
+    "get_trace",
+    "has_tag",
+    "json_number",
+    "json_text",
+    "list_traces",
+]
+
+_NUMBER_LIMIT = float(2**63)
+#: Where spans keep their tags: llmops' own ``trace(tags=...)`` and OpenInference's.
+TAG_ATTRIBUTES = ("llmops.tags", "tag.tags")
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,67 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
-def _span_conditions(where: TraceFilter) -> list[Any]:
+def count(value: Any) -> int:
+    """A summed count as a 64-bit integer (clamped): sums run in floats, and JSON encoders
+    refuse integers past 64 bits."""
+    if value is None:
+        return 0
+    return int(min(max(float(value), -(2.0**63)), 2.0**63 - 1024))
+
+
+def json_text(store: Store, key: str) -> ColumnElement[Any]:
+    """The string attribute ``key`` of a span, in SQL (NULL when absent)."""
+    attributes = SpanRecord.attributes
+    if store.dialect == "postgresql":
+        return col(attributes).op("->>")(key)
+    return func.json_extract(attributes, f'$."{key}"')
+
+
+def json_number(store: Store, key: str) -> ColumnElement[Any]:
+    """The numeric attribute ``key`` of a span, in SQL: NULL when absent, not a number (so no
+    stored value can make a cast fail) or past the 64-bit range (so that sums of any number of
+    them stay finite: PostgreSQL fails on a float overflow, every later query with it)."""
+    attributes = SpanRecord.attributes
+    if store.dialect == "postgresql":
+        is_number = func.json_typeof(col(attributes).op("->")(key)) == "number"
+        value: ColumnElement[Any] = cast(col(attributes).op("->>")(key), Float)
+    else:
+        path = f'$."{key}"'
+        is_number = func.json_type(attributes, path).in_(("integer", "real"))
+        value = func.json_extract(attributes, path)
+    # nested, not ANDed: the cast must only run on numbers; no abs(): SQLite's fails on -2**63
+    in_range = (value >= -_NUMBER_LIMIT) & (value <= _NUMBER_LIMIT)
+    return case((is_number, case((in_range, value))))
+
+
+def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    """The span carries ``tag`` in one of :data:`TAG_ATTRIBUTES` (an array of strings, or one
+    string), and not merely somewhere in another attribute's value."""
+    attributes = col(SpanRecord.attributes)
+    matches: list[ColumnElement[bool]] = []
+    for key in TAG_ATTRIBUTES:
+        if dialect == "postgresql":
+            value = attributes.op("->")(key)
+            kind = func.json_typeof(value)
+            # json_array_elements_text fails on anything but an array, so others become one
+            array = case(
+                (kind == "array", value),
+                (kind == "string", func.json_build_array(attributes.op("->>")(key))),
+                else_=literal_column("'[]'::json"),
+            )
+            elements = func.json_array_elements_text(array).table_valued("value")
+            shaped = None
+        else:  # json_each walks an array, or yields a single value as one row (but an
+            # object's values too, hence the type check)
+            path = f'$."{key}"'
+            elements = func.json_each(attributes, path).table_valued("value")
+            shaped = func.json_type(attributes, path).in_(("array", "text"))
+        exists = select(elements.c.value).where(elements.c.value == tag).exists()
+        matches.append(exists if shaped is None else shaped & exists)
+    return or_(*matches)
+
+
+def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
     conditions: list[Any] = []
     attributes_text = cast(SpanRecord.attributes, String)
     if where.session_id is not None:
@@ -81,7 +156,7 @@ def _span_conditions(where: TraceFilter) -> list[Any]:
         model = SpanRecord.attributes["gen_ai.request.model"].as_string()
         conditions.append(model == where.model)
     if where.tag is not None:
-        conditions.append(attributes_text.like(_like(f'"{where.tag}"'), escape="\\"))
+        conditions.append(has_tag(dialect, where.tag))
     if where.text is not None:
         conditions.append(attributes_text.ilike(_like(where.text), escape="\\"))
     return conditions
@@ -105,7 +180,7 @@ def list_traces(
         query = query.where(
             SpanRecord.end_ns - SpanRecord.start_ns >= int(where.min_duration_ms * 1e6)
         )
-    span_conditions = _span_conditions(where)
+    span_conditions = _span_conditions(where, store.dialect)
     if span_conditions:
         matching = select(SpanRecord.trace_id).where(*span_conditions)
         query = query.where(col(SpanRecord.trace_id).in_(matching))
@@ -115,8 +190,10 @@ def list_traces(
         ids = [root.trace_id for root in roots]
         totals: dict[str, tuple[int, int, int]] = {}
         if ids:
-            input_tokens = SpanRecord.attributes["gen_ai.usage.input_tokens"].as_integer()
-            output_tokens = SpanRecord.attributes["gen_ai.usage.output_tokens"].as_integer()
+            # summed as floats: SQLite's integer sum() fails on overflow, and one span with a
+            # huge count would make every later listing of its trace fail
+            input_tokens = cast(json_number(store, "gen_ai.usage.input_tokens"), Float)
+            output_tokens = cast(json_number(store, "gen_ai.usage.output_tokens"), Float)
             rows = session.exec(
                 select(
                     SpanRecord.trace_id,
@@ -127,7 +204,7 @@ def list_traces(
                 .where(col(SpanRecord.trace_id).in_(ids))
                 .group_by(SpanRecord.trace_id)
             ).all()
-            totals = {row[0]: (row[1], int(row[2] or 0), int(row[3] or 0)) for row in rows}
+            totals = {row[0]: (row[1], count(row[2]), count(row[3])) for row in rows}
     return [
         TraceSummary(
             trace_id=root.trace_id,
