@@ -52,7 +52,9 @@ def _session_seed() -> int:
 def pytest_configure(config: pytest.Config) -> None:
     _reliability_configure(config)
     _conformance_configure(config)
-    if not os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get(SEED_ENV):
+    # xdist workers inherit the controller's choice; a session started from inside a worker
+    # (a test running pytest) has none of its own and chooses too
+    if not os.environ.get(SEED_ENV) and not os.environ.get(_CHOSEN_SEED_ENV):
         os.environ[_CHOSEN_SEED_ENV] = str(random.SystemRandom().randrange(1 << 32))
     _session_seed()  # an invalid LLMOPS_TEST_SEED stops the session here
 

@@ -312,7 +312,12 @@ def _session(tmp_path: Path, seed: str | None, *, fail: bool = False) -> tuple[s
 
     tests = Path(__file__).resolve().parent.parent
     (tmp_path / "test_draws.py").write_text(_DRAWS.format(fail=not fail))
-    env = {k: v for k, v in os.environ.items() if "TEST_SEED" not in k}
+    # a session of its own, not one more xdist worker of this one
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if "TEST_SEED" not in k and not k.startswith("PYTEST_") and k != "LLMOPS_RELIABILITY_REPORT"
+    }
     env["PYTHONPATH"] = str(tests)
     if seed is not None:
         env["LLMOPS_TEST_SEED"] = seed
