@@ -3,8 +3,9 @@
 A test takes the ``reliability`` fixture and calls ``reliability.record(...)`` once per
 scenario it checks (then asserts, so a regression fails). ``make reliability`` runs
 tests/reliability alone; ``make test`` runs it with everything else; both print the table
-(scenario, runs, failures, data lost). A test that fails without recording counts as one run
-and one failure under its own name.
+(scenario, runs, failures, data lost), and with ``LLMOPS_RELIABILITY_MARKDOWN=FILE`` also
+write it as the Markdown table the README shows. A test that fails without recording counts as
+one run and one failure under its own name.
 
 The hooks are imported by tests/conftest.py (loaded before any session starts). Outcomes go to
 one file per pytest session, named in ``LLMOPS_RELIABILITY_REPORT`` by the controlling process
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 _ENV = "LLMOPS_RELIABILITY_REPORT"
+#: Where to also write the table as Markdown (the README's copy), when set.
+_MARKDOWN_ENV = "LLMOPS_RELIABILITY_MARKDOWN"
 
 
 @dataclass
@@ -122,3 +125,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{name:<{width}}  {o.runs:>6}  {o.failures:>8}  {o.data_lost:>9}"
         )
+    markdown = os.environ.get(_MARKDOWN_ENV)
+    if markdown:  # the README's table is this file, pasted whole, never edited by hand
+        rows = [
+            f"| {n} | {o.runs} | {o.failures} | {o.data_lost} |" for n, o in sorted(report.items())
+        ]
+        header = "| scenario | runs | failures | data lost |\n| --- | --- | --- | --- |\n"
+        Path(markdown).write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
