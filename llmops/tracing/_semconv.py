@@ -28,9 +28,11 @@ from llmops.tracing._span import SPAN_KINDS
 __all__ = [
     "CONVENTIONS",
     "KIND",
+    "OTEL_KINDS",
     "TAGS",
     "Rule",
     "normalize_role",
+    "otel_kind_for",
     "refine_kind",
     "to_genai",
     "to_openinference",
@@ -143,6 +145,22 @@ def to_genai(attributes: dict[str, Any]) -> dict[str, Any]:
     _put(out, "llmops.input", _input_text(out))
     _put(out, "llmops.output", _output_text(out))
     return out
+
+
+#: The OpenTelemetry span kind of each llmops kind: model, embedding, retrieval and reranking
+#: calls go to a server (the GenAI conventions make inference spans CLIENT); the others are
+#: work inside the process.
+OTEL_KINDS: dict[str, str] = {
+    "llm": "CLIENT",
+    "embedding": "CLIENT",
+    "retriever": "CLIENT",
+    "reranker": "CLIENT",
+}
+
+
+def otel_kind_for(kind: str) -> str:
+    """The OpenTelemetry span kind of a span of llmops kind ``kind`` (INTERNAL by default)."""
+    return OTEL_KINDS.get(kind, "INTERNAL")
 
 
 def refine_kind(kind: str, attributes: dict[str, Any]) -> str:
@@ -324,7 +342,12 @@ def _json(value: Any) -> Any:
 
 
 def _dump(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # an integer beyond 64 bits, which orjson refuses and json writes
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _lists(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
