@@ -136,18 +136,8 @@ def contexts_block(contexts: Sequence[Context]) -> Tagged:
 
 def extract_json(text: str) -> dict[str, Any] | None:
     """The first JSON object in ``text`` (inside a code fence or after prose), else None."""
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except json.JSONDecodeError:
-            pass
-        else:
-            if isinstance(value, dict):
-                return value
-        start = text.find("{", start + 1)
-    return None
+    objects = json_objects(text)
+    return objects[0] if objects else None
 
 
 def json_objects(text: str) -> list[dict[str, Any]]:
