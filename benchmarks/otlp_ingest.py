@@ -1,12 +1,14 @@
-"""OTLP/HTTP ingest through a real `llmops server` process: spans stored per second.
+"""OTLP ingest over HTTP and gRPC through a real `llmops server` process: spans stored per second.
 
 Run: .venv/bin/python benchmarks/otlp_ingest.py [--requests N] [--spans-per-request N] [--runs R]
     [--quick] [--json PATH]
-The server runs as its own process on a temporary SQLite store; this script posts protobuf
+The server runs as its own process on a temporary SQLite store; this script sends protobuf
 ExportTraceServiceRequests (made by the OpenTelemetry SDK's own encoder, GenAI attributes on
-every span) and counts the rows stored. Peer: Arize Phoenix's server (peers venv, its own
-SQLite working folder) sent the same requests. Floor: decoding alone, in this process.
-Target (issue #4): >= 20k spans/s per server process.
+every span) with POST /v1/traces, then the same requests to a fresh server over OTLP/gRPC
+(TraceService/Export, one channel, as the gRPC exporter sends them), and counts the rows
+stored. Peer: Arize Phoenix's server (peers venv, its own SQLite working folder) sent the same
+requests over each. Floor: decoding alone, in this process.
+Targets: >= 20k spans/s per server process (issue #4); gRPC >= HTTP (issue #16).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,6 +37,7 @@ from _bench import (
     target,
 )
 
+_TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _MESSAGES = '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]'
 
 
@@ -106,13 +110,32 @@ def _count(db: Path, table: str = "spans") -> int:
         return count
 
 
-def _ingest(url: str, db: Path, bodies: list[bytes], spans: int, stored_before: int) -> float:
-    """Spans/s from the first request to the last span stored (polling the database)."""
+def _send_http(url: str, bodies: list[bytes]) -> None:
     headers = {"Content-Type": "application/x-protobuf"}
     with httpx.Client(timeout=120) as client:
-        started = time.perf_counter()
         for body in bodies:
             client.post(f"{url}/v1/traces", content=body, headers=headers).raise_for_status()
+
+
+def _send_grpc(address: str, bodies: list[bytes]) -> None:
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        export = channel.unary_unary(_TRACE_EXPORT)
+        for body in bodies:
+            export(body, timeout=120)
+
+
+def _ingest(
+    send: Callable[[list[bytes]], None],
+    db: Path,
+    bodies: list[bytes],
+    spans: int,
+    stored_before: int,
+) -> float:
+    """Spans/s from the first request to the last span stored (polling the database)."""
+    started = time.perf_counter()
+    send(bodies)
     expected = stored_before + len(bodies) * spans
     deadline = time.monotonic() + 300
     while (stored := _count(db)) < expected:
@@ -136,15 +159,22 @@ def _measure_server(
     health: str,
     runs: list[list[bytes]],
     spans: int,
+    grpc_port: int | None = None,
 ) -> Measurement:
+    """Over HTTP to ``env["PORT"]``, or over gRPC to ``grpc_port`` when given."""
     port = int(env["PORT"])
     server = _serve(argv, env, folder)
     url = f"http://127.0.0.1:{port}"
+    send = (
+        functools.partial(_send_grpc, f"127.0.0.1:{grpc_port}")
+        if grpc_port
+        else functools.partial(_send_http, url)
+    )
     try:
         _wait_healthy(f"{url}{health}", server, 180)
         samples = []
         for bodies in runs:
-            samples.append(_ingest(url, db, bodies, spans, _count(db)))
+            samples.append(_ingest(send, db, bodies, spans, _count(db)))
     finally:
         server.terminate()
         try:
@@ -173,7 +203,7 @@ def main() -> None:
     report = Report.start(
         __file__,
         args,
-        f"OTLP/HTTP protobuf ingest, {requests} requests x {spans} spans per run, "
+        f"OTLP protobuf ingest over HTTP and gRPC, {requests} requests x {spans} spans per run, "
         f"median of {args.runs} runs, one server process",
     )
     folder = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
@@ -190,41 +220,37 @@ def main() -> None:
         return float(min(20, requests) * spans / (time.perf_counter() - started))
 
     decoded = measure(decode, args.runs)
-    db = folder / "ingest.db"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LLMOPS_STORE_URL": f"sqlite:///{db}",
-        "LLMOPS_HOME": str(folder),
-        "PORT": str(port),
-    }
-    llmops = _measure_server(
-        [sys.executable, "-m", "llmops", "server", "--port", str(port)],
-        env,
-        folder,
-        db,
-        "/health",
-        runs,
-        spans,
-    )
-    phoenix: Measurement | None = None
+    llmops = _llmops(folder / "http", runs, spans, over_grpc=False)
+    llmops_grpc = _llmops(folder / "grpc", runs, spans, over_grpc=True)
+    phoenix: dict[bool, Measurement | None] = {False: None, True: None}
     reason = ""
     try:
         peer_requests = args.peer_requests or (2 if args.quick else 10)
-        phoenix = _phoenix(folder, [bodies[:peer_requests] for bodies in runs], spans)
+        for over_grpc in (False, True):
+            peer_runs = [bodies[:peer_requests] for bodies in runs]
+            phoenix[over_grpc] = _phoenix(folder, peer_runs, spans, over_grpc)
         report.note(f"Phoenix was sent {peer_requests} of the {requests} requests of each run.")
     except (PeerUnavailable, RuntimeError) as exc:
         reason = f"peer unavailable: {exc}"
         print(reason, file=sys.stderr)
     rate = functools.partial(figure, unit="spans/s", higher_is_better=True)
+    peer = f"Arize Phoenix {_phoenix_version()} (SQLite)".strip()
     report.add(
         rate(
             "OTLP ingest: HTTP + decode + store",
             measured=llmops,
-            peer=f"Arize Phoenix {_phoenix_version()} (SQLite)".strip(),
-            peer_value=phoenix,
+            peer=peer,
+            peer_value=phoenix[False],
             peer_note=reason,
             note=target(llmops.median, 20_000, at_most=False, text=">= 20k/s"),
+        ),
+        rate(
+            "OTLP ingest: gRPC + decode + store",
+            measured=llmops_grpc,
+            peer=peer,
+            peer_value=phoenix[True],
+            peer_note=reason,
+            note=target(llmops_grpc.median, llmops.median, at_most=False, text=">= HTTP"),
         ),
         rate(
             "OTLP ingest: HTTP + decode + store",
@@ -237,22 +263,42 @@ def main() -> None:
     report.finish()
 
 
-def _phoenix(folder: Path, runs: list[list[bytes]], spans: int) -> Measurement:
+def _llmops(folder: Path, runs: list[list[bytes]], spans: int, over_grpc: bool) -> Measurement:
+    """A fresh `llmops server` (its own SQLite store) sent ``runs`` over HTTP or gRPC."""
+    folder.mkdir()
+    db = folder / "ingest.db"
+    port, grpc_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "LLMOPS_STORE_URL": f"sqlite:///{db}",
+        "LLMOPS_HOME": str(folder),
+        "PORT": str(port),
+    }
+    argv = [sys.executable, "-m", "llmops", "server", "--port", str(port)]
+    argv += ["--otlp-grpc-port", str(grpc_port), "--otlp-http-port", "0"]
+    used = grpc_port if over_grpc else None
+    return _measure_server(argv, env, folder, db, "/health", runs, spans, used)
+
+
+def _phoenix(
+    folder: Path, runs: list[list[bytes]], spans: int, over_grpc: bool = False
+) -> Measurement:
     python = peer_python("arize-phoenix")
-    work = folder / "phoenix"
+    work = folder / ("phoenix-grpc" if over_grpc else "phoenix")
     work.mkdir()
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "PHOENIX_WORKING_DIR": str(work),
         "PHOENIX_HOST": "127.0.0.1",
         "PHOENIX_PORT": str(port),
-        "PHOENIX_GRPC_PORT": str(_free_port()),
+        "PHOENIX_GRPC_PORT": str(grpc_port),
         "PHOENIX_TELEMETRY_ENABLED": "false",
         "PORT": str(port),
     }
     argv = [str(python), "-m", "phoenix.server.main", "serve"]
-    return _measure_server(argv, env, work, work / "phoenix.db", "/healthz", runs, spans)
+    used = grpc_port if over_grpc else None
+    return _measure_server(argv, env, work, work / "phoenix.db", "/healthz", runs, spans, used)
 
 
 def _phoenix_version() -> str:

@@ -28,6 +28,7 @@ from _bench import Figure, Measurement, Report, figure, parser, target
 
 _MESSAGES = '[{"role":"user","parts":[{"type":"text","content":"What is llmops?"}]}]'
 _ANSWER = '[{"role":"assistant","parts":[{"type":"text","content":"An LLMOps toolkit."}]}]'
+_NO_OTLP_PORTS = ("--otlp-grpc-port", "0", "--otlp-http-port", "0")
 
 
 def _span(
@@ -41,7 +42,8 @@ def _span(
         "kind": "llm" if parent is not None else "chain",
         "start_ns": start,
         "end_ns": start + 1_500_000,
-        "status_code": "OK",
+        # one trace in 50 has a failed call under an OK root: its status comes from that span
+        "status_code": "ERROR" if parent is not None and trace % 50 == 0 else "OK",
         "attributes": attributes,
         "session_id": f"session-{trace % 5000}",
         "user_id": f"user-{trace % 700}",
@@ -134,7 +136,8 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "LLMOPS_STORE_URL": store_url, "LLMOPS_HOME": str(folder)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "llmops", "server", "--port", str(port)],
+        # no OTLP ports of their own (4317, 4318): runs side by side would collide
+        [sys.executable, "-m", "llmops", "server", "--port", str(port), *_NO_OTLP_PORTS],
         env=env,
         cwd=folder,
         stdout=subprocess.DEVNULL,
@@ -191,6 +194,8 @@ def _list_figures(client: httpx.Client, repeats: int, floor: Measurement) -> lis
     deep = [_timed(client, path, cursor=cursor) for _ in range(repeats)]
     model = [_timed(client, path, model="gpt-y") for _ in range(max(3, repeats // 10))]
     session = [_timed(client, path, session="session-42") for _ in range(repeats)]
+    failed = [_timed(client, path, status="ERROR") for _ in range(repeats)]
+    search = [_timed(client, path, q="no such text") for _ in range(max(3, repeats // 10))]
     poll = [_timed(client, path, since_ns=time.time_ns()) for _ in range(repeats)]
     sessions = [_timed(client, "/api/v1/sessions") for _ in range(max(3, repeats // 10))]
     conversation = [_timed(client, "/api/v1/sessions/session-42") for _ in range(repeats)]
@@ -199,6 +204,8 @@ def _list_figures(client: httpx.Client, repeats: int, floor: Measurement) -> lis
         _p50("server: trace list, next page (cursor)", deep, floor),
         _p50("server: trace list, session filter", session, floor, "indexed"),
         _p50("server: trace list, model filter", model, floor, "scans attributes"),
+        _p50("server: trace list, status=ERROR", failed, floor, "any span failed: 1 in 50"),
+        _p50("server: trace list, text search", search, floor, "scans every span, no match"),
         _p50("server: trace list, live poll", poll, floor, "since_ns = now"),
         _p50("server: sessions list", sessions, floor, "aggregates every session span"),
         _p50("server: one session's conversation", conversation, floor),

@@ -61,6 +61,14 @@ SETTINGS: tuple[Setting, ...] = (
         "LLMOPS_ALLOWED_HOSTS",
         "Extra host names the server answers to, comma-separated (added to server.allowed_hosts).",
     ),
+    Setting(
+        "LLMOPS_OTLP_GRPC_PORT",
+        "Port of the server's OTLP/gRPC receiver, overriding server.otlp_grpc_port (0: off).",
+    ),
+    Setting(
+        "LLMOPS_OTLP_HTTP_PORT",
+        "Second port of the server for OTLP/HTTP, overriding server.otlp_http_port (0: off).",
+    ),
 )
 
 
@@ -127,6 +135,15 @@ class ServerConfig(BaseModel):
         default_factory=list,
         description="host names (NAME or NAME:PORT) answered besides the bound one, e.g. a "
         "reverse proxy's; '*' answers any (no DNS rebinding protection)",
+    )
+    otlp_grpc_port: int = Field(
+        default=4317, ge=0, le=65535, description="port of the OTLP/gRPC receiver (0: off)"
+    )
+    otlp_http_port: int = Field(
+        default=4318,
+        ge=0,
+        le=65535,
+        description="OTLP/HTTP's conventional port, served besides the main port (0: off)",
     )
 
 

@@ -1,6 +1,6 @@
 """The conformance report: per client and operation, what llmops showed for the fields the
-suite does not assert yet (cost, status of a root over a failed child, messages where the
-client puts them elsewhere, attribute names left unmapped), printed after the session.
+suite does not assert yet (cost, messages where the client puts them elsewhere, attribute
+names left unmapped), printed after the session.
 
 A test calls ``conformance_report.record(client, operation, **fields)``; lines go to one file
 per pytest session, named in ``LLMOPS_CONFORMANCE_REPORT`` by the controlling process before

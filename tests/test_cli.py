@@ -58,6 +58,8 @@ def test_eval_run_stores_runs_cases_and_traces(
     root, llm = trace["spans"]
     assert root["kind"] == "evaluator" and root["attributes"]["llmops.eval.run_id"] == run["id"]
     assert llm["parent_span_id"] == root["span_id"]
+    assert (llm["kind"], llm["otel_kind"], root["otel_kind"]) == ("llm", "CLIENT", "INTERNAL")
+    assert llm["scope"]["name"] == "llmops" and llm["links"] is None
     assert llm["attributes"]["llmops.prompt.name"] == "qa"
     assert llm["attributes"]["llmops.prompt.version"] == 1
     assert llm["attributes"]["gen_ai.usage.input_tokens"] == 11

@@ -42,6 +42,9 @@ ROW_KEYS = {
     "events",
     "resource",
     "scope",
+    "otel_kind",
+    "links",
+    "trace_state",
 }
 NO_USAGE = {"openinference-langchain"}  # FakeListChatModel reports no token usage
 
@@ -110,6 +113,7 @@ def test_payload_decodes_to_valid_rows(path: Path) -> None:
         assert row["end_ns"] >= row["start_ns"] > 0
         assert row["status_code"] in ("UNSET", "OK", "ERROR")
         assert row["kind"] and row["kind"] == row["kind"].lower()
+        assert row["otel_kind"] in ("INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
         assert "llmops.span.kind" not in row["attributes"]
         assert isinstance(row["resource"].get("service.name"), str)
         json.dumps(row, allow_nan=False)  # JSON-able as is
@@ -182,7 +186,12 @@ def test_official_example_with_uppercase_hex_ids() -> None:
     assert row["span_id"] == "eee19b7ec3c1b174"
     assert row["parent_span_id"] == "eee19b7ec3c1b173"  # a remote parent, not in the payload
     assert row["kind"] == "server"
-    assert row["scope"] == "my.library"
+    assert row["otel_kind"] == "SERVER"
+    assert row["scope"] == {
+        "name": "my.library",
+        "version": "1.0.0",
+        "attributes": {"my.scope.attribute": "some scope attribute"},
+    }
     assert row["resource"] == {"service.name": "my.service"}
     assert row["attributes"] == {"my.span.attr": "some value"}
 
@@ -381,7 +390,7 @@ def test_kind_derivation(attributes: dict[str, Any], otel_kind: int, kind: str) 
     assert "llmops.span.kind" not in row["attributes"]
 
 
-def test_rows_have_the_exporter_row_keys_plus_scope() -> None:
+def test_rows_have_the_exporter_row_keys() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -392,7 +401,7 @@ def test_rows_have_the_exporter_row_keys_plus_scope() -> None:
     provider.get_tracer("t").start_span("s").end()
     provider.shutdown()
     [span] = exporter.get_finished_spans()
-    assert set(span_to_row(span)) | {"scope"} == ROW_KEYS
+    assert set(span_to_row(span)) == ROW_KEYS
 
 
 def test_empty_requests_decode_to_no_rows() -> None:
@@ -487,3 +496,163 @@ def test_truncated_capture_raises_input_error(path: Path) -> None:
     body = path.read_bytes()
     with pytest.raises(InputError, match="invalid OTLP protobuf"):
         decode_otlp(body[: len(body) // 2], PB)
+
+
+# --- OTel kind, links, scope and trace state -----------------------------------------------------
+
+OTHER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+OTHER_SPAN = "00f067aa0ba902b7"
+
+
+def test_links_otel_kind_scope_and_trace_state_in_protobuf() -> None:
+    from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+
+    link = Span.Link(
+        trace_id=bytes.fromhex(OTHER_TRACE),
+        span_id=bytes.fromhex(OTHER_SPAN),
+        trace_state="vendor=1",
+        attributes=[KeyValue(key="reason", value=AnyValue(string_value="retry of"))],
+    )
+    span = Span(
+        trace_id=bytes.fromhex(TRACE),
+        span_id=bytes.fromhex(SPAN),
+        name="op",
+        kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=10,
+        end_time_unix_nano=20,
+        trace_state="rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        links=[link],
+    )
+    scope = InstrumentationScope(
+        name="openinference.instrumentation.openai",
+        version="0.1.30",
+        attributes=[KeyValue(key="lang", value=AnyValue(string_value="py"))],
+    )
+    request = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(scope=scope, spans=[span])])]
+    )
+    row = _one(request.SerializeToString(), PB)
+    assert row["otel_kind"] == "CLIENT" and row["kind"] == "client"
+    assert row["links"] == [
+        {
+            "trace_id": OTHER_TRACE,
+            "span_id": OTHER_SPAN,
+            "trace_state": "vendor=1",
+            "attributes": {"reason": "retry of"},
+        }
+    ]
+    assert row["scope"] == {
+        "name": "openinference.instrumentation.openai",
+        "version": "0.1.30",
+        "attributes": {"lang": "py"},
+    }
+    assert row["trace_state"] == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    assert "otel.scope.name" not in row["attributes"]
+
+
+def test_links_otel_kind_scope_and_trace_state_in_json() -> None:
+    link = {
+        "traceId": OTHER_TRACE.upper(),
+        "spanId": base64.b64encode(bytes.fromhex(OTHER_SPAN)).decode(),
+        "attributes": [_attr("n", {"intValue": "3"})],
+    }
+    span = _json_span(kind="SPAN_KIND_SERVER", traceState="a=b", links=[link])
+    row = _one(_json_body(span))
+    assert row["otel_kind"] == "SERVER"
+    assert row["links"] == [
+        {
+            "trace_id": OTHER_TRACE,
+            "span_id": OTHER_SPAN,
+            "trace_state": None,
+            "attributes": {"n": 3},
+        }
+    ]
+    assert row["scope"] == {"name": "lib"}
+    assert row["trace_state"] == "a=b"
+    plain = _one(_json_body(_json_span(kind=0)))
+    assert (plain["otel_kind"], plain["links"], plain["trace_state"]) == ("INTERNAL", None, None)
+    assert _one(_json_body(_json_span(kind=9)))["otel_kind"] is None  # not an OTel kind
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        ({"traceId": "00" * 16, "spanId": OTHER_SPAN}, "link traceId"),
+        ({"traceId": OTHER_TRACE, "spanId": "xyz"}, "link spanId"),
+        ({"traceId": OTHER_TRACE, "spanId": OTHER_SPAN, "traceState": 5}, "link traceState"),
+        ("link", "link must be an object"),
+    ],
+)
+def test_invalid_links_are_refused(link: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        decode_otlp(_json_body(_json_span(links=[link])), JSON)
+
+
+def test_links_past_the_cap_are_dropped_and_counted() -> None:
+    from llmops.tracing._otlp import DROPPED_LINKS, MAX_LINKS
+
+    links = [{"traceId": OTHER_TRACE, "spanId": f"{i + 1:016x}"} for i in range(MAX_LINKS + 5)]
+    row = _one(_json_body(_json_span(links=links)))
+    assert len(row["links"]) == MAX_LINKS and row["attributes"][DROPPED_LINKS] == 5
+    assert row["links"][-1]["span_id"] == f"{MAX_LINKS:016x}"
+    pb_links = [
+        Span.Link(trace_id=bytes.fromhex(OTHER_TRACE), span_id=(i + 1).to_bytes(8, "big"))
+        for i in range(MAX_LINKS + 2)
+    ]
+    pb_row = _one(_pb_body(links=pb_links), PB)
+    assert len(pb_row["links"]) == MAX_LINKS and pb_row["attributes"][DROPPED_LINKS] == 2
+
+
+def test_a_secret_across_char_400_of_a_name_is_masked_before_the_cut() -> None:
+    """Names are cut to 400 characters by the redactor after masking, not by the decoder."""
+    from llmops.tracing import Redactor
+
+    name = "x" * 390 + " sk-proj-abcdefghijklmnopqrstuvwxyz"
+    event = {"name": name, "timeUnixNano": "1700000000500000000"}
+    for content_type, body in (
+        (JSON, _json_body(_json_span(name=name, events=[event]))),
+        (PB, _pb_body(name=name, events=[Span.Event(name=name, time_unix_nano=15)])),
+    ):
+        row = _one(body, content_type)
+        assert row["name"] == name and row["events"][0]["name"] == name  # uncut
+        stored = Redactor().span(row)
+        for text in (stored["name"], stored["events"][0]["name"]):
+            assert text == "x" * 390 + " [REDACTED]"[:10], text
+
+
+def test_redaction_covers_links_scope_and_trace_state_and_keeps_ids() -> None:
+    from llmops.tracing import Redactor
+
+    secret = "sk-proj-abcdefghijklmnopqrstuvwx"
+    link = {
+        "traceId": OTHER_TRACE,
+        "spanId": OTHER_SPAN,
+        "traceState": f"k={secret}",
+        "attributes": [_attr("note", {"stringValue": f"see {secret}"})],
+    }
+    request = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "scope": {
+                            "name": f"lib {secret}",
+                            "version": secret,
+                            "attributes": [_attr("k", {"stringValue": secret})],
+                        },
+                        "spans": [_json_span(links=[link], traceState=f"v={secret}")],
+                    }
+                ]
+            }
+        ]
+    }
+    row = Redactor(patterns=[r"[0-9a-f]{16}"]).span(_one(json.dumps(request).encode()))
+    assert "abcdefghijklmnop" not in json.dumps(row)
+    assert row["links"][0]["trace_id"] == OTHER_TRACE and row["links"][0]["span_id"] == OTHER_SPAN
+    assert row["links"][0]["attributes"] == {"note": "see [REDACTED]"}
+    assert row["scope"] == {
+        "name": "lib [REDACTED]",
+        "version": "[REDACTED]",
+        "attributes": {"k": "[REDACTED]"},
+    }
+    assert row["trace_state"] == "v=[REDACTED]"

@@ -25,7 +25,8 @@ from llmops.tracing import configure_tracing, flush, span, trace_context
 
 TOKEN = "t0ken-for-tests"
 TRACE_ITEM = {
-    "trace_id", "name", "start_ns", "duration_ms", "status", "span_count", "model",
+    "trace_id", "name", "start_ns", "duration_ms", "status", "root_status", "error_count",
+    "span_count", "model",
     "session_id", "user_id", "input_tokens", "output_tokens", "cost_usd", "tags",
     "input_preview", "output_preview",
 }  # fmt: skip
@@ -117,17 +118,26 @@ def test_trace_list_filters_and_sessions(store: Store, api: httpx.Client) -> Non
     nightly, follow_up, answer = body["items"]
     assert [t["name"] for t in body["items"]] == ["nightly", "follow-up", "answer"]
     assert set(answer) >= TRACE_ITEM
-    assert answer["span_count"] == 4 and answer["status"] == "UNSET"
+    assert answer["span_count"] == 4
+    # the trace failed where any span did: here the "lookup" tool under an UNSET root
+    assert (answer["status"], answer["root_status"], answer["error_count"]) == ("ERROR", "UNSET", 1)
     assert (answer["model"], answer["input_tokens"], answer["output_tokens"]) == ("gpt-x", 120, 30)
     assert answer["cost_usd"] == pytest.approx(0.002) and answer["tags"] == ["beta"]
     assert (answer["session_id"], answer["user_id"]) == ("s1", "u1")
     assert (answer["input_preview"], answer["output_preview"]) == ("What is llmops?", "A toolkit.")
     assert nightly["status"] == "ERROR" and nightly["duration_ms"] == pytest.approx(250)
+    assert (nightly["error_count"], follow_up["status"], follow_up["error_count"]) == (
+        1,
+        "UNSET",
+        0,
+    )
 
     def names(**params: Any) -> list[str]:
         return [t["name"] for t in _get(api, "/traces", **params)["items"]]
 
-    assert names(status="ERROR") == ["nightly"]
+    assert names(status="ERROR") == ["nightly", "answer"]
+    assert names(status="UNSET") == ["follow-up"] and names(status="OK") == []
+    assert names(q="boom") == ["answer"]  # a status message, an exception event's message
     assert names(model="gpt-x") == ["answer"] and names(model="gpt-y") == ["nightly"]
     assert names(session="s1") == names(user="u1") == names(tag="beta") == ["follow-up", "answer"]
     assert names(q="OFFLINE") == ["follow-up"] and names(q="lookup") == ["answer"]
@@ -205,6 +215,75 @@ def test_a_trace_its_spans_and_its_timeline(store: Store, api: httpx.Client) -> 
     for path in (f"/traces/{'f' * 32}", f"/traces/{trace_id}/spans/{'0' * 16}"):
         assert api.get(path).status_code == 404
     assert api.get(f"/traces/{trace_id}/spans", params={"parent": "f" * 16}).status_code == 404
+
+
+def _linked_span_request(linked_trace: str, missing_trace: str) -> bytes:
+    """An OTLP/JSON request: a CLIENT span of scope ``my.lib`` 2.1 with a trace state and
+    two links, one to ``linked_trace`` and one to ``missing_trace``."""
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "batch consumer",
+        "kind": "SPAN_KIND_CLIENT",
+        "traceState": "congo=t61rcWkgMzE",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+        "links": [
+            {
+                "traceId": linked_trace,
+                "spanId": "00f067aa0ba902b7",
+                "traceState": "rojo=1",
+                "attributes": [{"key": "why", "value": {"stringValue": "follows from"}}],
+            },
+            {"traceId": missing_trace, "spanId": "00f067aa0ba902b8"},
+        ],
+    }
+    scope = {"name": "my.lib", "version": "2.1"}
+    request = {"resourceSpans": [{"scopeSpans": [{"scope": scope, "spans": [span]}]}]}
+    return orjson.dumps(request)
+
+
+def test_span_details_keep_otel_kind_scope_trace_state_and_links(
+    store: Store, server: LiveServer, api: httpx.Client
+) -> None:
+    _seed_traces(store)
+    answer = _get(api, "/traces", session="s1")["items"][-1]["trace_id"]
+    missing = "f" * 32
+    posted = httpx.post(
+        f"{server.url}/v1/traces",
+        content=_linked_span_request(answer, missing),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    assert posted.status_code == 200, posted.text
+    span = _get(api, "/traces/5b8efff798038103d269b633813fc60c/spans/eee19b7ec3c1b174")
+    assert (span["kind"], span["otel_kind"]) == ("client", "CLIENT")
+    assert span["scope"] == {"name": "my.lib", "version": "2.1"}
+    assert span["trace_state"] == "congo=t61rcWkgMzE"
+    assert span["links"] == [
+        {
+            "trace_id": answer,
+            "span_id": "00f067aa0ba902b7",
+            "trace_state": "rojo=1",
+            "attributes": {"why": "follows from"},
+            "stored": True,
+        },
+        {
+            "trace_id": missing,
+            "span_id": "00f067aa0ba902b8",
+            "trace_state": None,
+            "attributes": {},
+            "stored": False,
+        },
+    ]
+    assert "otel.scope.name" not in span["attributes"]
+    root_id = _get(api, f"/traces/{answer}")["root"]["span_id"]
+    sdk_span = _get(api, f"/traces/{answer}/spans/{root_id}")
+    assert (sdk_span["otel_kind"], sdk_span["links"], sdk_span["trace_state"]) == (
+        "INTERNAL",
+        [],
+        None,
+    )
+    assert sdk_span["scope"]["name"] == "llmops"
 
 
 def test_trace_pages_hold_each_trace_once_while_new_ones_arrive(

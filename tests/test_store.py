@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 from llmops import StoreError
 from llmops.prompts import PromptSpec, register_prompt
 from llmops.store import Store, head_revision, open_store
-from llmops.store.models import EvalRunRecord
+from llmops.store.models import EvalRunRecord, SpanRecord
 
 
 def test_new_store_is_created_at_head(store: Store) -> None:
@@ -228,4 +228,72 @@ def test_upgrade_from_the_first_revision_keeps_data(store_url: str) -> None:
     with store.engine.connect() as connection:
         row = connection.execute(text("select name, description, tags from prompts")).one()
     assert tuple(row) == ("old", "kept", None)
+    store.close()
+
+
+def test_a_store_at_0009_with_spans_upgrades_and_reads(store_url: str) -> None:
+    """0010 adds the OTel kind, links, scope and trace state to ``spans`` of a store that
+    already holds spans: old rows read with those empty, new ones with them, and the error
+    index serves the trace list's status."""
+    from alembic import command
+
+    from llmops.store._store import _alembic_config
+    from llmops.tracing import TraceFilter, list_traces
+    from llmops.tracing._sinks import StoreSink
+
+    store = Store(store_url)
+    with store.engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0009")
+    with store.engine.begin() as connection:
+        for span_id, parent, status in (("01" * 8, None, "OK"), ("02" * 8, "01" * 8, "ERROR")):
+            connection.execute(
+                text(
+                    "insert into spans (trace_id, span_id, parent_span_id, name, kind, start_ns,"
+                    " end_ns, status_code, attributes) values (:t, :s, :p, 'old', 'llm', 1, 2,"
+                    " :c, :a)"
+                ),
+                {"t": "ab" * 16, "s": span_id, "p": parent, "c": status, "a": '{"k": 1}'},
+            )
+    assert store.revision() == "0009"
+    before, after = store.upgrade()
+    assert (before, after) == ("0009", head_revision())
+    store.ensure_schema()
+    link = {"trace_id": "ab" * 16, "span_id": "01" * 8, "trace_state": None, "attributes": {}}
+    StoreSink(store).write(
+        [
+            {
+                "trace_id": "cd" * 16,
+                "span_id": "03" * 8,
+                "name": "new",
+                "kind": "llm",
+                "otel_kind": "CLIENT",
+                "start_ns": 5,
+                "end_ns": 6,
+                "status_code": "OK",
+                "attributes": {},
+                "links": [link],
+                "scope": {"name": "lib", "version": "1"},
+                "trace_state": "k=v",
+            }
+        ]
+    )
+    with store.session() as session:
+        old = session.get(SpanRecord, ("ab" * 16, "01" * 8))
+        new = session.get(SpanRecord, ("cd" * 16, "03" * 8))
+    assert old is not None and new is not None
+    assert (old.attributes, old.otel_kind, old.links, old.scope, old.trace_state) == (
+        {"k": 1},
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (new.otel_kind, new.links, new.scope, new.trace_state) == (
+        "CLIENT",
+        [link],
+        {"name": "lib", "version": "1"},
+        "k=v",
+    )
+    [failed] = list_traces(store, where=TraceFilter(status="ERROR"))
+    assert (failed.trace_id, failed.status, failed.error_count) == ("ab" * 16, "ERROR", 1)
     store.close()

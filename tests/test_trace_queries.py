@@ -93,3 +93,78 @@ def test_traces_cli_filters_and_tail(project: Path, capsys: pytest.CaptureFixtur
     writer.join()
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)["name"] for line in lines] == ["arrives later"]
+
+
+@pytest.fixture
+def failures(store: Store) -> Store:
+    """Traces whose root span is OK or UNSET but a child failed, as OTel instrumentations
+    leave them (a failed LLM call under a chain that carried on)."""
+    configure_tracing(store)
+    with span("agent run") as root:
+        with span("chat", kind="llm") as call:
+            call.set_status("ERROR", "rate limited by upstream")
+        with span("chat retry", kind="llm") as retry:
+            retry.record_exception(ValueError("context window exceeded"))
+            retry.set_status("ERROR")
+        root.set_status("OK")
+    with span("pipeline"), span("tool call", kind="tool") as tool:
+        tool.set_status("ERROR", "tool failed")
+    with span("healthy") as ok:
+        ok.set_status("OK")
+    with span("quiet"):
+        pass
+    assert flush()
+    return store
+
+
+def test_trace_status_is_error_when_any_span_failed(failures: Store) -> None:
+    store = failures
+    listed = {t.name: t for t in list_traces(store)}
+    statuses = {name: (t.status, t.error_count) for name, t in listed.items()}
+    assert statuses == {
+        "agent run": ("ERROR", 2),
+        "pipeline": ("ERROR", 1),
+        "healthy": ("OK", 0),
+        "quiet": ("UNSET", 0),
+    }
+    assert listed["agent run"].to_dict()["error_count"] == 2
+    assert _names(store, status="ERROR") == ["pipeline", "agent run"]
+    assert _names(store, status="OK") == ["healthy"]  # the OK root with a failed child is not
+    assert _names(store, status="UNSET") == ["quiet"]
+    # search covers status messages and the exception messages of events, of any span
+    assert _names(store, text="RATE LIMITED") == ["agent run"]
+    assert _names(store, text="context window exceeded") == ["agent run"]
+    assert _names(store, text="tool failed") == ["pipeline"]
+    assert _names(store, text="tool call") == ["pipeline"]  # span names too
+
+
+def test_sdk_spans_store_their_otel_kind_and_scope(failures: Store) -> None:
+    from llmops import __version__
+    from llmops.tracing import get_trace
+
+    [trace] = [t for t in list_traces(failures) if t.name == "agent run"]
+    spans = {s.name: s for s in get_trace(failures, trace.trace_id)}
+    assert spans["chat"].otel_kind == "CLIENT" and spans["agent run"].otel_kind == "INTERNAL"
+    assert spans["chat"].kind == "llm"  # the llmops kind is kept apart
+    assert spans["chat"].scope == {"name": "llmops", "version": __version__}
+    assert spans["chat"].links is None and spans["chat"].trace_state is None
+
+
+def test_traces_cli_lists_error_counts(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from llmops.store import open_store
+
+    store = open_store()
+    configure_tracing(store)
+    with span("outer") as outer:
+        with span("inner") as inner:
+            inner.set_status("ERROR", "inner broke")
+        outer.set_status("OK")
+    assert flush()
+    capsys.readouterr()
+    assert main(["traces", "list", "--status", "ERROR", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["name"], listed["status"], listed["error_count"]) == ("outer", "ERROR", 1)
+    assert main(["traces", "list", "--search", "inner broke", "--json"]) == 0
+    assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["outer"]
+    assert main(["traces", "list", "--status", "OK", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -458,8 +458,11 @@ def test_filter_the_trace_list_and_page_by_cursor(page: tuple[Page, Watch], site
     form.get_by_label("Status").select_option("ERROR")
     form.get_by_role("button", name="Apply").click()
     expect(browser_page).to_have_url(re.compile(r"#/traces\?status=ERROR"))
-    expect(rows).to_have_count(1)
-    expect(rows).to_contain_text("slow job")
+    # a trace failed where any span did: the failed root, and the xss trace's failed children
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="slow job")).to_have_count(1)
+    errors = rows.filter(has_text="xss").locator("td").nth(3)  # the Errors column
+    expect(errors).to_have_text(str(len(PAYLOADS)))
     browser_page.get_by_role("link", name="Clear").click()
     form = browser_page.locator("form.filters")
     form.get_by_label("Model").fill("local")
@@ -741,6 +744,150 @@ def test_every_otlp_payload_opens_as_a_tree(browser: Browser, tmp_path: Path) ->
                 assert browser_page.locator(".tree-item").count() >= min(spans, 2), name
         browser_page.goto(f"{server.url}/ui/#/traces")
         expect(browser_page.locator("table.traces tbody tr").first).to_be_visible()
+        watch.check(browser_page)
+        context.close()
+    store.close()
+
+
+def test_a_span_s_messages_and_log_records_from_otlp_logs(browser: Browser, tmp_path: Path) -> None:
+    """openai-v2's default mode: the messages are log records, shown as the span's
+    conversation and, raw, under "Log records" (as text: a hostile body stays inert)."""
+    from playwright.sync_api import expect
+
+    trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+
+    def record(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        values = [{"key": k, "value": {"stringValue": v}} for k, v in body.items()]
+        return {
+            "timeUnixNano": "1700000000000000000",
+            "traceId": trace_id,
+            "spanId": span_id,
+            "eventName": name,
+            "body": {"kvlistValue": {"values": values}},
+        }
+
+    logs = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            record("gen_ai.user.message", {"content": HOSTILE}),
+                            record("gen_ai.assistant.message", {"content": "Refunds: 5 days."}),
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": "chat gpt-x",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000001000000000",
+        "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}],
+    }
+    store = Store(f"sqlite:///{tmp_path / 'logs.db'}")
+    store.ensure_schema()
+    with LiveServer(create_app(store)) as server:
+        for path, body in (
+            ("logs", logs),
+            ("traces", {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}),
+        ):
+            posted = httpx.post(f"{server.url}/v1/{path}", json=body)
+            assert posted.status_code == 200, posted.text
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        browser_page = context.new_page()
+        watch = _watch(browser_page, server.url)
+        browser_page.goto(f"{server.url}/ui/#/traces/{trace_id}")
+        details = browser_page.locator("aside.details")
+        expect(details.locator("h2")).to_contain_text("chat gpt-x")
+        expect(details.locator(".message.role-user")).to_contain_text(HOSTILE)
+        expect(details.locator(".message.role-assistant")).to_contain_text("Refunds: 5 days.")
+        logs_section = details.locator("details.collapsible", has_text="Log records (2)")
+        logs_section.locator("summary").click()
+        items = logs_section.locator("ul.logs > li")
+        expect(items).to_have_count(2)
+        expect(items.first).to_contain_text("gen_ai.user.message")
+        expect(items.first).to_contain_text("window.__xss=1")  # in the body's JSON, as text
+        expect(details.locator("img")).to_have_count(0)
+        watch.check(browser_page)
+        context.close()
+    store.close()
+
+
+def test_a_span_s_links_show_and_a_stored_one_opens_its_trace(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Links received over OTLP are listed in the span's details with its OTel kind, scope
+    and trace state; a link to a trace in the store is a route to that trace's page (with the
+    linked span selected), one to a trace that is not stored is plain text."""
+    from playwright.sync_api import expect
+
+    linked_trace, linked_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+
+    def request(trace: str, span: str, name: str, **fields: Any) -> bytes:
+        spans = [
+            {
+                "traceId": trace,
+                "spanId": span,
+                "name": name,
+                "startTimeUnixNano": "1700000000000000000",
+                "endTimeUnixNano": "1700000001000000000",
+                **fields,
+            }
+        ]
+        scope = {"name": "my.lib", "version": "2.1"}
+        return json.dumps(
+            {"resourceSpans": [{"scopeSpans": [{"scope": scope, "spans": spans}]}]}
+        ).encode()
+
+    links = [
+        {"traceId": linked_trace, "spanId": linked_span, "traceState": "rojo=1"},
+        {"traceId": "f" * 32, "spanId": "00f067aa0ba902b8"},
+    ]
+    store = Store(f"sqlite:///{tmp_path / 'links.db'}")
+    store.ensure_schema()
+    with LiveServer(create_app(store)) as server:
+        for body in (
+            request(linked_trace, linked_span, "producer batch", kind="SPAN_KIND_PRODUCER"),
+            request(
+                trace_id,
+                span_id,
+                "consumer",
+                kind="SPAN_KIND_CONSUMER",
+                traceState="k=v",
+                links=links,
+            ),
+        ):
+            posted = httpx.post(
+                f"{server.url}/v1/traces",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert posted.status_code == 200, posted.text
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        browser_page = context.new_page()
+        watch = _watch(browser_page, server.url)
+        browser_page.goto(f"{server.url}/ui/#/traces/{trace_id}")
+        details = browser_page.locator("aside.details")
+        expect(details.locator("h2")).to_contain_text("consumer")
+        expect(details).to_contain_text("CONSUMER")
+        expect(details).to_contain_text("my.lib 2.1")
+        expect(details).to_contain_text("k=v")
+        expect(details.locator("h3", has_text="Links (2)")).to_be_visible()
+        items = details.locator("ul.links > li")
+        expect(items).to_have_count(2)
+        expect(items.nth(1)).to_contain_text("(not stored)")
+        expect(items.nth(1).locator("a")).to_have_count(0)
+        link = items.nth(0).locator("a.span-link")
+        expect(link).to_have_attribute("href", f"#/traces/{linked_trace}?span={linked_span}")
+        link.click()
+        expect(browser_page).to_have_url(re.compile(f"#/traces/{linked_trace}"))
+        expect(browser_page.locator("aside.details h2")).to_contain_text("producer batch")
+        expect(browser_page.locator("aside.details")).to_contain_text("PRODUCER")
         watch.check(browser_page)
         context.close()
     store.close()

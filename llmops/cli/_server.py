@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 import typer
 
@@ -14,6 +16,15 @@ _ALLOWED_HOST_HELP = (
     "Another host name (NAME or NAME:PORT) the server answers to, e.g. a reverse proxy's; "
     "repeatable. Others get 421 (DNS rebinding protection). Also LLMOPS_ALLOWED_HOSTS "
     "(comma-separated) and server.allowed_hosts in the config."
+)
+
+_GRPC_PORT_HELP = (
+    "Port of the OTLP/gRPC receiver (TraceService, LogsService); 0: off. Default "
+    "server.otlp_grpc_port of the config, else 4317."
+)
+_HTTP_PORT_HELP = (
+    "A second port serving the same app, OTLP/HTTP's conventional one; 0: off. Default "
+    "server.otlp_http_port of the config, else 4318."
 )
 
 
@@ -29,9 +40,26 @@ def server(
         help="Bearer token required on the API and OTLP routes (/api, /v1).",
     ),
     allowed_host: list[str] = typer.Option([], "--allowed-host", help=_ALLOWED_HOST_HELP),
+    otlp_grpc_port: int | None = typer.Option(
+        None,
+        "--otlp-grpc-port",
+        min=0,
+        max=65535,
+        envvar="LLMOPS_OTLP_GRPC_PORT",
+        help=_GRPC_PORT_HELP,
+    ),
+    otlp_http_port: int | None = typer.Option(
+        None,
+        "--otlp-http-port",
+        min=0,
+        max=65535,
+        envvar="LLMOPS_OTLP_HTTP_PORT",
+        help=_HTTP_PORT_HELP,
+    ),
     open_browser: bool = typer.Option(False, "--open", hidden=True),
 ) -> None:
-    """Serve the REST API (/api/v1), the web UI (/ui) and the OTLP/HTTP receiver (/v1/traces)."""
+    """Serve the REST API (/api/v1), the web UI (/ui) and the OTLP receiver: HTTP (/v1/traces,
+    also on 4318) and gRPC (4317)."""
     import uvicorn
 
     from llmops.config import load_config
@@ -42,6 +70,12 @@ def server(
 
     check_bind(host, token)
     config = load_config()
+    grpc_port = config.server.otlp_grpc_port if otlp_grpc_port is None else otlp_grpc_port
+    http_port = config.server.otlp_http_port if otlp_http_port is None else otlp_http_port
+    if http_port == port:
+        http_port = 0  # the main port serves /v1/traces already
+    # bound before anything starts, so a port in use is one line and exit 2, not a traceback
+    sockets = [_listen(host, port), *([_listen(host, http_port)] if http_port else [])]
     settings = config.tracing
     redactor = Redactor(
         settings.redact_patterns,
@@ -57,18 +91,59 @@ def server(
         port=port,
         allowed_hosts=[*config.server.allowed_hosts, *from_env, *allowed_host],
         pricing=pricing_for(config.pricing),
+        other_ports=[http_port] if http_port else [],
     )
+    grpc_server = None
+    if grpc_port:
+        from llmops.server._grpc import start_grpc
+
+        try:
+            grpc_server = start_grpc(app, host, grpc_port)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
+    otlp = [f"{base}/v1/traces"]
+    if http_port:
+        otlp.append(f"http://{shown}:{http_port}/v1/traces")
+    if grpc_port:
+        otlp.append(f"gRPC {shown}:{grpc_port}")
     console.print(
-        f"llmops server on {base} · web UI {base}/ui/ · API {base}/api/v1 · "
-        f"OTLP endpoint {base}/v1/traces"
+        f"llmops server on {base} · web UI {base}/ui/ · API {base}/api/v1 · OTLP {' · '.join(otlp)}"
     )
     if open_browser:
         import webbrowser
 
         webbrowser.open(f"{base}/ui/")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        # one uvicorn server on both HTTP sockets: one event loop, one Ctrl-C
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=sockets)
+    finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=2).wait()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``; :class:`ConfigError` when the port is taken."""
+    from llmops._exceptions import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like uvicorn's own bind
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    return sock
 
 
 def ui(
@@ -80,7 +155,31 @@ def ui(
         None, "--token", envvar="LLMOPS_SERVER_TOKEN", help="Bearer token for /api and /v1."
     ),
     allowed_host: list[str] = typer.Option([], "--allowed-host", help=_ALLOWED_HOST_HELP),
+    otlp_grpc_port: int | None = typer.Option(
+        None,
+        "--otlp-grpc-port",
+        min=0,
+        max=65535,
+        envvar="LLMOPS_OTLP_GRPC_PORT",
+        help=_GRPC_PORT_HELP,
+    ),
+    otlp_http_port: int | None = typer.Option(
+        None,
+        "--otlp-http-port",
+        min=0,
+        max=65535,
+        envvar="LLMOPS_OTLP_HTTP_PORT",
+        help=_HTTP_PORT_HELP,
+    ),
     open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the UI in a browser."),
 ) -> None:
     """Open the trace viewer: the server, with the web UI at /ui."""
-    server(host=host, port=port, token=token, allowed_host=allowed_host, open_browser=open_browser)
+    server(
+        host=host,
+        port=port,
+        token=token,
+        allowed_host=allowed_host,
+        otlp_grpc_port=otlp_grpc_port,
+        otlp_http_port=otlp_http_port,
+        open_browser=open_browser,
+    )

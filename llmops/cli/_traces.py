@@ -27,6 +27,10 @@ def _span_dict(span: Any) -> dict[str, Any]:
         "status_message": span.status_message,
         "attributes": span.attributes,
         "events": span.events,
+        "otel_kind": span.otel_kind,
+        "links": span.links,
+        "scope": span.scope,
+        "trace_state": span.trace_state,
     }
 
 
@@ -91,6 +95,7 @@ def _table(traces: list[Any]) -> Any:
         "spans",
         "tokens",
         "status",
+        "errors",
         "session",
     ):
         table.add_column(column, no_wrap=column in ("trace id", "started"))
@@ -109,6 +114,7 @@ def _table(traces: list[Any]) -> Any:
             str(trace.span_count),
             tokens,
             status,
+            f"[red]{trace.error_count}" if trace.error_count else "0",
             trace.session_id or "-",
         )
     return table
@@ -118,14 +124,19 @@ _SINCE = typer.Option(
     None, "--since", help="Only traces started since: 30m, 2h, 7d or an ISO time."
 )
 _NAME = typer.Option(None, "--name", help="Root span name contains this.")
-_STATUS = typer.Option(None, "--status", help="OK, ERROR or UNSET.")
+_STATUS = typer.Option(
+    None, "--status", help="OK, ERROR (any span failed) or UNSET (the root's, none failed)."
+)
 _SESSION = typer.Option(None, "--session", help="Session id.")
 _USER = typer.Option(None, "--user", help="User id.")
 _MODEL = typer.Option(None, "--model", help="A span called this model (gen_ai.request.model).")
 _TAG = typer.Option(None, "--tag", help="A span carries this tag.")
 _MIN_MS = typer.Option(None, "--min-ms", help="Root span took at least this many milliseconds.")
 _SEARCH = typer.Option(
-    None, "--search", "-s", help="Text in any span's attributes (inputs, outputs)."
+    None,
+    "--search",
+    "-s",
+    help="Text in any span's name, attributes (inputs, outputs), status message or events.",
 )
 
 

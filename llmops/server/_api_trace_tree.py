@@ -22,6 +22,7 @@ from llmops.server._span_views import (
     child_counts,
     full_span,
     resolve_trace_id,
+    span_logs,
     summary,
     summary_columns,
 )
@@ -130,7 +131,27 @@ def get_span(store: StoreDep, trace_id: TraceId, span_id: SpanId) -> Response:
         if record is None:
             raise NotFoundError(f"span '{span_id}' not found in trace '{full_id}'")
         count = child_counts(db, full_id, [span_id]).get(span_id, 0)
-    return json_response(full_span(record, count))
+        logs = span_logs(db, full_id, span_id)
+        shown = full_span(record, count, logs)
+        shown["links"] = _links(db, shown["links"])
+    return json_response(shown)
+
+
+def _links(db: Session, links: list[Any]) -> list[dict[str, Any]]:
+    """A span's links, each with ``stored``: whether the linked trace is in the store (the
+    viewer makes those a link to the trace's page)."""
+    shown = [link for link in links if isinstance(link, dict)]
+    ids = {link.get("trace_id") for link in shown} - {None}
+    stored = (
+        set(
+            db.exec(
+                select(SpanRecord.trace_id).where(col(SpanRecord.trace_id).in_(ids)).distinct()
+            ).all()
+        )
+        if ids
+        else set()
+    )
+    return [{**link, "stored": link.get("trace_id") in stored} for link in shown]
 
 
 def span_depths(parents: dict[str, str | None]) -> dict[str, int]:

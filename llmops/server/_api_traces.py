@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import Float, String, case, cast, func, or_
+from sqlalchemy import Float, case, cast, func, or_
 from sqlmodel import col, select
 
 from llmops.server._api_deps import StoreDep
@@ -21,7 +21,7 @@ from llmops.server._span_views import (
 )
 from llmops.store import Store
 from llmops.store.models import SpanRecord
-from llmops.tracing._queries import _like, count, has_tag
+from llmops.tracing._queries import count, has_tag, text_matches, trace_status_is
 
 __all__ = ["Nanos", "Text", "router"]
 
@@ -64,15 +64,18 @@ def _item(root: SpanRecord, totals: Any) -> dict[str, Any]:
     attributes = root.attributes if isinstance(root.attributes, dict) else {}
     tags = attributes.get("llmops.tags")
     model = totals.model if totals is not None else None
+    errors = int(totals.error_count or 0) if totals is not None else 0
     return {
         "trace_id": root.trace_id,
         "name": root.name,
         "start_ns": root.start_ns,
         "end_ns": root.end_ns,
         "duration_ms": (root.end_ns - root.start_ns) / 1e6,
-        "status": root.status_code,
+        # the trace's status: ERROR when any span failed, else its root span's
+        "status": "ERROR" if errors else root.status_code,
+        "root_status": root.status_code,
         "span_count": totals.span_count if totals is not None else 1,
-        "error_count": int(totals.error_count or 0) if totals is not None else 0,
+        "error_count": errors,
         "model": model if isinstance(model, str) else None,
         "session_id": root.session_id or (totals.session_id if totals is not None else None),
         "user_id": root.user_id or (totals.user_id if totals is not None else None),
@@ -105,14 +108,15 @@ def list_traces(
 ) -> Response:
     """Traces started in ``[start_ns, end_ns)`` (``since_ns``: strictly after, for polling).
 
-    Status and latency apply to the root span; session, user, model, tag and ``q`` (name,
-    input, output, any attribute text) match when any span of the trace does; ``min_cost``
-    is the trace's total ``llmops.cost_usd``.
+    ``status`` is the trace's: ERROR when any span failed, OK or UNSET when none did and the
+    root span's status is that. Latency applies to the root span; session, user, model, tag
+    and ``q`` (name, input, output, any attribute text, status message, event text such as an
+    exception's message) match when any span of the trace does; ``min_cost`` is the trace's
+    total ``llmops.cost_usd``.
     """
     after = decode_cursor(cursor, (int, str))
     query = select(SpanRecord).where(col(SpanRecord.parent_span_id).is_(None))
     duration = col(SpanRecord.end_ns) - col(SpanRecord.start_ns)
-    text = cast(SpanRecord.attributes, String)
     start = col(SpanRecord.start_ns)
     if start_ns is not None:
         query = query.where(start >= start_ns)
@@ -121,7 +125,7 @@ def list_traces(
     if since_ns is not None:
         query = query.where(start > since_ns)
     if status is not None:
-        query = query.where(col(SpanRecord.status_code) == status)
+        query = query.where(trace_status_is(status))
     if min_latency_ms is not None:
         query = query.where(duration >= int(min_latency_ms * 1e6))
     if max_latency_ms is not None:
@@ -135,9 +139,7 @@ def list_traces(
     if tag is not None:
         query = query.where(_any_span(has_tag(store.dialect, tag)))
     if q is not None:
-        pattern = _like(q)
-        name = col(SpanRecord.name).ilike(pattern, escape="\\")
-        query = query.where(_any_span(or_(name, text.ilike(pattern, escape="\\"))))
+        query = query.where(_any_span(text_matches(q)))
     if min_cost is not None:
         costly = (
             select(SpanRecord.trace_id)

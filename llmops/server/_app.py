@@ -36,6 +36,8 @@ from llmops.tracing._sinks import StoreSink
 __all__ = ["MAX_BODY_BYTES", "create_app"]  # the limit lives with the other OTLP limits
 
 _PROTOBUF = "application/x-protobuf"
+#: Where Langfuse's SDK sends OTLP traces: an alias of ``/v1/traces``.
+LANGFUSE_TRACES = "/api/public/otel/v1/traces"
 #: OTLP requests decoded and stored at once, each on its own thread; others wait their turn.
 #: The memory of ingest is bounded by this many requests, and so is the memory the allocator
 #: keeps after them (glibc keeps freed memory in per-thread arenas: on the 40 threads of
@@ -128,7 +130,11 @@ class _Guard:
             return
         path: str = scope["path"]
         operation = (
-            "write" if path.startswith("/v1/") else "read" if path.startswith("/api/") else ""
+            "write"
+            if path.startswith("/v1/") or path == LANGFUSE_TRACES
+            else "read"
+            if path.startswith("/api/")
+            else ""
         )
 
         async def send_secured(message: MutableMapping[str, Any]) -> None:
@@ -203,12 +209,14 @@ def create_app(
     port: int | None = None,
     allowed_hosts: Iterable[str] = (),
     pricing: Pricing | None = None,
+    other_ports: Iterable[int] = (),
 ) -> FastAPI:
     """The server application over ``store``; ``token`` protects every route that has data.
 
     ``host`` and ``port`` are where the server listens (``port`` None: any), which decides
     the ``Host`` names it answers to, with ``allowed_hosts`` (``name[:port]``, ``*`` for any).
     ``pricing`` prices the spans the OTLP receiver gets (default: litellm's bundled map).
+    ``other_ports`` are further ports it listens on (OTLP/HTTP's 4318), answered like ``port``.
     """
     from llmops.server import (
         _api_evals,
@@ -232,10 +240,14 @@ def create_app(
     store_health = StoreHealth()
     # its threads end when the app is collected (they hold the executor weakly)
     ingest_threads = ThreadPoolExecutor(INGEST_THREADS, thread_name_prefix="llmops-ingest")
-    hosts = HostPolicy.for_bind(host, port, allowed_hosts)
+    hosts = HostPolicy.for_bind(host, port, allowed_hosts).also_on(port, other_ports)
     app.state.store = store
     app.state.ingest = ingest
     app.state.hosts = hosts
+    # for the OTLP/gRPC receiver (llmops.server._grpc): the same token, pool and health
+    app.state.token = token
+    app.state.ingest_threads = ingest_threads
+    app.state.store_health = store_health
     app.add_middleware(_Guard, token=token, hosts=hosts, health=store_health)
     _handle_errors(app, store_health)
     for module in (
@@ -253,8 +265,9 @@ def create_app(
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
-    async def receive_traces(request: Request) -> Response:
+    async def receive(
+        request: Request, store_rows: Callable[[bytes, str, str | None], int]
+    ) -> Response:
         content_type = request.headers.get("content-type", "")
         protobuf = content_type.split(";", 1)[0].strip().lower() != "application/json"
         too_large = f"request body over {MAX_BODY_BYTES:,} bytes: send smaller batches"
@@ -269,7 +282,7 @@ def create_app(
             if len(body) > MAX_BODY_BYTES:
                 return _error(413, too_large, protobuf)
         encoding = request.headers.get("content-encoding")
-        work = functools.partial(ingest.ingest, bytes(body), content_type, encoding)
+        work = functools.partial(store_rows, bytes(body), content_type, encoding)
         del body
         try:
             await asyncio.get_running_loop().run_in_executor(ingest_threads, work)
@@ -283,9 +296,22 @@ def create_app(
             if not is_store_fault(exc):
                 raise
             return _error(503, store_health.failed(exc, "write"), protobuf, headers=_RETRY)
-        if protobuf:  # an empty ExportTraceServiceResponse: full success
+        if protobuf:  # an empty Export*ServiceResponse: full success
             return Response(b"", media_type=_PROTOBUF)
         return JSONResponse({})
+
+    @app.post("/v1/traces", summary="OTLP/HTTP trace export (protobuf or JSON, optionally gzip)")
+    async def receive_traces(request: Request) -> Response:
+        return await receive(request, ingest.ingest)
+
+    # Langfuse's SDK (v3+) sends OTLP to <LANGFUSE_HOST>/api/public/otel/v1/traces
+    @app.post(LANGFUSE_TRACES, summary="OTLP/HTTP trace export at Langfuse's path")
+    async def receive_langfuse_traces(request: Request) -> Response:
+        return await receive(request, ingest.ingest)
+
+    @app.post("/v1/logs", summary="OTLP/HTTP logs export (GenAI content sent as log records)")
+    async def receive_logs(request: Request) -> Response:
+        return await receive(request, ingest.ingest_logs)
 
     mount_ui(app)
     return app

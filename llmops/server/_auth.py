@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from llmops._exceptions import ConfigError
@@ -137,6 +137,14 @@ class HostPolicy:
                 raise ConfigError(f"invalid allowed host '{item}': expected NAME or NAME:PORT")
             allowed.add(split)
         return cls(frozenset(allowed), any_ip=bind in _WILDCARDS, any_host=any_host)
+
+    def also_on(self, port: int | None, others: Iterable[int]) -> HostPolicy:
+        """This policy with the names allowed on ``port`` allowed on the ``others`` too (the
+        same app listening on several ports)."""
+        added = {(name, other) for name, bound in self.allowed if bound == port for other in others}
+        if port is None or not added:
+            return self
+        return replace(self, allowed=self.allowed | added)
 
     def allows(self, host: str) -> bool:
         """Whether a ``Host`` header value (``name[:port]``) is one this server answers to."""

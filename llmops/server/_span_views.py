@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
-from llmops.store.models import SpanRecord
+from llmops.store.models import SpanLogRecord, SpanRecord
+from llmops.tracing._genai_events import event_messages
 from llmops.tracing._queries import count, json_number, json_text
 from llmops.tracing._semconv import _genai_messages, _json, _text, normalize_role, to_genai
 
@@ -26,6 +27,7 @@ __all__ = [
     "json_text",
     "preview",
     "resolve_trace_id",
+    "span_logs",
     "summary",
     "summary_columns",
 ]
@@ -35,6 +37,8 @@ INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 COST = "llmops.cost_usd"
 _PREVIEW_CHARS = 200
+#: The most log records shown with one span (GenAI calls send a few: one per message).
+MAX_SPAN_LOGS = 1000
 
 
 def summary_columns(store: Store) -> list[Any]:
@@ -165,10 +169,49 @@ def _documents(attributes: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def full_span(record: SpanRecord, child_count: int) -> dict[str, Any]:
-    """A span with everything: SPAN_SUMMARY, attributes, events, content, prompt, documents."""
+def span_logs(session: Session, trace_id: str, span_id: str) -> list[dict[str, Any]]:
+    """The log records of a span in time order (the first ``MAX_SPAN_LOGS``): they may have
+    come before the span, so they are joined here, when it is read."""
+    records = session.exec(
+        select(SpanLogRecord)
+        .where(SpanLogRecord.trace_id == trace_id, SpanLogRecord.span_id == span_id)
+        .order_by(col(SpanLogRecord.time_ns), col(SpanLogRecord.id))
+        .limit(MAX_SPAN_LOGS)
+    ).all()
+    return [
+        {
+            "time_ns": r.time_ns,
+            "severity": r.severity,
+            "event_name": r.event_name,
+            "body": r.body,
+            "attributes": r.attributes if isinstance(r.attributes, dict) else {},
+        }
+        for r in records
+    ]
+
+
+def _event_content(mapped: dict[str, Any], events: list[Any], logs: list[dict[str, Any]]) -> None:
+    """Messages a span lacks in its attributes, from its span events, else its log records."""
+    for source in (events, logs):
+        missing = [s for s in ("input", "output") if f"gen_ai.{s}.messages" not in mapped]
+        if not missing:
+            return
+        found = event_messages(e for e in source if isinstance(e, dict))
+        for side in missing:
+            if side in found:
+                mapped[f"gen_ai.{side}.messages"] = found[side]
+
+
+def full_span(
+    record: SpanRecord, child_count: int, logs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A span with everything: SPAN_SUMMARY, attributes, events, log records, content (from
+    its attributes, else its events, else its log records), prompt, documents."""
     attributes = record.attributes if isinstance(record.attributes, dict) else {}
     mapped = to_genai(attributes)
+    logs = logs or []
+    events = record.events if isinstance(record.events, list) else []
+    _event_content(mapped, events, logs)
 
     row = SimpleNamespace(
         span_id=record.span_id,
@@ -190,7 +233,12 @@ def full_span(record: SpanRecord, child_count: int) -> dict[str, Any]:
         "status_message": record.status_message,
         "attributes": attributes,
         "events": record.events or [],
+        "logs": logs,
         "resource": record.resource,
+        "otel_kind": record.otel_kind,
+        "scope": record.scope,
+        "trace_state": record.trace_state,
+        "links": record.links if isinstance(record.links, list) else [],
         "session_id": record.session_id,
         "user_id": record.user_id,
         "input": _content(mapped, "input"),

@@ -35,6 +35,7 @@ __all__ = [
     "RegisteredModelRecord",
     "ResponseCacheRecord",
     "ServingEndpointRecord",
+    "SpanLogRecord",
     "SpanRecord",
     "TrackingRunRecord",
     "table_of",
@@ -224,6 +225,7 @@ class JudgeCalibrationRecord(SQLModel, table=True):
 _ROOT = "parent_span_id IS NULL"
 _SESSION = "session_id IS NOT NULL"
 _USER = "user_id IS NOT NULL"
+_ERROR = "status_code = 'ERROR'"
 
 
 class SpanRecord(SQLModel, table=True):
@@ -242,6 +244,10 @@ class SpanRecord(SQLModel, table=True):
         Index("ix_spans_user", "user_id", sqlite_where=text(_USER), postgresql_where=text(_USER)),
         # the children of a span in start order, and a trace's shape, read from the index alone
         Index("ix_spans_tree", "trace_id", "parent_span_id", "start_ns", "span_id", "end_ns"),
+        # a trace's error spans, for its status and error count; errors are rare
+        Index(
+            "ix_spans_errors", "trace_id", sqlite_where=text(_ERROR), postgresql_where=text(_ERROR)
+        ),
     )
 
     trace_id: str = Field(primary_key=True, max_length=32)
@@ -258,6 +264,29 @@ class SpanRecord(SQLModel, table=True):
     resource: Any = _json(nullable=True)
     session_id: str | None = Field(default=None, max_length=200)
     user_id: str | None = Field(default=None, max_length=200)
+    # OpenTelemetry's own span kind (CLIENT, SERVER...), apart from the llmops ``kind`` above
+    otel_kind: str | None = Field(default=None, max_length=8)
+    links: Any = _json(nullable=True)  # [{trace_id, span_id, trace_state, attributes}]
+    scope: Any = _json(nullable=True)  # {name, version, attributes?} of the instrumentation
+    trace_state: str | None = None
+
+
+class SpanLogRecord(SQLModel, table=True):
+    """An OpenTelemetry log record (GenAI instrumentations send prompts and completions as
+    logs), joined to its span by ``trace_id`` and ``span_id`` when the span is read."""
+
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_span", "trace_id", "span_id", "time_ns"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trace_id: str | None = Field(default=None, max_length=32)
+    span_id: str | None = Field(default=None, max_length=16)
+    time_ns: int = Field(sa_column=Column(BigInteger, nullable=False))
+    severity: str | None = Field(default=None, max_length=32)
+    event_name: str | None = Field(default=None, max_length=400)
+    body: Any = _json(nullable=True)
+    attributes: Any = _json()
+    resource: Any = _json(nullable=True)
 
 
 class RagIndexRecord(SQLModel, table=True):

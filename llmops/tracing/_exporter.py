@@ -30,6 +30,17 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
         for event in span.events
     ]
     resource = dict(span.resource.attributes) if span.resource is not None else None
+    links = [
+        {
+            "trace_id": format(link.context.trace_id, "032x"),
+            "span_id": format(link.context.span_id, "016x"),
+            "trace_state": link.context.trace_state.to_header() or None,
+            "attributes": dict(link.attributes or {}),
+        }
+        for link in span.links
+    ]
+    scope = span.instrumentation_scope
+    scope_row = {"name": scope.name, "version": scope.version} if scope is not None else None
     row: dict[str, Any] = orjson.loads(
         orjson.dumps(
             {
@@ -45,6 +56,10 @@ def span_to_row(span: ReadableSpan) -> dict[str, Any]:
                 "attributes": attributes,
                 "events": events or None,
                 "resource": resource,
+                "otel_kind": span.kind.name,
+                "links": links or None,
+                "scope": {k: v for k, v in scope_row.items() if v} if scope_row else None,
+                "trace_state": context.trace_state.to_header() or None,
             },
             default=str,
         )

@@ -1,15 +1,16 @@
 """Decode OTLP/HTTP trace requests (protobuf or JSON, optionally gzipped) into span rows.
 
-The rows have the keys of :func:`llmops.tracing._exporter.span_to_row` plus ``scope``; the
-llmops span kind is derived from OpenInference, GenAI or llmops attributes. Bad bytes raise
+The rows have the keys of :func:`llmops.tracing._exporter.span_to_row`: the llmops span kind is
+derived from OpenInference, GenAI or llmops attributes, and OpenTelemetry's own span kind, links,
+instrumentation scope and W3C trace state are kept beside it. Bad bytes raise
 :class:`~llmops._exceptions.InputError` (``UnsupportedContentError`` for a wrong media type or
 encoding, ``PayloadTooLargeError`` past a limit) and nothing else.
 
 The limits of one request live here, as the constants below, so that the memory one request
 can take is bounded: bytes on the wire and inflated are capped before parsing, and so is the
 number of values, because parsing costs about 60 bytes per value whatever its size (64 MiB of
-empty array items used to take 2 GB). Past the per-span limits, attributes and events are
-dropped and counted (OTLP allows partial success), long strings are truncated with a marker,
+empty array items used to take 2 GB). Past the per-span limits, attributes, events and links
+are dropped and counted (OTLP allows partial success), long strings are truncated with a marker,
 and span times are clamped into ``[0, MAX_TIME_NS]`` with ``end >= start`` so that no stored
 span can overflow a later duration filter.
 """
@@ -31,10 +32,12 @@ from llmops._exceptions import InputError
 __all__ = [
     "DROPPED_ATTRIBUTES",
     "DROPPED_EVENTS",
+    "DROPPED_LINKS",
     "MAX_ATTRIBUTES",
     "MAX_BODY_BYTES",
     "MAX_DECODED_BYTES",
     "MAX_EVENTS",
+    "MAX_LINKS",
     "MAX_SPANS",
     "MAX_STRING_CHARS",
     "MAX_TIME_NS",
@@ -60,12 +63,15 @@ MAX_SPANS = 100_000
 MAX_ATTRIBUTES = 1024
 #: Events kept per span; the rest are dropped and counted in ``DROPPED_EVENTS``.
 MAX_EVENTS = 1024
+#: Links kept per span (OpenTelemetry SDKs keep 128); the rest are counted in ``DROPPED_LINKS``.
+MAX_LINKS = 128
 #: Longer strings (attribute values, status messages) are truncated with a marker.
 MAX_STRING_CHARS = 64 * 1024
 #: The latest span time kept (2100-01-01); later times are clamped to it.
 MAX_TIME_NS = 4_102_444_800 * 10**9
 DROPPED_ATTRIBUTES = "llmops.dropped_attributes"
 DROPPED_EVENTS = "llmops.dropped_events"
+DROPPED_LINKS = "llmops.dropped_links"
 #: How deep arrays and key-value lists may nest in one attribute value (the store's JSON
 #: encoder stops at 255 levels; protobuf's own limit allows about 45).
 MAX_VALUE_DEPTH = 64
@@ -75,6 +81,8 @@ _KIND_ATTRIBUTE = "llmops.span.kind"
 _OTEL_KINDS = ("internal", "internal", "server", "client", "producer", "consumer")
 _OTEL_KIND_NAMES = {f"SPAN_KIND_{name.upper()}": i for i, name in enumerate(_OTEL_KINDS)}
 _OTEL_KIND_NAMES["SPAN_KIND_UNSPECIFIED"] = 0
+# the stored OTel kind: UNSPECIFIED is read as INTERNAL, as the specification allows
+_OTEL_KIND_COLUMN = tuple(name.upper() for name in _OTEL_KINDS)
 _STATUS_CODES = ("UNSET", "OK", "ERROR")
 _STATUS_NAMES = {f"STATUS_CODE_{name}": i for i, name in enumerate(_STATUS_CODES)}
 _GENAI_KINDS = {
@@ -190,10 +198,11 @@ _PB_MESSAGES: dict[str, dict[int, str]] = {
 _CONTAINER_TAGS = (5 << 3 | 2, 6 << 3 | 2)  # AnyValue.array_value, AnyValue.kvlist_value
 
 
-def _pb_values(body: bytes) -> int:
+def _pb_values(body: bytes, messages: dict[str, dict[int, str]] = _PB_MESSAGES) -> int:
     """How many messages a protobuf request holds, counted up to ``MAX_VALUES + 1`` by a walk
     of the wire format that allocates nothing per message (the stack holds the open parents
-    only). Bytes that do not parse end the walk early: the parser refuses them anyway."""
+    only). Bytes that do not parse end the walk early: the parser refuses them anyway.
+    ``messages`` maps the request's messages (traces by default, or logs)."""
     count = 0
     stack: list[tuple[str, int, int]] = []
     message, pos, end = "request", 0, len(body)
@@ -214,7 +223,7 @@ def _pb_values(body: bytes) -> int:
                 pos += 4
             elif wire == 2:
                 length, pos = _varint(body, pos)
-                child = _PB_MESSAGES[message].get(key >> 3)
+                child = messages[message].get(key >> 3)
                 if child is None:
                     pos += length
                     continue
@@ -319,6 +328,22 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _otel_kind(value: int) -> str | None:
+    return _OTEL_KIND_COLUMN[value] if 0 <= value < len(_OTEL_KIND_COLUMN) else None
+
+
+def _scope(name: str, version: str, attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """The instrumentation scope of a span: its name, version and attributes, where set."""
+    scope: dict[str, Any] = {}
+    if name:
+        scope["name"] = name
+    if version:
+        scope["version"] = version
+    if attributes:
+        scope["attributes"] = attributes
+    return scope or None
+
+
 # --- protobuf ---------------------------------------------------------------------------------
 
 
@@ -338,13 +363,17 @@ def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            scope = _clip(scope_spans.scope.name) or None
+            scope = _scope(
+                _clip(scope_spans.scope.name),
+                _clip(scope_spans.scope.version),
+                _pb_attributes(scope_spans.scope.attributes),
+            )
             for span in scope_spans.spans:
                 rows.append(_pb_row(span, resource, scope))
     return rows
 
 
-def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str, Any]:
+def _pb_row(span: Any, resource: dict[str, Any], scope: dict[str, Any] | None) -> dict[str, Any]:
     trace_id = _pb_id(span.trace_id, 16, "traceId")
     span_id = _pb_id(span.span_id, 8, "spanId")
     parent = span.parent_span_id
@@ -354,7 +383,7 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
     code = status.code
     events = [
         {
-            "name": event.name[:400],
+            "name": _clip(event.name),  # cut to 400 by the redactor, after masking
             "time_ns": _span_times(event.time_unix_nano, 0)[0],
             "attributes": _pb_attributes(event.attributes),
         }
@@ -362,12 +391,24 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
     ]
     if len(span.events) > MAX_EVENTS:
         attributes[DROPPED_EVENTS] = len(span.events) - MAX_EVENTS
+    links = [
+        {
+            "trace_id": _pb_id(link.trace_id, 16, "link traceId"),
+            "span_id": _pb_id(link.span_id, 8, "link spanId"),
+            "trace_state": _clip(link.trace_state) or None,
+            "attributes": _pb_attributes(link.attributes),
+        }
+        for link in span.links[:MAX_LINKS]
+    ]
+    if len(span.links) > MAX_LINKS:
+        attributes[DROPPED_LINKS] = len(span.links) - MAX_LINKS
     return {
         "trace_id": trace_id,
         "span_id": span_id,
         "parent_span_id": _pb_id(parent, 8, "parentSpanId") if parent.strip(b"\0") else None,
-        "name": span.name[:400],
+        "name": _clip(span.name),
         "kind": derive_kind(attributes, span.kind),
+        "otel_kind": _otel_kind(span.kind),
         "start_ns": start_ns,
         "end_ns": end_ns,
         "status_code": _STATUS_CODES[code] if 0 <= code < 3 else "UNSET",
@@ -376,6 +417,8 @@ def _pb_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str,
         "events": events or None,
         "resource": dict(resource),
         "scope": scope,
+        "links": links or None,
+        "trace_state": _clip(span.trace_state) or None,
     }
 
 
@@ -444,9 +487,7 @@ def _decode_json(body: bytes) -> list[dict[str, Any]]:
         for resource_spans in _list(request, "resourceSpans"):
             resource = _json_attributes(_object(resource_spans, "resource"))
             for scope_spans in _list(resource_spans, "scopeSpans"):
-                scope = _object(scope_spans, "scope").get("name") or None
-                if scope is not None and not isinstance(scope, str):
-                    raise InputError(f"invalid scope name {scope!r}: expected a string")
+                scope = _json_scope(_object(scope_spans, "scope"))
                 for span in _list(scope_spans, "spans"):
                     rows.append(_json_row(span, resource, scope))
     except PayloadTooLargeError:
@@ -458,7 +499,7 @@ def _decode_json(body: bytes) -> list[dict[str, Any]]:
     return rows
 
 
-def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[str, Any]:
+def _json_row(span: Any, resource: dict[str, Any], scope: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(span, dict):
         raise InputError(f"span must be an object, got {type(span).__name__}")
     attributes = _json_attributes(span)
@@ -472,7 +513,7 @@ def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[st
     all_events = _list(span, "events")
     events = [
         {
-            "name": str(event.get("name", ""))[:400],
+            "name": _clip(str(event.get("name", ""))),
             "time_ns": _span_times(_fixed64(event.get("timeUnixNano", 0), "timeUnixNano"), 0)[0],
             "attributes": _json_attributes(event),
         }
@@ -480,13 +521,19 @@ def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[st
     ]
     if len(all_events) > MAX_EVENTS:
         attributes[DROPPED_EVENTS] = len(all_events) - MAX_EVENTS
+    all_links = _list(span, "links")
+    links = [_json_link(link) for link in all_links[:MAX_LINKS]]
+    if len(all_links) > MAX_LINKS:
+        attributes[DROPPED_LINKS] = len(all_links) - MAX_LINKS
     parent = span.get("parentSpanId")
+    otel_kind = _enum(span.get("kind", 0), _OTEL_KIND_NAMES, "kind")
     return {
         "trace_id": _json_id(span.get("traceId"), 16, "traceId"),
         "span_id": _json_id(span.get("spanId"), 8, "spanId"),
         "parent_span_id": _json_id(parent, 8, "parentSpanId", optional=True) if parent else None,
-        "name": str(span.get("name", ""))[:400],
-        "kind": derive_kind(attributes, _enum(span.get("kind", 0), _OTEL_KIND_NAMES, "kind")),
+        "name": _clip(str(span.get("name", ""))),
+        "kind": derive_kind(attributes, otel_kind),
+        "otel_kind": _otel_kind(otel_kind),
         "start_ns": start_ns,
         "end_ns": end_ns,
         "status_code": _STATUS_CODES[code] if 0 <= code < 3 else "UNSET",
@@ -495,7 +542,37 @@ def _json_row(span: Any, resource: dict[str, Any], scope: str | None) -> dict[st
         "events": events or None,
         "resource": dict(resource),
         "scope": scope,
+        "links": links or None,
+        "trace_state": _json_text(span.get("traceState"), "traceState"),
     }
+
+
+def _json_link(link: Any) -> dict[str, Any]:
+    if not isinstance(link, dict):
+        raise InputError(f"link must be an object, got {type(link).__name__}")
+    return {
+        "trace_id": _json_id(link.get("traceId"), 16, "link traceId"),
+        "span_id": _json_id(link.get("spanId"), 8, "link spanId"),
+        "trace_state": _json_text(link.get("traceState"), "link traceState"),
+        "attributes": _json_attributes(link),
+    }
+
+
+def _json_scope(scope: dict[str, Any]) -> dict[str, Any] | None:
+    return _scope(
+        _json_text(scope.get("name"), "scope name") or "",
+        _json_text(scope.get("version"), "scope version") or "",
+        _json_attributes(scope),
+    )
+
+
+def _json_text(value: Any, field: str) -> str | None:
+    """An optional string field; empty is absent."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"invalid {field} {str(value)[:80]!r}: expected a string")
+    return _clip(value)
 
 
 def _list(parent: Any, key: str) -> list[Any]:

@@ -24,11 +24,24 @@ from typing import Any, Protocol
 
 import orjson
 
+from llmops import __version__
 from llmops.tracing._cost import COST, Pricing
 from llmops.tracing._redact import Redactor
+from llmops.tracing._semconv import otel_kind_for
 from llmops.tracing._span import Span
 
-__all__ = ["PipelineStats", "SpanPipeline", "SpanSink", "get_pipeline", "set_pipeline", "span_row"]
+__all__ = [
+    "SCOPE",
+    "PipelineStats",
+    "SpanPipeline",
+    "SpanSink",
+    "get_pipeline",
+    "set_pipeline",
+    "span_row",
+]
+
+#: The instrumentation scope of the spans of the llmops SDK.
+SCOPE = {"name": "llmops", "version": __version__}
 
 
 class SpanSink(Protocol):
@@ -59,7 +72,7 @@ def span_row(span: Span, redactor: Redactor, pricing: Pricing | None = None) -> 
         cost = pricing.cost(attributes)
         if cost is not None:
             attributes = {**attributes, COST: cost}
-    return redactor.span(
+    row = redactor.span(
         {
             "trace_id": format(span.trace_id, "032x"),
             "span_id": format(span.span_id, "016x"),
@@ -73,8 +86,11 @@ def span_row(span: Span, redactor: Redactor, pricing: Pricing | None = None) -> 
             "attributes": attributes,
             "events": span.events,
             "resource": None,
+            "otel_kind": otel_kind_for(span.kind),
         }
     )
+    row["scope"] = SCOPE  # the same for every span: set after redaction, which it needs not
+    return row
 
 
 class SpanPipeline:

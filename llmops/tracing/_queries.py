@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, String, case, cast, func, literal_column, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -23,6 +24,8 @@ __all__ = [
     "json_number",
     "json_text",
     "list_traces",
+    "text_matches",
+    "trace_status_is",
 ]
 
 _NUMBER_LIMIT = float(2**63)
@@ -32,7 +35,8 @@ TAG_ATTRIBUTES = ("llmops.tags", "tag.tags")
 
 @dataclass(frozen=True)
 class TraceSummary:
-    """A trace as listed: its root span and totals over its spans."""
+    """A trace as listed: its root span and totals over its spans. ``status`` is the trace's:
+    ERROR when any span failed (``error_count`` of them), else the root span's."""
 
     trace_id: str
     name: str
@@ -44,6 +48,7 @@ class TraceSummary:
     user_id: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    error_count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,7 @@ class TraceSummary:
             "user_id": self.user_id,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "error_count": self.error_count,
         }
 
 
@@ -64,8 +70,9 @@ class TraceSummary:
 class TraceFilter:
     """Conditions on listed traces; None means no condition.
 
-    Time, name, status and latency apply to the root span; session, user, model, tag and
-    text match when any span of the trace matches.
+    Time, name and latency apply to the root span; status to the trace (ERROR: any span
+    failed; OK or UNSET: none did, and the root span's status is that); session, user, model,
+    tag and text (name, attributes, status message, events) match when any span does.
     """
 
     since_ns: int | None = None
@@ -145,9 +152,35 @@ def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     return or_(*matches)
 
 
+def _error_traces() -> Any:
+    """The ids of traces with a failed span, read from the partial index ``ix_spans_errors``."""
+    return select(SpanRecord.trace_id).where(col(SpanRecord.status_code) == "ERROR")
+
+
+def trace_status_is(status: str) -> ColumnElement[bool]:
+    """A condition on a root span: its trace's status is ``status`` (OK, ERROR or UNSET)."""
+    status = status.upper()
+    if status == "ERROR":
+        return col(SpanRecord.trace_id).in_(_error_traces())
+    return (col(SpanRecord.status_code) == status) & col(SpanRecord.trace_id).not_in(
+        _error_traces()
+    )
+
+
+def text_matches(text: str) -> ColumnElement[bool]:
+    """A condition on a span: ``text`` (case-insensitive) is in its name, attributes, status
+    message or events (exception messages, event attributes)."""
+    pattern = _like(text)
+    return or_(
+        col(SpanRecord.name).ilike(pattern, escape="\\"),
+        cast(SpanRecord.attributes, String).ilike(pattern, escape="\\"),
+        col(SpanRecord.status_message).ilike(pattern, escape="\\"),
+        cast(SpanRecord.events, String).ilike(pattern, escape="\\"),
+    )
+
+
 def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
     conditions: list[Any] = []
-    attributes_text = cast(SpanRecord.attributes, String)
     if where.session_id is not None:
         conditions.append(SpanRecord.session_id == where.session_id)
     if where.user_id is not None:
@@ -158,7 +191,7 @@ def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
     if where.tag is not None:
         conditions.append(has_tag(dialect, where.tag))
     if where.text is not None:
-        conditions.append(attributes_text.ilike(_like(where.text), escape="\\"))
+        conditions.append(text_matches(where.text))
     return conditions
 
 
@@ -175,7 +208,7 @@ def list_traces(
     if where.name is not None:
         query = query.where(col(SpanRecord.name).ilike(_like(where.name), escape="\\"))
     if where.status is not None:
-        query = query.where(SpanRecord.status_code == where.status.upper())
+        query = query.where(trace_status_is(where.status))
     if where.min_duration_ms is not None:
         query = query.where(
             SpanRecord.end_ns - SpanRecord.start_ns >= int(where.min_duration_ms * 1e6)
@@ -188,38 +221,50 @@ def list_traces(
     with store.session() as session:
         roots = session.exec(query).all()
         ids = [root.trace_id for root in roots]
-        totals: dict[str, tuple[int, int, int]] = {}
+        totals: dict[str, tuple[int, int, int, int]] = {}
         if ids:
             # summed as floats: SQLite's integer sum() fails on overflow, and one span with a
             # huge count would make every later listing of its trace fail
             input_tokens = cast(json_number(store, "gen_ai.usage.input_tokens"), Float)
             output_tokens = cast(json_number(store, "gen_ai.usage.output_tokens"), Float)
-            rows = session.exec(
-                select(
-                    SpanRecord.trace_id,
-                    func.count(),
-                    func.sum(input_tokens),
-                    func.sum(output_tokens),
+            failed = func.sum(case((col(SpanRecord.status_code) == "ERROR", 1), else_=0))
+            rows = (
+                session.connection()
+                .execute(
+                    sa_select(
+                        col(SpanRecord.trace_id),
+                        func.count(),
+                        func.sum(input_tokens),
+                        func.sum(output_tokens),
+                        failed,
+                    )
+                    .where(col(SpanRecord.trace_id).in_(ids))
+                    .group_by(SpanRecord.trace_id)
                 )
-                .where(col(SpanRecord.trace_id).in_(ids))
-                .group_by(SpanRecord.trace_id)
-            ).all()
-            totals = {row[0]: (row[1], count(row[2]), count(row[3])) for row in rows}
-    return [
-        TraceSummary(
-            trace_id=root.trace_id,
-            name=root.name,
-            start_ns=root.start_ns,
-            duration_ms=(root.end_ns - root.start_ns) / 1e6,
-            status=root.status_code,
-            span_count=totals.get(root.trace_id, (1, 0, 0))[0],
-            session_id=root.session_id,
-            user_id=root.user_id,
-            input_tokens=totals.get(root.trace_id, (1, 0, 0))[1],
-            output_tokens=totals.get(root.trace_id, (1, 0, 0))[2],
+                .all()
+            )
+            totals = {
+                row[0]: (row[1], count(row[2]), count(row[3]), int(row[4] or 0)) for row in rows
+            }
+    summaries = []
+    for root in roots:
+        spans, input_count, output_count, errors = totals.get(root.trace_id, (1, 0, 0, 0))
+        summaries.append(
+            TraceSummary(
+                trace_id=root.trace_id,
+                name=root.name,
+                start_ns=root.start_ns,
+                duration_ms=(root.end_ns - root.start_ns) / 1e6,
+                status="ERROR" if errors else root.status_code,
+                span_count=spans,
+                session_id=root.session_id,
+                user_id=root.user_id,
+                input_tokens=input_count,
+                output_tokens=output_count,
+                error_count=errors,
+            )
         )
-        for root in roots
-    ]
+    return summaries
 
 
 def get_trace(store: Store, trace_id: str) -> list[SpanRecord]:

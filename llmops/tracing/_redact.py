@@ -27,6 +27,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 #: straddling the cut is still recognised whole (longer secrets than this are PEM blocks,
 #: which are masked to the end of the text when their END line is missing).
 _MARGIN = 1024
+_HEX_ID = re.compile(r"[0-9a-f]{16}(?:[0-9a-f]{16})?\Z")
 #: Entries of the caches of redacted keys and names (cleared when full).
 _CACHE_SIZE = 4096
 
@@ -325,8 +326,8 @@ class Redactor:
     # -- spans --------------------------------------------------------------------------------
     def span(self, row: dict[str, Any]) -> dict[str, Any]:
         """The stored form of a span row, in place: name, kind, status message, attributes
-        (keys and values), events, links, resource, scope, session and user ids are masked
-        and cut; ids, times and the status code are not free text and are kept."""
+        (keys and values), events, links, resource, scope, trace state, session and user
+        ids are masked and cut; ids, times and the status code are not free text and are kept."""
         # the writer thread runs this for every span: cached names, few lookups
         names, kinds = self._names, self._kinds
         name, kind = row.get("name") or "", row.get("kind") or ""
@@ -348,9 +349,27 @@ class Redactor:
         if "links" in row or "scope" in row or "session_id" in row or "user_id" in row:
             if row.get("links"):
                 row["links"] = [self._record(link) for link in row["links"]]
+            scope = row.get("scope")
+            if isinstance(scope, dict):  # {name, version, attributes}: a record too
+                row["scope"] = self._record(scope)
             for field in ("scope", "session_id", "user_id"):
-                if row.get(field) is not None:
+                if row.get(field) is not None and type(row[field]) is not dict:
                     row[field] = self.label(row[field], 400)
+        if row.get("trace_state"):  # vendors' key=value pairs: free text
+            row["trace_state"] = self.label(row["trace_state"], 1024)
+        return row
+
+    def log(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The stored form of a log row, in place: event name, severity, scope, body (every
+        string and key in it), attributes and resource are masked and cut; ids and the time
+        are kept."""
+        for field, limit in (("event_name", 400), ("severity", 32), ("scope", 400)):
+            if row.get(field) is not None:
+                row[field] = self.label(row[field], limit)
+        row["body"] = self.value(row.get("body"))
+        row["attributes"] = self.attributes(row.get("attributes") or {})
+        if row.get("resource"):
+            row["resource"] = self.attributes(row["resource"])
         return row
 
     def _record(self, record: Any) -> Any:
@@ -365,6 +384,8 @@ class Redactor:
                 cleaned[key] = self.label(value or "", 400)
             elif type(value) is int:
                 cleaned[key] = value  # time_ns
+            elif key in ("trace_id", "span_id") and type(value) is str and _HEX_ID.match(value):
+                cleaned[key] = value  # a link's ids: hex, never free text
             else:
                 cleaned[key] = self.value(value)
         return cleaned

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ["OTelExporterSink", "StoreSink", "rows_to_readable_spans"]
+__all__ = ["LogStoreSink", "OTelExporterSink", "StoreSink", "rows_to_readable_spans"]
 
-_JSON_COLUMNS = ("attributes", "events", "resource")
+_JSON_COLUMNS = ("attributes", "events", "resource", "links", "scope")
 _COLUMNS = (
     "trace_id",
     "span_id",
@@ -31,6 +31,10 @@ _COLUMNS = (
     "resource",
     "session_id",
     "user_id",
+    "otel_kind",
+    "links",
+    "scope",
+    "trace_state",
 )
 
 
@@ -63,9 +67,13 @@ class StoreSink:
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         dumps = orjson.dumps
         prepared = []
+        scope_json: tuple[Any, str | None] = (None, None)  # a batch's spans share their scope
         for row in rows:
             attributes = row.get("attributes") or {}
             events, resource = row.get("events"), row.get("resource")
+            links, scope = row.get("links"), row.get("scope")
+            if scope is not scope_json[0]:
+                scope_json = (scope, None if scope is None else dumps(scope, default=str).decode())
             prepared.append(
                 (
                     row["trace_id"],
@@ -82,6 +90,63 @@ class StoreSink:
                     None if resource is None else dumps(resource, default=str).decode(),
                     _text(row.get("session_id") or attributes.get("session.id")),
                     _text(row.get("user_id") or attributes.get("user.id")),
+                    row.get("otel_kind"),
+                    None if links is None else dumps(links, default=str).decode(),
+                    scope_json[1],
+                    row.get("trace_state"),
+                )
+            )
+        if self._postgres:
+            prepared = [tuple(_no_nul(value) for value in values) for values in prepared]
+        with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
+            connection.exec_driver_sql(self._sql, prepared)
+
+
+_LOG_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "time_ns",
+    "severity",
+    "event_name",
+    "body",
+    "attributes",
+    "resource",
+)
+_LOG_JSON = ("body", "attributes", "resource")
+
+
+class LogStoreSink:
+    """Writes OTLP log records as :class:`StoreSink` writes spans: one transaction per batch
+    with the driver's executemany, store faults raised to the caller."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._postgres = store.dialect == "postgresql"
+        columns = ", ".join(_LOG_COLUMNS)
+        if self._postgres:
+            marks = ", ".join("%s::json" if c in _LOG_JSON else "%s" for c in _LOG_COLUMNS)
+        else:
+            marks = ", ".join("?" for _ in _LOG_COLUMNS)
+        self._sql = f"INSERT INTO logs ({columns}) VALUES ({marks})"
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        dumps = orjson.dumps
+        prepared = []
+        for row in rows:
+            body, resource = row.get("body"), row.get("resource")
+            if isinstance(body, int | float) and not isinstance(body, bool):
+                # SQLite's JSON columns have numeric affinity: a number read back is no JSON
+                body = str(body)
+            prepared.append(
+                (
+                    row.get("trace_id"),
+                    row.get("span_id"),
+                    row["time_ns"],
+                    row.get("severity"),
+                    row.get("event_name"),
+                    None if body is None else dumps(body, default=str).decode(),
+                    dumps(row.get("attributes") or {}, default=str).decode(),
+                    None if resource is None else dumps(resource, default=str).decode(),
                 )
             )
         if self._postgres:
@@ -123,7 +188,7 @@ def rows_to_readable_spans(rows: Sequence[dict[str, Any]]) -> list[ReadableSpan]
                 resource=Resource.create(row.get("resource") or {"service.name": "llmops"}),
                 attributes=attributes,
                 events=events,
-                kind=SpanKind.INTERNAL,
+                kind=SpanKind[row.get("otel_kind") or "INTERNAL"],
                 status=Status(StatusCode[row["status_code"]], row.get("status_message")),
                 start_time=row["start_ns"],
                 end_time=row["end_ns"],

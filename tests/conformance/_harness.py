@@ -51,8 +51,10 @@ class LlmopsServer:
 
     def __init__(self, home: Path) -> None:
         self.port = free_port()
+        self.grpc_port = free_port()  # OTLP/gRPC; no second OTLP/HTTP port (4318 is shared)
         self.home = home
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_url = f"http://127.0.0.1:{self.grpc_port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> LlmopsServer:
@@ -66,8 +68,10 @@ class LlmopsServer:
             env.pop(name, None)
         llmops = Path(sys.executable).parent / "llmops"
         self._log = open(self.home / "server.log", "wb")
+        command = [str(llmops), "server", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--otlp-grpc-port", str(self.grpc_port), "--otlp-http-port", "0"]
         self._process = subprocess.Popen(
-            [str(llmops), "server", "--host", "127.0.0.1", "--port", str(self.port)],
+            command,
             cwd=self.home,
             env=env,
             stdout=self._log,

@@ -3,10 +3,9 @@
 Each client script (clients/*.py, run in the conformance environment) makes its calls and
 prints the trace ids it made; the tests read those traces back through the REST API and
 assert what llmops shows: the tree, span kinds, model, tokens, messages and error status.
-What llmops does not do yet, or is changing now (which spans get a cost, a trace's status
-over a failed child, links, content sent as log events, ...), is recorded in the conformance
-report printed at the end of the session, not asserted; a feature that lands turns its line
-there into an assertion here. A new client is a script in clients/ and a test here.
+What llmops does not do yet, or is changing now (which spans get a cost, ...), is recorded in
+the conformance report printed at the end of the session, not asserted; a feature that lands
+turns its line there into an assertion here. A new client is a script in clients/ and a test here.
 """
 
 from __future__ import annotations
@@ -127,9 +126,8 @@ OPENAI_CLIENTS = {
         },
     ),
 }
-#: Clients that put messages on the span; openai-v2 with its default conventions sends them
-#: as log events, which llmops does not receive yet.
-CONTENT_ON_SPANS = {"openinference-openai", "openllmetry", "openai-v2-latest"}
+#: Every client's messages are shown: from the span, or (openai-v2 with its default
+#: conventions) from the log records it sends to ``/v1/logs``, joined to the span.
 
 
 @pytest.mark.parametrize("client", list(OPENAI_CLIENTS))
@@ -163,21 +161,21 @@ def test_openai_instrumentor(
     assert failed.root["status"] == failed.item["status"] == "ERROR"
     assert failed.item["error_count"] == 1
 
-    if client in CONTENT_ON_SPANS:
-        for operation in ("chat", "stream", "error"):
-            assert _roles_and_texts(traces[operation].root["input"]) == [
-                ("system", SYSTEM),
-                ("user", QUESTION),
-            ]
-        for operation in ("chat", "stream"):
-            output = traces[operation].root["output"]
-            assert _roles_and_texts(output) == [("assistant", ANSWER)]
-        tool = traces["tool_call"].root
-        assert _roles_and_texts(tool["input"]) == [("user", WEATHER)]
-        assert [m["role"] for m in tool["output"]] == ["assistant"]
-        assert _tool_calls(tool["output"]) == [("get_weather", {"city": "Paris"})]
-    else:
-        assert traces["chat"].root["input"] is None  # not made up from elsewhere
+    for operation in ("chat", "stream", "error"):
+        assert _roles_and_texts(traces[operation].root["input"]) == [
+            ("system", SYSTEM),
+            ("user", QUESTION),
+        ]
+    for operation in ("chat", "stream"):
+        output = traces[operation].root["output"]
+        assert _roles_and_texts(output) == [("assistant", ANSWER)]
+    tool = traces["tool_call"].root
+    assert _roles_and_texts(tool["input"]) == [("user", WEATHER)]
+    assert [m["role"] for m in tool["output"]] == ["assistant"]
+    assert _tool_calls(tool["output"]) == [("get_weather", {"city": "Paris"})]
+    if client == "openai-v2":  # the messages came as log records, shown with the span
+        events = [log["event_name"] for log in traces["chat"].root["logs"]]
+        assert events == ["gen_ai.system.message", "gen_ai.user.message", "gen_ai.choice"]
     record(
         client,
         "messages",
@@ -283,7 +281,6 @@ def test_otel_sdk_http_nesting(
     report = run_client(client_python, "otel_sdk_http", llmops_server, fake_openai.api_base)
     assert report["answer"] == ANSWER
     assert report["errors"] == {"error": "NotFoundError"}
-    assert report["grpc_exporter"] is True  # ready for the gRPC receiver's tests
     traces = _traces(report, llmops_server, ["pipeline", "embeddings", "error", "fallback"])
 
     pipeline = traces["pipeline"]
@@ -334,20 +331,57 @@ def test_otel_sdk_http_nesting(
     ]
     assert [s["status"] for s in fallback.of_kind("llm")] == ["ERROR", "OK"]
     assert fallback.item["error_count"] == 1
-    assert fallback.root["status"] == "UNSET"
+    assert fallback.root["status"] == fallback.item["root_status"] == "UNSET"
+    # a trace failed where any of its spans did: the handled failure lists as ERROR
+    assert fallback.item["status"] == "ERROR"
+    assert pipeline.item["status"] == pipeline.root["status"] == "UNSET"
+    assert pipeline.item["error_count"] == 0
     _record_costs("otel-sdk-http", traces)
-    record(
-        "otel-sdk-http",
-        "status",
-        fallback_trace_status=fallback.item["status"],
-        pipeline_trace_status=pipeline.item["status"],
+
+    # the OTel kind apart from the llmops kind, the scope, and a link to another stored trace
+    assert (chat.kind, chat["otel_kind"]) == ("llm", "CLIENT")
+    assert pipeline.root["otel_kind"] == "INTERNAL"
+    assert chat["scope"] == {"name": "conformance.handmade", "version": "1.0.0"}
+    assert embedding["links"] == [
+        {
+            "trace_id": pipeline.trace["trace_id"],
+            "span_id": chat["span_id"],
+            "trace_state": None,
+            "attributes": {"link.reason": "embeds the pipeline's question"},
+            "stored": True,
+        }
+    ]
+
+
+# --- the OpenTelemetry SDK over OTLP/gRPC ----------------------------------------------------
+
+
+def test_otel_sdk_grpc(
+    client_python: Path, fake_openai: FakeOpenAI, llmops_server: LlmopsServer
+) -> None:
+    """The gRPC exporter (gzip) into the server's gRPC port: the same tree, kinds, model and
+    tokens as OTLP/HTTP."""
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": llmops_server.grpc_url}
+    report = run_client(
+        client_python, "otel_sdk_grpc", llmops_server, fake_openai.api_base, **endpoint
     )
-    record(
-        "otel-sdk-http",
-        "links",
-        embeddings_links=traces["embeddings"].root.full.get("links"),
-        link_attribute_kept=any("link" in key for key in traces["embeddings"].root["attributes"]),
-    )
+    assert report["answer"] == ANSWER
+    assert report["errors"] == {"error": "NotFoundError"}
+    traces = _traces(report, llmops_server, ["agent", "error"])
+    agent = traces["agent"]
+    assert agent.shape() == [
+        "invoke_agent weather [agent]",
+        "  chat gpt-4o-mini [llm]",
+        "  execute_tool get_weather [tool]",
+    ]
+    chat = agent.named("chat gpt-4o-mini")
+    assert chat["status"] == "OK"
+    assert chat["model"] == agent.item["model"] == MODEL
+    _assert_usage(chat, agent.item)
+    assert chat["resource"]["service.name"] == "conformance-otel-sdk-grpc"
+    failed = traces["error"]
+    assert failed.root["status"] == failed.item["status"] == "ERROR"
+    assert failed.root["model"] == MISSING_MODEL
 
 
 # --- litellm's own OpenTelemetry callback -------------------------------------------------
@@ -418,7 +452,6 @@ def test_langfuse_sdk(
         llmops_server,
         fake_openai.api_base,
         LANGFUSE_HOST=llmops_server.url,
-        LANGFUSE_OTEL_TRACES_EXPORT_PATH="v1/traces",  # llmops has no /api/public/otel
         LANGFUSE_PUBLIC_KEY="pk-lf-not-a-real-key",
         LANGFUSE_SECRET_KEY="sk-lf-not-a-real-key",
     )
@@ -462,10 +495,8 @@ def test_langfuse_sdk(
     assert generation["model"] == MISSING_MODEL
     assert failed.item["error_count"] == 2
 
-    langfuse_path = llmops_server.post("/api/public/otel/v1/traces")
     record(
         "langfuse",
         "gaps",
         stream_output=traces["stream"].named("OpenAI-generation")["output"],
-        default_otlp_path_status=langfuse_path,
     )

@@ -35,6 +35,8 @@ from llmops.store import Store, open_store
 from reliability.conftest import ReliabilityLog
 
 WORKERS = Path(__file__).with_name("_workers.py")
+# no fixed OTLP ports (4317, 4318): servers of parallel tests would collide
+_NO_OTLP_PORTS = ("--otlp-grpc-port", "0", "--otlp-http-port", "0")
 
 
 def _backend(url: str) -> str:
@@ -235,7 +237,7 @@ def test_sigkill_during_otlp_ingest(
     for attempt in range(kills):
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "llmops", "server", "--port", str(port)],
+            [sys.executable, "-m", "llmops", "server", "--port", str(port), *_NO_OTLP_PORTS],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

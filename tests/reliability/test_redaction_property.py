@@ -444,6 +444,87 @@ def test_a_secret_anywhere_in_an_otlp_request_is_never_stored(
     reliability.record("redaction: generated secret anywhere in a span (OTLP)", runs=runs)
 
 
+LOG_FIELDS = [
+    "body",
+    "body key",
+    "body value",
+    "attribute key",
+    "attribute value",
+    "event name",
+    "severity",
+    "resource value",
+    "scope name",
+]
+
+
+def _logs_request(field: str, text: str) -> dict[str, Any]:
+    """An OTLP/JSON logs request (openai-v2's shape) with ``text`` in ``field``."""
+    body: dict[str, Any] = {"kvlistValue": {"values": [_kv("content", "hello")]}}
+    if field == "body":
+        body = {"stringValue": text}
+    elif field == "body key":
+        body = {"kvlistValue": {"values": [_kv(text, "x")]}}
+    elif field == "body value":
+        body = {"kvlistValue": {"values": [_kv("content", text)]}}
+    attributes = {"attribute key": [_kv(text, "v")], "attribute value": [_kv("note", text)]}
+    record = {
+        "timeUnixNano": "1700000000000000000",
+        "traceId": "6b8efff798038103d269b633813fc60c",
+        "spanId": f"{next(_span_ids):016x}",
+        "severityText": text if field == "severity" else "INFO",
+        "eventName": text if field == "event name" else "gen_ai.user.message",
+        "attributes": attributes.get(field, []),
+        "body": body,
+    }
+    resource = [_kv("service.name", "svc")]
+    if field == "resource value":
+        resource.append(_kv("deployment.note", text))
+    scope = {"name": text if field == "scope name" else "scope"}
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": resource},
+                "scopeLogs": [{"scope": scope, "logRecords": [record]}],
+            }
+        ]
+    }
+
+
+def test_a_secret_anywhere_in_an_otlp_log_record_is_never_stored(
+    reliability: ReliabilityLog, store: Store
+) -> None:
+    runs = 0
+    with LiveServer(create_app(store)) as server, httpx.Client(timeout=30) as client:
+
+        @_property(100)
+        @given(placed(LOG_FIELDS), st.booleans())
+        def never_stored(example: tuple[str, str, str, str], protobuf: bool) -> None:
+            nonlocal runs
+            runs += 1
+            field, text, core, canary = example
+            payload = _logs_request(field, text)
+            if protobuf:
+                from google.protobuf.json_format import ParseDict
+                from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                    ExportLogsServiceRequest,
+                )
+
+                body = ParseDict(_base64_ids(payload), ExportLogsServiceRequest())
+                body = body.SerializeToString()
+                content_type = "application/x-protobuf"
+            else:
+                body, content_type = json.dumps(payload).encode(), "application/json"
+            response = client.post(
+                f"{server.url}/v1/logs", content=body, headers={"Content-Type": content_type}
+            )
+            assert response.status_code == 200, response.text[:300]
+            # severities are cut to 32 characters: the canary may be all that is left of it
+            _assert_masked(store, field, text, core, None if field == "severity" else canary)
+
+        never_stored()
+    reliability.record("redaction: generated secret anywhere in a log record (OTLP)", runs=runs)
+
+
 # ---- eval results ------------------------------------------------------------------------------
 
 

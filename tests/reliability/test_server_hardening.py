@@ -306,7 +306,7 @@ def server_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], st
         "LLMOPS_ALLOWED_HOSTS": f" env.example:{port}, ",
     }
     command = [sys.executable, "-m", "llmops", "server", "--port", str(port)]
-    command += ["--allowed-host", "flag.example"]
+    command += ["--allowed-host", "flag.example", "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

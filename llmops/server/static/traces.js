@@ -73,6 +73,7 @@ const TRACE_COLUMNS = [
   ["Started", (t) => fmtTimeNs(t.start_ns), "nowrap"],
   ["Name", (t) => h("a", { route: ["traces", t.trace_id], class: "trace-link" }, t.name || tail(t.trace_id, 16))],
   ["Status", (t) => statusBadge(t.status)],
+  ["Errors", (t) => (num(t.error_count) ? badge(String(t.error_count), "error") : "0"), "num"],
   ["Latency", (t) => fmtMs(t.duration_ms), "num nowrap"],
   ["Spans", (t) => String(t.span_count ?? ""), "num"],
   ["Model", (t) => t.model || ""],
@@ -382,6 +383,55 @@ function eventsList(events) {
   );
 }
 
+// A span's OTLP log records (GenAI messages sent as logs): event name, severity, body, attributes.
+function logsList(logs) {
+  return h(
+    "ul",
+    { class: "events logs" },
+    logs.map((log) =>
+      h(
+        "li",
+        null,
+        h(
+          "div",
+          null,
+          h("strong", null, String(log.event_name ?? "log")),
+          log.severity ? [" ", badge(String(log.severity))] : null,
+          " ",
+          h("span", { class: "muted" }, fmtTimeNs(log.time_ns)),
+        ),
+        log.body === undefined || log.body === null ? null : typeof log.body === "string" ? longText(log.body) : jsonBlock(log.body),
+        isEmpty(log.attributes) ? null : jsonBlock(log.attributes),
+      )),
+  );
+}
+
+// A span's links: a link to a trace in the store goes to that trace's page, with the span selected.
+function linksList(links) {
+  return h(
+    "ul",
+    { class: "links" },
+    links.map((link) => {
+      const traceId = String(link.trace_id ?? "");
+      const spanId = String(link.span_id ?? "");
+      const target = link.stored
+        ? h("a", { route: [["traces", traceId], { span: spanId }], class: "span-link" }, `trace ${tail(traceId, 16)}`)
+        : h("span", { class: "muted" }, `trace ${tail(traceId, 16)} (not stored)`);
+      return h(
+        "li",
+        null,
+        h("div", null, target, " span ", h("code", null, spanId), link.trace_state ? [" ", h("code", { class: "muted" }, String(link.trace_state))] : null),
+        isEmpty(link.attributes) ? null : jsonBlock(link.attributes),
+      );
+    }),
+  );
+}
+
+function scopeText(scope) {
+  if (!scope || typeof scope !== "object" || !scope.name) return "";
+  return scope.version ? `${scope.name} ${scope.version}` : String(scope.name);
+}
+
 export function spanDetails(span) {
   const prompt = span.prompt && typeof span.prompt === "object" && span.prompt.name ? span.prompt : null;
   return [
@@ -397,11 +447,16 @@ export function spanDetails(span) {
       ["Prompt", prompt ? h("a", { route: ["prompts", prompt.name], class: "prompt-link" }, `${prompt.name}${prompt.version !== undefined && prompt.version !== null ? ` v${prompt.version}` : ""}`) : ""],
       ["Span id", h("code", null, String(span.span_id ?? ""))],
       ["Parent", span.parent_span_id ? h("code", null, String(span.parent_span_id)) : ""],
+      ["OTel kind", span.otel_kind ? String(span.otel_kind) : ""],
+      ["Scope", scopeText(span.scope)],
+      ["Trace state", span.trace_state ? h("code", null, String(span.trace_state)) : ""],
     ]),
     span.input !== undefined && span.input !== null ? h("div", { class: "io input" }, h("h3", null, "Input"), payload(span.input)) : null,
     span.output !== undefined && span.output !== null ? h("div", { class: "io output" }, h("h3", null, "Output"), payload(span.output)) : null,
     isEmpty(span.documents) ? null : h("div", { class: "io" }, h("h3", null, `Retrieved documents (${span.documents.length})`), documentsList(span.documents)),
+    isEmpty(span.links) ? null : h("div", { class: "io" }, h("h3", null, `Links (${span.links.length})`), linksList(span.links)),
     isEmpty(span.events) ? null : collapsible(`Events (${span.events.length})`, () => eventsList(span.events), span.status === "ERROR"),
+    isEmpty(span.logs) ? null : collapsible(`Log records (${span.logs.length})`, () => logsList(span.logs)),
     isEmpty(span.attributes) ? null : collapsible("Attributes", () => jsonBlock(span.attributes), true),
     isEmpty(span.resource) ? null : collapsible("Resource", () => jsonBlock(span.resource)),
   ];

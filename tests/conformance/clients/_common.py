@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 MODEL = "gpt-4o-mini"
 EMBEDDING_MODEL = "text-embedding-3-small"
@@ -59,13 +59,14 @@ class TraceIds(SpanProcessor):
 
 
 class Session:
-    """A tracer provider exporting OTLP/HTTP (endpoint from the environment), set as global."""
+    """A tracer provider exporting OTLP/HTTP (endpoint from the environment) or with
+    ``exporter``, set as global."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, exporter: SpanExporter | None = None) -> None:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
         self.ids = TraceIds()
         self.provider.add_span_processor(self.ids)
-        self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        self.provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter()))
         trace.set_tracer_provider(self.provider)
         self.traces: dict[str, str | list[str]] = {}
         self.errors: dict[str, str] = {}

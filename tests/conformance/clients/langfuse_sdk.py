@@ -1,8 +1,8 @@
 """Langfuse's SDK (v3+ is built on OpenTelemetry): ``@observe`` for nesting and its OpenAI
 drop-in (``langfuse.openai``), as its README says, over the five calls.
 
-Langfuse exports OTLP/HTTP to ``{LANGFUSE_HOST}/api/public/otel/v1/traces``; llmops serves
-OTLP at ``/v1/traces``, so the test sets ``LANGFUSE_OTEL_TRACES_EXPORT_PATH=v1/traces``.
+Langfuse exports OTLP/HTTP to ``{LANGFUSE_HOST}/api/public/otel/v1/traces``, which llmops
+serves as an alias of ``/v1/traces``: the test sets only ``LANGFUSE_HOST`` and the keys.
 Each call runs under an observed function, which names its trace.
 """
 

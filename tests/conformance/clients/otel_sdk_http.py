@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib.util
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -142,6 +141,4 @@ session.record(
     "error", lambda: chat(MISSING_MODEL, [{"role": "user", "content": QUESTION}]), fails=True
 )
 session.record("fallback", fallback)
-# the gRPC exporter is installed for the gRPC receiver to come; llmops serves OTLP/HTTP only
-grpc_exporter = importlib.util.find_spec("opentelemetry.exporter.otlp.proto.grpc") is not None
-session.finish(answer=answer, grpc_exporter=grpc_exporter)
+session.finish(answer=answer)
