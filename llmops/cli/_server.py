@@ -27,35 +27,32 @@ _HTTP_PORT_HELP = (
     "server.otlp_http_port of the config, else 4318."
 )
 
+# one definition of each option shared by `server` and `ui`
+_HOST = typer.Option(
+    "127.0.0.1", "--host", help="Address to listen on (beyond localhost needs a token)."
+)
+_PORT = typer.Option(8765, "--port", "-p", help="Port to listen on.")
+_ALLOWED_HOST = typer.Option([], "--allowed-host", help=_ALLOWED_HOST_HELP)
+_GRPC_PORT = typer.Option(
+    None, "--otlp-grpc-port", min=0, max=65535, envvar="LLMOPS_OTLP_GRPC_PORT", help=_GRPC_PORT_HELP
+)
+_HTTP_PORT = typer.Option(
+    None, "--otlp-http-port", min=0, max=65535, envvar="LLMOPS_OTLP_HTTP_PORT", help=_HTTP_PORT_HELP
+)
+
 
 def server(
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to listen on (beyond localhost needs a token)."
-    ),
-    port: int = typer.Option(8765, "--port", "-p", help="Port to listen on."),
+    host: str = _HOST,
+    port: int = _PORT,
     token: str | None = typer.Option(
         None,
         "--token",
         envvar="LLMOPS_SERVER_TOKEN",
         help="Bearer token required on the API and OTLP routes (/api, /v1).",
     ),
-    allowed_host: list[str] = typer.Option([], "--allowed-host", help=_ALLOWED_HOST_HELP),
-    otlp_grpc_port: int | None = typer.Option(
-        None,
-        "--otlp-grpc-port",
-        min=0,
-        max=65535,
-        envvar="LLMOPS_OTLP_GRPC_PORT",
-        help=_GRPC_PORT_HELP,
-    ),
-    otlp_http_port: int | None = typer.Option(
-        None,
-        "--otlp-http-port",
-        min=0,
-        max=65535,
-        envvar="LLMOPS_OTLP_HTTP_PORT",
-        help=_HTTP_PORT_HELP,
-    ),
+    allowed_host: list[str] = _ALLOWED_HOST,
+    otlp_grpc_port: int | None = _GRPC_PORT,
+    otlp_http_port: int | None = _HTTP_PORT,
     open_browser: bool = typer.Option(False, "--open", hidden=True),
 ) -> None:
     """Serve the REST API (/api/v1), the web UI (/ui) and the OTLP receiver: HTTP (/v1/traces,
@@ -65,8 +62,7 @@ def server(
     from llmops.config import load_config
     from llmops.server import check_bind, create_app
     from llmops.store import open_store
-    from llmops.tracing import Redactor
-    from llmops.tracing._setup import pricing_for
+    from llmops.tracing._setup import pricing_for, redactor_for
 
     check_bind(host, token)
     config = load_config()
@@ -76,12 +72,7 @@ def server(
         http_port = 0  # the main port serves /v1/traces already
     # bound before anything starts, so a port in use is one line and exit 2, not a traceback
     sockets = [_listen(host, port), *([_listen(host, http_port)] if http_port else [])]
-    settings = config.tracing
-    redactor = Redactor(
-        settings.redact_patterns,
-        redact_emails=settings.redact_emails,
-        max_chars=settings.max_attribute_chars,
-    )
+    redactor = redactor_for(config.tracing)
     from_env = [h for h in os.environ.get("LLMOPS_ALLOWED_HOSTS", "").split(",") if h.strip()]
     app = create_app(
         open_store(config.resolved_store_url),
@@ -147,30 +138,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def ui(
-    host: str = typer.Option(
-        "127.0.0.1", "--host", help="Address to listen on (beyond localhost needs a token)."
-    ),
-    port: int = typer.Option(8765, "--port", "-p", help="Port to listen on."),
+    host: str = _HOST,
+    port: int = _PORT,
     token: str | None = typer.Option(
         None, "--token", envvar="LLMOPS_SERVER_TOKEN", help="Bearer token for /api and /v1."
     ),
-    allowed_host: list[str] = typer.Option([], "--allowed-host", help=_ALLOWED_HOST_HELP),
-    otlp_grpc_port: int | None = typer.Option(
-        None,
-        "--otlp-grpc-port",
-        min=0,
-        max=65535,
-        envvar="LLMOPS_OTLP_GRPC_PORT",
-        help=_GRPC_PORT_HELP,
-    ),
-    otlp_http_port: int | None = typer.Option(
-        None,
-        "--otlp-http-port",
-        min=0,
-        max=65535,
-        envvar="LLMOPS_OTLP_HTTP_PORT",
-        help=_HTTP_PORT_HELP,
-    ),
+    allowed_host: list[str] = _ALLOWED_HOST,
+    otlp_grpc_port: int | None = _GRPC_PORT,
+    otlp_http_port: int | None = _HTTP_PORT,
     open_browser: bool = typer.Option(True, "--open/--no-open", help="Open the UI in a browser."),
 ) -> None:
     """Open the trace viewer: the server, with the web UI at /ui."""

@@ -467,35 +467,54 @@ def _pb_value(value: Any, depth: int = 0) -> Any:
 
 
 def _decode_json(body: bytes) -> list[dict[str, Any]]:
+    envelope = ("resourceSpans", "scopeSpans", "spans")
+    return decode_json_request(
+        body, "trace", envelope, _json_scope, _json_row, MAX_SPANS, _too_many_spans
+    )
+
+
+def decode_json_request(
+    body: bytes,
+    what: str,
+    envelope: tuple[str, str, str],
+    scope_of: Callable[[dict[str, Any]], Any],
+    row_of: Callable[[Any, dict[str, Any], Any], dict[str, Any]],
+    limit: int,
+    too_many: Callable[[], PayloadTooLargeError],
+) -> list[dict[str, Any]]:
+    """The rows of an OTLP/JSON export request (traces or logs): ``envelope`` names its
+    resource, scope and item lists; every error is one ``InputError`` naming the request kind."""
     try:
         request = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InputError(f"invalid OTLP/JSON trace request: {exc}") from None
+        raise InputError(f"invalid OTLP/JSON {what} request: {exc}") from None
     if not isinstance(request, dict):
         raise InputError(
-            f"invalid OTLP/JSON trace request: expected an object, got {type(request).__name__}"
+            f"invalid OTLP/JSON {what} request: expected an object, got {type(request).__name__}"
         )
+    resources_key, scopes_key, items_key = envelope
     rows: list[dict[str, Any]] = []
     try:
-        spans = sum(
-            len(_list(scope_spans, "spans"))
-            for resource_spans in _list(request, "resourceSpans")
-            for scope_spans in _list(resource_spans, "scopeSpans")
+        count = sum(
+            len(_list(scope_items, items_key))
+            for resource_items in _list(request, resources_key)
+            for scope_items in _list(resource_items, scopes_key)
         )
-        if spans > MAX_SPANS:
-            raise _too_many_spans()
-        for resource_spans in _list(request, "resourceSpans"):
-            resource = _json_attributes(_object(resource_spans, "resource"))
-            for scope_spans in _list(resource_spans, "scopeSpans"):
-                scope = _json_scope(_object(scope_spans, "scope"))
-                for span in _list(scope_spans, "spans"):
-                    rows.append(_json_row(span, resource, scope))
+        if count > limit:  # counted before any row is built: refused before it costs memory
+            raise too_many()
+        for resource_items in _list(request, resources_key):
+            resource = _json_attributes(_object(resource_items, "resource"))
+            for scope_items in _list(resource_items, scopes_key):
+                scope = scope_of(_object(scope_items, "scope"))
+                for item in _list(scope_items, items_key):
+                    rows.append(row_of(item, resource, scope))
     except PayloadTooLargeError:
         raise
     except InputError as exc:
-        raise InputError(f"invalid OTLP/JSON trace request: {exc}") from None
+        raise InputError(f"invalid OTLP/JSON {what} request: {exc}") from None
     except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
-        raise InputError(f"invalid OTLP/JSON trace request: {type(exc).__name__}: {exc}") from None
+        message = f"invalid OTLP/JSON {what} request: {type(exc).__name__}: {exc}"
+        raise InputError(message) from None
     return rows
 
 

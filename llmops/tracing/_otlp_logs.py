@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from llmops._exceptions import InputError
 from llmops.tracing._otlp import (
     MAX_BODY_BYTES,
@@ -33,13 +31,12 @@ from llmops.tracing._otlp import (
     _json_id,
     _json_value,
     _json_values,
-    _list,
-    _object,
     _pb_attributes,
     _pb_id,
     _pb_value,
     _pb_values,
     _span_times,
+    decode_json_request,
 )
 
 __all__ = ["MAX_LOG_RECORDS", "decode_otlp_logs"]
@@ -197,67 +194,39 @@ def _decode_protobuf(body: bytes) -> list[dict[str, Any]]:
 
 
 def _decode_json(body: bytes) -> list[dict[str, Any]]:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"invalid OTLP/JSON logs request: {exc}") from None
-    if not isinstance(request, dict):
-        raise InputError(
-            f"invalid OTLP/JSON logs request: expected an object, got {type(request).__name__}"
-        )
-    rows: list[dict[str, Any]] = []
-    try:
-        records = sum(
-            len(_list(scope_logs, "logRecords"))
-            for resource_logs in _list(request, "resourceLogs")
-            for scope_logs in _list(resource_logs, "scopeLogs")
-        )
-        if records > MAX_LOG_RECORDS:
-            raise _too_many()
-        for resource_logs in _list(request, "resourceLogs"):
-            resource = _json_attributes(_object(resource_logs, "resource"))
-            for scope_logs in _list(resource_logs, "scopeLogs"):
-                scope = _object(scope_logs, "scope").get("name") or None
-                if scope is not None and not isinstance(scope, str):
-                    raise InputError(f"invalid scope name {scope!r}: expected a string")
-                for record in _list(scope_logs, "logRecords"):
-                    if not isinstance(record, dict):
-                        raise InputError(
-                            f"log record must be an object, got {type(record).__name__}"
-                        )
-                    attributes = _json_attributes(record)
-                    trace = record.get("traceId")
-                    span = record.get("spanId")
-                    trace_id = _json_id(trace, 16, "traceId", optional=True) if trace else None
-                    text = record.get("severityText") or ""
-                    if not isinstance(text, str):
-                        raise InputError(f"invalid severityText {text!r}")
-                    number = _enum(
-                        record.get("severityNumber", 0), _SEVERITY_NAMES, "severityNumber"
-                    )
-                    name = record.get("eventName")
-                    rows.append(
-                        _row(
-                            trace_id=trace_id,
-                            span_id=_json_id(span, 8, "spanId", optional=True) if span else None,
-                            time_ns=_fixed64(record.get("timeUnixNano", 0), "timeUnixNano"),
-                            observed_ns=_fixed64(
-                                record.get("observedTimeUnixNano", 0), "observedTimeUnixNano"
-                            ),
-                            severity=_severity(text, number),
-                            event_name=_event_name(
-                                name if isinstance(name, str) else None, attributes
-                            ),
-                            body=_json_value(record.get("body")),
-                            attributes=attributes,
-                            resource=resource,
-                            scope=scope,
-                        )
-                    )
-    except PayloadTooLargeError:
-        raise
-    except InputError as exc:
-        raise InputError(f"invalid OTLP/JSON logs request: {exc}") from None
-    except (TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
-        raise InputError(f"invalid OTLP/JSON logs request: {type(exc).__name__}: {exc}") from None
-    return rows
+    envelope = ("resourceLogs", "scopeLogs", "logRecords")
+    return decode_json_request(
+        body, "logs", envelope, _json_scope_name, _json_row, MAX_LOG_RECORDS, _too_many
+    )
+
+
+def _json_scope_name(scope: dict[str, Any]) -> str | None:
+    name = scope.get("name") or None
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"invalid scope name {name!r}: expected a string")
+    return name
+
+
+def _json_row(record: Any, resource: dict[str, Any], scope: str | None) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise InputError(f"log record must be an object, got {type(record).__name__}")
+    attributes = _json_attributes(record)
+    trace = record.get("traceId")
+    span = record.get("spanId")
+    text = record.get("severityText") or ""
+    if not isinstance(text, str):
+        raise InputError(f"invalid severityText {text!r}")
+    number = _enum(record.get("severityNumber", 0), _SEVERITY_NAMES, "severityNumber")
+    name = record.get("eventName")
+    return _row(
+        trace_id=_json_id(trace, 16, "traceId", optional=True) if trace else None,
+        span_id=_json_id(span, 8, "spanId", optional=True) if span else None,
+        time_ns=_fixed64(record.get("timeUnixNano", 0), "timeUnixNano"),
+        observed_ns=_fixed64(record.get("observedTimeUnixNano", 0), "observedTimeUnixNano"),
+        severity=_severity(text, number),
+        event_name=_event_name(name if isinstance(name, str) else None, attributes),
+        body=_json_value(record.get("body")),
+        attributes=attributes,
+        resource=resource,
+        scope=scope,
+    )
