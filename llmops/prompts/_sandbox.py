@@ -52,7 +52,7 @@ __all__ = [
 
 #: Steps one render may take: loop iterations, calls, filters, and the items (or thousands of
 #: characters) they work through. About half a second of CPU at most.
-MAX_STEPS = 1_000_000
+MAX_STEPS = 400_000
 #: Characters or items in one value a template builds (a prompt is far smaller).
 MAX_VALUE = 2_000_000
 #: Characters one render returns, all messages of a chat template together.
@@ -437,7 +437,8 @@ def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str
     """Jinja's ``lipsum`` with a bounded number of words."""
     if n < 0 or min < 0 or n * max > MAX_LIPSUM_WORDS:
         raise LimitError(f"lipsum() over {MAX_LIPSUM_WORDS:,} words")
-    budget().step(n * max // 10)
+    # one step per word it may write: generating a word costs about what a loop step does
+    budget().step(n * max)
     return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
 
 

@@ -119,7 +119,8 @@ def _sizes(rng: random.Random) -> str:
             "{% set ns.s = ns.s + ns.s %}{% endfor %}",
             f"{{{{ 7 ** {rng.randint(10**6, 10**9)} }}}}",
             f"{{{{ (1).to_bytes({rng.randint(MAX_VALUE + 1, 10**10)}, 'big') }}}}",
-            f"{{{{ ([[1] * 1000] * {times})|sum(start=[])|length }}}}",
+            # summing lists copies the running total each time: quadratic in the list count
+            f"{{{{ ([[1] * 100] * {times * 100})|sum(start=[])|length }}}}",
         ]
     )
 
