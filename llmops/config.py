@@ -105,6 +105,19 @@ class TracingConfig(BaseModel):
         default=None, description="also export to this OTLP/HTTP endpoint"
     )
     otlp_headers: dict[str, str] = Field(default_factory=dict)
+    otlp_openinference: bool = Field(
+        default=False,
+        description="also export OpenInference attribute names (Phoenix) beside the GenAI ones",
+    )
+    service_name: str | None = Field(
+        default=None,
+        description="service.name of exported spans (OTEL_SERVICE_NAME wins; default "
+        "unknown_service:python)",
+    )
+    resource_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="OTel resource of the app's spans (OTEL_RESOURCE_ATTRIBUTES wins per key)",
+    )
     redact_patterns: list[str] = Field(default_factory=list, description="extra regexes to mask")
     redact_emails: bool = False
     max_attribute_chars: int = Field(default=32_768, ge=256)

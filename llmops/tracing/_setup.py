@@ -21,6 +21,7 @@ __all__ = [
     "fallback_pipeline",
     "pricing_for",
     "redactor_for",
+    "resource_for",
 ]
 
 _log = logging.getLogger("llmops.tracing")
@@ -80,7 +81,13 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
         from llmops.tracing._sinks import OTelExporterSink
 
         exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint, headers=settings.otlp_headers)
-        sinks.append(OTelExporterSink(exporter, name="otlp"))
+        sink = OTelExporterSink(
+            exporter,
+            name="otlp",
+            resource=resource_for(settings, redactor_for(settings)),
+            openinference=settings.otlp_openinference,
+        )
+        sinks.append(sink)
     pipeline = SpanPipeline(
         sinks,
         redactor=redactor_for(settings),
@@ -92,6 +99,39 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
     )
     install_exit_handlers()
     return pipeline
+
+
+_resources: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def resource_for(settings: TracingConfig, redactor: Redactor) -> dict[str, Any]:
+    """The OpenTelemetry resource of the app's spans, masked: ``tracing.resource_attributes``
+    and ``tracing.service_name``, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (the
+    environment wins, as in every OTel SDK), then the SDK's ``telemetry.sdk.*``, its
+    ``service.instance.id`` and its default ``service.name`` (``unknown_service:python``)."""
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+    key = (
+        tuple(sorted(settings.resource_attributes.items())),
+        settings.service_name,
+        os.environ.get("OTEL_RESOURCE_ATTRIBUTES"),
+        os.environ.get("OTEL_SERVICE_NAME"),
+        id(redactor),
+    )
+    cached = _resources.get(key)  # once per process: service.instance.id is a fresh UUID
+    if cached is not None:
+        return cached
+    configured: dict[str, Any] = dict(settings.resource_attributes)
+    if settings.service_name:
+        configured["service.name"] = settings.service_name
+    # Resource.create lets its argument win over the environment: merge the other way first
+    configured.update(OTELResourceDetector().detect().attributes)
+    # OTEL_RESOURCE_ATTRIBUTES is free text an app may fill with anything: masked like spans
+    resource = redactor.attributes(dict(Resource.create(configured).attributes))
+    if len(_resources) >= 64:
+        _resources.clear()
+    _resources[key] = resource
+    return resource
 
 
 _redactors: dict[tuple[tuple[str, ...], bool, int], Redactor] = {}

@@ -12,6 +12,7 @@ from llmops.store import Store
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 __all__ = ["LogStoreSink", "OTelExporterSink", "StoreSink", "rows_to_readable_spans"]
 
@@ -67,13 +68,20 @@ class StoreSink:
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         dumps = orjson.dumps
         prepared = []
-        scope_json: tuple[Any, str | None] = (None, None)  # a batch's spans share their scope
+        # a batch's spans share their scope, and mostly their resource: one JSON for each
+        scope_json: tuple[Any, str | None] = (None, None)
+        resource_json: tuple[Any, str | None] = (None, None)
         for row in rows:
             attributes = row.get("attributes") or {}
             events, resource = row.get("events"), row.get("resource")
             links, scope = row.get("links"), row.get("scope")
             if scope is not scope_json[0]:
                 scope_json = (scope, None if scope is None else dumps(scope, default=str).decode())
+            if resource is not resource_json[0]:
+                resource_json = (
+                    resource,
+                    None if resource is None else dumps(resource, default=str).decode(),
+                )
             prepared.append(
                 (
                     row["trace_id"],
@@ -87,7 +95,7 @@ class StoreSink:
                     row.get("status_message"),
                     dumps(attributes, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
                     None if events is None else dumps(events, default=str).decode(),
-                    None if resource is None else dumps(resource, default=str).decode(),
+                    resource_json[1],
                     _text(row.get("session_id") or attributes.get("session.id")),
                     _text(row.get("user_id") or attributes.get("user.id")),
                     row.get("otel_kind"),
@@ -155,22 +163,38 @@ class LogStoreSink:
             connection.exec_driver_sql(self._sql, prepared)
 
 
-def rows_to_readable_spans(rows: Sequence[dict[str, Any]]) -> list[ReadableSpan]:
-    """OpenTelemetry ``ReadableSpan`` objects for stored rows, for any OTel exporter."""
+def rows_to_readable_spans(
+    rows: Sequence[dict[str, Any]],
+    *,
+    resource: dict[str, Any] | None = None,
+    openinference: bool = False,
+) -> list[ReadableSpan]:
+    """OpenTelemetry ``ReadableSpan`` objects for stored rows, for any OTel exporter: each with
+    its row's resource (received spans keep the sender's), else ``resource`` (the app's, for
+    SDK spans), and its scope, OTel kind, links and trace state; ``openinference`` adds the
+    OpenInference attribute names."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+    from opentelemetry.trace.span import TraceState
+
+    from llmops.tracing._semconv import otel_kind_for, to_openinference
 
     flags = TraceFlags(TraceFlags.SAMPLED)
+    # the rows of a batch share their resource and scope dicts: one OTel object for each
+    resources: dict[int, tuple[Any, Resource]] = {}
+    scopes: dict[int, tuple[Any, InstrumentationScope | None]] = {}
     spans: list[ReadableSpan] = []
     for row in rows:
         trace_id = int(row["trace_id"], 16)
-        context = SpanContext(trace_id, int(row["span_id"], 16), False, flags)
+        state = TraceState.from_header([row["trace_state"]]) if row.get("trace_state") else None
+        context = SpanContext(trace_id, int(row["span_id"], 16), False, flags, state)
         parent = row.get("parent_span_id")
         parent_context = SpanContext(trace_id, int(parent, 16), False, flags) if parent else None
-        attributes = {
-            key: _otel_value(value) for key, value in (row.get("attributes") or {}).items()
-        }
+        attributes = row.get("attributes") or {}
+        if openinference:
+            attributes = to_openinference(attributes, row["kind"])
+        attributes = {key: _otel_value(value) for key, value in attributes.items()}
         attributes["llmops.span.kind"] = row["kind"]
         events = [
             Event(
@@ -180,21 +204,64 @@ def rows_to_readable_spans(rows: Sequence[dict[str, Any]]) -> list[ReadableSpan]
             )
             for e in row.get("events") or []
         ]
+        links = [
+            Link(
+                SpanContext(
+                    int(link["trace_id"], 16),
+                    int(link["span_id"], 16),
+                    True,
+                    flags,
+                    TraceState.from_header([link["trace_state"]])
+                    if link.get("trace_state")
+                    else None,
+                ),
+                {k: _otel_value(v) for k, v in (link.get("attributes") or {}).items()},
+            )
+            for link in row.get("links") or []
+        ]
+        resource_row = row.get("resource") or resource or {}
+        cached = resources.get(id(resource_row))
+        if cached is None or cached[0] is not resource_row:
+            otel_resource = Resource({k: _otel_value(v) for k, v in resource_row.items()})
+            cached = resources[id(resource_row)] = (resource_row, otel_resource)
+        scope_row = row.get("scope")
+        scope_cached = scopes.get(id(scope_row))
+        if scope_cached is None or scope_cached[0] is not scope_row:
+            scope_cached = scopes[id(scope_row)] = (scope_row, _scope(scope_row))
+        otel_kind = row.get("otel_kind") or otel_kind_for(row["kind"])
         spans.append(
             ReadableSpan(
                 name=row["name"],
                 context=context,
                 parent=parent_context,
-                resource=Resource.create(row.get("resource") or {"service.name": "llmops"}),
+                resource=cached[1],
                 attributes=attributes,
                 events=events,
-                kind=SpanKind[row.get("otel_kind") or "INTERNAL"],
+                links=links,
+                kind=SpanKind[otel_kind if otel_kind in SpanKind.__members__ else "INTERNAL"],
                 status=Status(StatusCode[row["status_code"]], row.get("status_message")),
                 start_time=row["start_ns"],
                 end_time=row["end_ns"],
+                instrumentation_scope=scope_cached[1],
             )
         )
     return spans
+
+
+def _scope(scope: Any) -> InstrumentationScope | None:
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    if not isinstance(scope, dict) or not scope.get("name"):
+        return None
+    attributes = scope.get("attributes")
+    return InstrumentationScope(
+        str(scope["name"]),
+        None if scope.get("version") is None else str(scope["version"]),
+        None,
+        {k: _otel_value(v) for k, v in attributes.items()}
+        if isinstance(attributes, dict)
+        else None,
+    )
 
 
 def _otel_value(value: Any) -> Any:
@@ -213,13 +280,32 @@ def _otel_value(value: Any) -> Any:
 class OTelExporterSink:
     """Hands batches to an OpenTelemetry ``SpanExporter`` (OTLP/HTTP, console, in-memory...)."""
 
-    def __init__(self, exporter: SpanExporter, name: str = "otel") -> None:
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        name: str = "otel",
+        *,
+        resource: dict[str, Any] | None = None,
+        openinference: bool = False,
+    ) -> None:
+        """``resource``: the OTel resource of spans whose row has none (SDK spans; default:
+        the environment's, as ``tracing.resource_attributes`` documents); ``openinference``:
+        also send the OpenInference attribute names (for Phoenix)."""
+        if resource is None:
+            from llmops.config import TracingConfig
+            from llmops.tracing._setup import current_redactor, resource_for
+
+            resource = resource_for(TracingConfig(), current_redactor())
         self.exporter = exporter
         self.name = name
+        self.resource = resource
+        self.openinference = openinference
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
-        result = self.exporter.export(rows_to_readable_spans(rows))
+        result = self.exporter.export(
+            rows_to_readable_spans(rows, resource=self.resource, openinference=self.openinference)
+        )
         if result is not SpanExportResult.SUCCESS:
             raise RuntimeError(f"{type(self.exporter).__name__} returned {result.name}")

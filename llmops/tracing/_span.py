@@ -93,6 +93,7 @@ class Span(otel_trace.Span):
         "end_ns",
         "events",
         "kind",
+        "links",
         "name",
         "parent_id",
         "span_id",
@@ -118,6 +119,7 @@ class Span(otel_trace.Span):
         self.parent_id = parent_id
         self.attributes: dict[str, Any] = attributes if attributes is not None else {}
         self.events: list[dict[str, Any]] | None = None
+        self.links: list[dict[str, Any]] | None = None
         self.status = "UNSET"
         self.status_message: str | None = None
         self.start_ns = time.time_ns()
@@ -155,6 +157,21 @@ class Span(otel_trace.Span):
             }
         )
         return self
+
+    def add_link(self, context: SpanContext, attributes: Attributes = None) -> None:
+        """A link to another span, e.g. the request a batch job serves (OpenTelemetry API)."""
+        if not context.is_valid:
+            return
+        if self.links is None:
+            self.links = []
+        self.links.append(
+            {
+                "trace_id": format(context.trace_id, "032x"),
+                "span_id": format(context.span_id, "016x"),
+                "trace_state": context.trace_state.to_header() or None,
+                "attributes": dict(attributes or {}),
+            }
+        )
 
     def record_exception(  # type: ignore[override]
         self,
