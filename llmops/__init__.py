@@ -115,7 +115,12 @@ __all__ = [
 ]
 
 
-_SUBPACKAGES = {"prompts"}
+#: Sub-packages the README uses as ``llmops.<name>.…`` after ``import llmops``, loaded on first use
+#: so that ``import llmops`` stays light.
+_SUBPACKAGES = frozenset(
+    {"evals", "gates", "llm", "prompts", "rag", "registry"}
+    | {"serving", "store", "tracing", "tracking"}
+)
 
 
 def __getattr__(name: str) -> Any:

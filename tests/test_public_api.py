@@ -52,3 +52,13 @@ def test_cli_help_loads_no_storage_or_model_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().endswith("|")
+
+
+def test_documented_sub_packages_are_reachable_after_import_llmops() -> None:
+    # the README calls these as llmops.<package>.<name> with only `import llmops` above them
+    code = (
+        "import llmops\n"
+        "assert callable(llmops.llm.complete) and callable(llmops.llm.Router.from_file)\n"
+        "assert callable(llmops.rag.answer) and callable(llmops.tracing.stats)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
