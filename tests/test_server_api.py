@@ -167,7 +167,12 @@ def test_trace_list_filters_and_sessions(store: Store, api: httpx.Client) -> Non
         (answer["trace_id"], "What is llmops?", "A toolkit."),
         (follow_up["trace_id"], "And offline?", "Yes."),
     ]
-    assert {"start_ns", "name", "status"} <= set(conversation["traces"][0])
+    # a turn's status is its trace's: the failed "lookup" tool makes the first turn ERROR
+    assert [(t["status"], t["error_count"]) for t in conversation["traces"]] == [
+        ("ERROR", 1),
+        ("UNSET", 0),
+    ]
+    assert {"start_ns", "name"} <= set(conversation["traces"][0])
     assert api.get("/sessions/nobody").status_code == 404
 
 

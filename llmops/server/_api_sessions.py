@@ -106,7 +106,7 @@ def list_sessions(
     )
 
 
-def _turn(root: SpanRecord) -> dict[str, Any]:
+def _turn(root: SpanRecord, errors: int) -> dict[str, Any]:
     mapped = to_genai(root.attributes if isinstance(root.attributes, dict) else {})
     return {
         "trace_id": root.trace_id,
@@ -115,8 +115,22 @@ def _turn(root: SpanRecord) -> dict[str, Any]:
         "name": root.name,
         "input": mapped.get("llmops.input"),
         "output": mapped.get("llmops.output"),
-        "status": root.status_code,
+        # as in the trace list: ERROR when any span of the turn failed, else the root's
+        "status": "ERROR" if errors else root.status_code,
+        "error_count": errors,
     }
+
+
+def _error_counts(db: Session, trace_ids: list[str]) -> dict[str, int]:
+    """Failed spans per trace, for the traces that have any."""
+    if not trace_ids:
+        return {}
+    query = (
+        select(SpanRecord.trace_id, func.count())
+        .where(col(SpanRecord.trace_id).in_(trace_ids), SpanRecord.status_code == "ERROR")
+        .group_by(SpanRecord.trace_id)
+    )
+    return {trace_id: int(n) for trace_id, n in db.exec(query).all()}
 
 
 @router.get("/{session_id}", summary="One session: its traces in time order (the conversation)")
@@ -142,7 +156,13 @@ def get_session(
         roots = list(db.exec(query).all())
         if not roots and after is None and db.exec(members.limit(1)).first() is None:
             raise NotFoundError(f"session '{session_id}' not found")
-    body = page_body(roots, limit, key=lambda r: (r.start_ns, r.trace_id), render=_turn)
+        errors = _error_counts(db, [root.trace_id for root in roots])
+    body = page_body(
+        roots,
+        limit,
+        key=lambda r: (r.start_ns, r.trace_id),
+        render=lambda r: _turn(r, errors.get(r.trace_id, 0)),
+    )
     return json_response(
         {"session_id": session_id, "traces": body["items"], "next_cursor": body["next_cursor"]}
     )
