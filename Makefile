@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check llmops tests benchmarks
 	$(BIN)/ruff format --check llmops tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every script in benchmarks/ (each also runs alone), one table of figures against peers or
 # floors, written to benchmarks/results/latest.md. Peers go to a venv of their own, never this one.
@@ -40,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -19,13 +19,11 @@ from _bench import Measurement, Report, figure, measure, parser, peer_or_reason,
 from llmops.prompts import (
     PromptClient,
     PromptSpec,
-    alias_history,
     list_prompts,
     list_versions,
     register_prompt,
 )
-from llmops.prompts import _registry as registry
-from llmops.store import Store
+from llmops.store import Store, alias_history, set_alias
 
 
 def main() -> None:
@@ -40,7 +38,7 @@ def main() -> None:
     store.ensure_schema()
     for i in range(3):
         register_prompt(store, PromptSpec(name="qa", template=f"v{i} {{{{ question }}}}"))
-    registry.set_alias(store, "qa", "staging", 2, reason="bench")
+    set_alias(store, "prompt", "qa", "staging", 2, reason="bench")
 
     cached = PromptClient(store, alias_ttl=3600)
     cached.get("qa@staging")
@@ -52,7 +50,7 @@ def main() -> None:
     raw = sqlite3.connect(path)
     sql = (
         "select v.* from prompt_versions v join prompts p on p.id = v.prompt_id "
-        "join prompt_aliases a on a.prompt_id = v.prompt_id and a.version = v.version "
+        "join aliases a on a.kind = 'prompt' and a.name = p.name and a.version = v.version "
         "where p.name = ? and a.alias = ?"
     )
     floor_uncached = measure(
@@ -66,9 +64,9 @@ def main() -> None:
     for i in range(versions):
         register_prompt(store, PromptSpec(name="long", template=f"version {i} {{{{ x }}}}"))
         if i % 10 == 0:
-            registry.set_alias(store, "long", "staging", i + 1, reason=f"release {i}")
+            set_alias(store, "prompt", "long", "staging", i + 1, reason=f"release {i}")
     history = measure(per_call(lambda: list_versions(store, "long"), 20))
-    moves = measure(per_call(lambda: alias_history(store, "long"), 20))
+    moves = measure(per_call(lambda: alias_history(store, "prompt", "long"), 20))
     listing = measure(per_call(lambda: list_prompts(store), 50))
     raw.close()
     store.close()

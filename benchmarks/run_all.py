@@ -97,6 +97,26 @@ def rows(results: list[dict[str, Any]]) -> list[list[str]]:
     return table
 
 
+def save(results: list[dict[str, Any]], heading: str, command: str, about: str) -> None:
+    """Write ``latest.md`` and ``latest.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.md").write_text(
+        "\n".join(
+            [
+                "# llmops benchmarks",
+                "",
+                heading,
+                f"Machine: {about}. Peers venv: `{PEERS_VENV}`.",
+                "",
+                report_body(results),
+            ]
+        )
+    )
+    (RESULTS / "latest.json").write_text(
+        json.dumps({"command": command, "machine": about, "results": results}, indent=1)
+    )
+
+
 def merged(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The earlier results of ``latest.json`` with these scripts' results replacing theirs."""
     path = RESULTS / "latest.json"
@@ -191,7 +211,7 @@ def main() -> int:
     command = " ".join(["benchmarks/run_all.py", *sys.argv[1:]])
     about = machine()
     started = datetime.datetime.now(datetime.UTC)
-    results = []
+    results: list[dict[str, Any]] = []
     for index, name in enumerate(names, start=1):
         print(f"[{index}/{len(names)}] {name} ...", end=" ", flush=True)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -203,33 +223,19 @@ def main() -> int:
         results.append(result)
         reason = f": {result['reason']}" if result["reason"] else ""
         print(f"{result['status']} ({result['seconds']:.0f} s){reason}", flush=True)
+        # written after every script, so a run stopped halfway keeps what it measured
+        heading = (
+            f"`{command}` on {started:%Y-%m-%d %H:%M} UTC, "
+            f"{sum(r['seconds'] for r in results) / 60:.1f} min"
+            + ("." if index == len(names) else f", stopped or running after {index} scripts.")
+        )
+        if args.only:
+            heading += " Other scripts' figures are kept from earlier runs (see Per script)."
+        save(merged(results) if args.only else results, heading, command, about)
 
     print()
     print(text_table(rows(results)))
     print(LEGEND)
-    heading = (
-        f"`{command}` on {started:%Y-%m-%d %H:%M} UTC, "
-        f"{sum(r['seconds'] for r in results) / 60:.1f} min."
-    )
-    if args.only:
-        results = merged(results)
-        heading += " Other scripts' figures are kept from earlier runs (see Per script)."
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.md").write_text(
-        "\n".join(
-            [
-                "# llmops benchmarks",
-                "",
-                heading,
-                f"Machine: {about}. Peers venv: `{PEERS_VENV}`.",
-                "",
-                report_body(results),
-            ]
-        )
-    )
-    (RESULTS / "latest.json").write_text(
-        json.dumps({"command": command, "machine": about, "results": results}, indent=1)
-    )
     print(f"written: {RESULTS / 'latest.md'}")
     failed = [r["script"] for r in results if r["status"] == "error"]
     if failed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from llmops import _hooks
 from llmops._exceptions import (
     CheckFailed,
     ConfigError,
@@ -17,14 +18,25 @@ from llmops._exceptions import (
     ModelError,
     NotFoundError,
     OutputParseError,
+    PluginError,
     StoreError,
     SuiteError,
     TemplateError,
     UnknownModelError,
     YamlError,
 )
+from llmops._version import __version__
 
-__version__ = "0.1.0"
+
+def _model_registry() -> _hooks.ModelRegistry:
+    # lazy: keeps import llmops light; llmops.llm asks for the registry (a layer above it)
+    # through this hook the first time it meets a NAME@ALIAS model reference
+    from llmops.registry import MODEL_REGISTRY
+
+    return MODEL_REGISTRY
+
+
+_hooks.set_model_registry(_model_registry)
 
 if TYPE_CHECKING:
     from llmops import prompts
@@ -43,7 +55,15 @@ if TYPE_CHECKING:
     from llmops.llm import Completion, complete, resolve_model
     from llmops.prompts import PromptVersion, register_prompt
     from llmops.store import Store, open_store
-    from llmops.tracing import flush, instrument, span, trace, trace_context
+    from llmops.tracing import (
+        current_trace_id,
+        feedback,
+        flush,
+        instrument,
+        span,
+        trace,
+        trace_context,
+    )
     from llmops.tracking import start_run
 
 _LAZY: dict[str, str] = {
@@ -60,6 +80,8 @@ _LAZY: dict[str, str] = {
     "PromptVersion": "llmops.prompts",
     "Store": "llmops.store",
     "complete": "llmops.llm",
+    "current_trace_id": "llmops.tracing",
+    "feedback": "llmops.tracing",
     "flush": "llmops.tracing",
     "instrument": "llmops.tracing",
     "span": "llmops.tracing",
@@ -84,6 +106,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "OutputParseError",
+    "PluginError",
     "PromptVersion",
     "Sample",
     "Score",
@@ -96,7 +119,9 @@ __all__ = [
     "YamlError",
     "__version__",
     "complete",
+    "current_trace_id",
     "evaluate",
+    "feedback",
     "flush",
     "instrument",
     "load_config",

@@ -18,21 +18,35 @@ of it through the signal wakeup fd).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
 import contextlib
+import contextvars
+import dataclasses
 import os
 import select
 import signal
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, NoReturn, TypeVar
 
 from llmops._exceptions import Interrupted
 
-__all__ = ["cancel_all", "interrupt_policy", "interrupted_exit_code", "run_sync"]
+__all__ = [
+    "DetachedStats",
+    "cancel_all",
+    "detach",
+    "detached_stats",
+    "finish_detached_at_exit",
+    "interrupt_policy",
+    "interrupted_exit_code",
+    "run_sync",
+    "wait_detached",
+]
 
 T = TypeVar("T")
 
@@ -42,6 +56,8 @@ _lock = threading.Lock()
 #: How long an interrupted run_sync waits for its work to unwind (its ``finally`` blocks,
 #: closing its connections) before giving up on it.
 CANCEL_WAIT_S = 2.0
+#: How long the exit of the process waits for detached work (a route's shadow calls).
+DETACHED_EXIT_WAIT_S = 5.0
 #: How long cleanup may take after the first SIGINT/SIGTERM before the process is ended
 #: (the spec is an exit within 5 s; this leaves a margin for interpreter shutdown).
 FORCE_EXIT_AFTER_S = 4.0
@@ -81,13 +97,112 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             if created:
                 created[0].cancel()
 
-        # litellm makes its request coroutine in an executor thread; cancelled while that
-        # runs, the coroutine is never awaited, and saying so at exit is only noise.
-        warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
         loop.call_soon_threadsafe(cancel)
         finished.wait(CANCEL_WAIT_S)
         raise
     return created[0].result()
+
+
+@dataclass
+class DetachedStats:
+    """Work started with :func:`detach`: how much, how much ended, how much was left at exit."""
+
+    started: int = 0
+    finished: int = 0
+    abandoned: int = 0
+
+
+_detached: set[concurrent.futures.Future[Any]] = set()
+_detached_stats = DetachedStats()
+_detached_lock = threading.Lock()
+
+
+def detach(
+    coro: Coroutine[Any, Any, T], context: contextvars.Context | None = None
+) -> concurrent.futures.Future[T]:
+    """Start ``coro`` on the shared loop without waiting for it (in ``context``, else a copy of
+    the caller's, so its spans nest where it was started).
+
+    Unlike a task on the caller's loop, it outlives that loop (``asyncio.run`` cancels what is
+    left when it returns), and :func:`wait_detached` awaits it at exit.
+    """
+    loop = _background_loop()
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    context = context if context is not None else contextvars.copy_context()
+
+    def finished(task: asyncio.Task[T]) -> None:
+        with _detached_lock:
+            _detached.discard(future)
+            _detached_stats.finished += 1
+        if task.cancelled():
+            future.cancel()
+        elif (error := task.exception()) is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(task.result())
+
+    def start() -> None:  # runs in ``context``: the task copies it
+        loop.create_task(coro).add_done_callback(finished)
+
+    with _detached_lock:
+        _detached.add(future)
+        _detached_stats.started += 1
+    loop.call_soon_threadsafe(start, context=context)
+    return future
+
+
+def wait_detached(timeout_s: float) -> int:
+    """Wait up to ``timeout_s`` for the work started with :func:`detach`; the number of those
+    still running, which are then counted as abandoned."""
+    with _detached_lock:
+        pending = set(_detached)
+    if not pending:
+        return 0
+    _, running = concurrent.futures.wait(pending, timeout=timeout_s)
+    with _detached_lock:
+        _detached_stats.abandoned += len(running)
+    return len(running)
+
+
+_waited_at_exit: list[bool] = []
+
+
+def finish_detached_at_exit() -> None:
+    """At exit, once: give detached work up to ``DETACHED_EXIT_WAIT_S`` to end, and say on
+    stderr how much was abandoned."""
+    if _waited_at_exit:
+        return
+    _waited_at_exit.append(True)
+    abandoned = wait_detached(DETACHED_EXIT_WAIT_S)
+    if abandoned:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"llmops: {abandoned} shadow call(s) still running {DETACHED_EXIT_WAIT_S:g} s "
+                "after exit began were abandoned\n"
+            )
+            sys.stderr.flush()
+
+
+# Before every atexit handler: those close litellm's HTTP clients (registered on its first
+# use, so no registration order puts an atexit handler ahead of it), write the spans and stop
+# the local model server, all of which must come after. threading's exit hooks run when the
+# main thread ends, before atexit, newest first, so this also precedes concurrent.futures'
+# (litellm builds each request in an executor thread). atexit is the fallback.
+_register_early = getattr(threading, "_register_atexit", None)
+if _register_early is not None:
+    _register_early(finish_detached_at_exit)
+else:  # pragma: no cover - CPython has it since 3.9
+    atexit.register(finish_detached_at_exit)
+
+
+# A forked child has no loop thread: what its parent had in flight is not its to wait for.
+os.register_at_fork(after_in_child=_detached.clear)
+
+
+def detached_stats() -> DetachedStats:
+    """A copy of the counts of detached work in this process."""
+    with _detached_lock:
+        return dataclasses.replace(_detached_stats)
 
 
 def cancel_all(timeout_s: float) -> bool:

@@ -5,9 +5,11 @@ that user; the CLI prints it on one line and exits with ``exit_code``::
 
     LlmopsError                   exit 2: bad input or environment
     ├── ConfigError               a config file is invalid (file, key, what was expected)
+    │   └── PluginError           an installed plugin fails to load (names the plugin)
     ├── InputError                a file or argument given by the user is wrong
     │   ├── YamlError             malformed YAML (file:line)
     │   ├── SuiteError            an eval suite is inconsistent
+    │   ├── GateRequired          a protected alias moved without a valid gate decision
     │   └── NotFoundError         a named thing (run, trace, prompt, file) does not exist
     ├── TemplateError             a prompt template cannot render (names the variable)
     ├── OutputParseError          a model output does not parse or match its JSON schema
@@ -25,12 +27,14 @@ from __future__ import annotations
 __all__ = [
     "CheckFailed",
     "ConfigError",
+    "GateRequired",
     "InputError",
     "Interrupted",
     "LlmopsError",
     "ModelError",
     "NotFoundError",
     "OutputParseError",
+    "PluginError",
     "StoreError",
     "SuiteError",
     "TemplateError",
@@ -47,6 +51,10 @@ class LlmopsError(Exception):
 
 class ConfigError(LlmopsError):
     """The project config is invalid."""
+
+
+class PluginError(ConfigError):
+    """An installed plugin (an ``llmops.*`` entry point) fails to load or is of the wrong kind."""
 
 
 class InputError(LlmopsError):
@@ -67,6 +75,10 @@ class SuiteError(InputError):
     """An eval suite is inconsistent (missing dataset, unknown scorer, bad field)."""
 
 
+class GateRequired(InputError):
+    """A protected alias (``production``) was moved without a valid gate decision."""
+
+
 class NotFoundError(InputError):
     """A named object (run, trace, prompt, file) does not exist."""
 
@@ -85,8 +97,12 @@ class UnknownModelError(LlmopsError):
     def __init__(self, name: str, known: list[str]) -> None:
         self.name = name
         self.known = known
+        from llmops._suggest import did_you_mean  # core, like this module; import-light
+
         listed = ", ".join(sorted(known)) or "(none)"
-        super().__init__(f"unknown model '{name}'; configured models: {listed}")
+        super().__init__(
+            f"unknown model '{name}'; configured models: {listed}{did_you_mean(name, known)}"
+        )
 
 
 class ModelError(LlmopsError):

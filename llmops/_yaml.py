@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import yaml
 
 from llmops._exceptions import InputError, NotFoundError, YamlError
+from llmops._suggest import did_you_mean, did_you_mean_file
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -109,6 +110,27 @@ class YamlDocument:
             line = node.start_mark.line + 1
         return line
 
+    def has(self, loc: Sequence[str | int]) -> bool:
+        """Whether every key of ``loc`` is in the file, in that nesting."""
+        node = self.root
+        for key in loc:
+            node = _child(node, key)
+            if node is None:
+                return False
+        return True
+
+    def key_line(self, loc: Sequence[str | int]) -> int | None:
+        """The line of the last key of ``loc`` itself (not of its value)."""
+        parent = self.root
+        for key in loc[:-1]:
+            parent = _child(parent, key)
+        if isinstance(parent, yaml.MappingNode):
+            for key_node, _ in parent.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(loc[-1]):
+                    line: int = key_node.start_mark.line + 1
+                    return line
+        return self.line_of(loc)
+
     def where(self, loc: Sequence[str | int]) -> str:
         """``path:line`` for ``loc``, or just the path when the line is unknown."""
         line = self.line_of(loc)
@@ -162,20 +184,34 @@ def load_yaml(path: Path) -> YamlDocument:
             raise YamlError(str(path), None, f"over {MAX_YAML_BYTES // 1024 // 1024} MiB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFoundError(f"{path}: file not found") from None
+        raise NotFoundError(f"{path}: file not found{did_you_mean_file(path)}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     return parse_yaml(text, str(path))
 
 
-def describe_validation_error(doc: YamlDocument, exc: ValidationError) -> str:
-    """One line naming file:line, the key, what was expected and what was found."""
-    first = exc.errors()[0]
+def describe_validation_error(
+    doc: YamlDocument, exc: ValidationError, model: type[BaseModel] | None = None
+) -> str:
+    """One line naming file:line, the key, what was expected and what was found.
+
+    An unknown key comes first (a typo'd key also makes the real one "missing"), named at
+    its own line with the closest key ``model`` accepts there.
+    """
+    errors = exc.errors()
+    unknown = (  # a key of the file; not one seen through a union member the value isn't
+        e for e in errors if e["type"] == "extra_forbidden" and doc.has(e["loc"])
+    )
+    first = next(unknown, errors[0])
     loc = [part for part in first["loc"] if isinstance(part, str | int)]
     key = ".".join(str(part) for part in loc) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if first["type"] == "extra_forbidden" and loc:
+        known = _keys_at(model, loc[:-1]) if model is not None else []
+        hint = did_you_mean(str(loc[-1]), known)
+        return f"{doc.path}:{doc.key_line(loc)}: unknown key '{key}'{hint}{more}"
     got = first.get("input")
     shown = "" if isinstance(got, dict) or first["type"] == "missing" else f" (got {got!r})"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     return f"{doc.where(loc)}: key '{key}': {message}{shown}{more}"
 
@@ -201,4 +237,49 @@ def load_model(
     try:
         return model.model_validate(data, context=context), doc
     except ValidationError as exc:
-        raise error(describe_validation_error(doc, exc)) from None
+        raise error(describe_validation_error(doc, exc, model)) from None
+
+
+def _keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys ``model`` accepts in the mapping at ``loc`` (through nested models, dicts,
+    lists and optionals); empty where that is not one model."""
+    import typing
+
+    from pydantic import BaseModel
+
+    kind: Any = model
+    for part in loc:
+        kind = _model_in(kind) or kind
+        origin, args = typing.get_origin(kind), typing.get_args(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(str(part))
+            if field is None:
+                return []
+            kind = field.annotation
+        elif origin is dict and len(args) == 2:
+            kind = args[1]
+        elif origin is list and args:
+            kind = args[0]
+        else:
+            return []
+    found = _model_in(kind)
+    if found is None:
+        return []
+    return [name for name, field in found.model_fields.items() if not field.exclude] + [
+        field.alias for field in found.model_fields.values() if field.alias
+    ]
+
+
+def _model_in(kind: Any) -> type[BaseModel] | None:
+    """``kind`` itself, or the one model of an optional or union, when it is a model."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return kind
+    if typing.get_origin(kind) not in (typing.Union, types.UnionType):
+        return None
+    models = [a for a in typing.get_args(kind) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return models[0] if len(models) == 1 else None

@@ -60,12 +60,38 @@ def test_wrong_type_names_file_line_and_key(tmp_path: Path) -> None:
     assert "dictionary" in message
 
 
-def test_unknown_key_is_rejected(tmp_path: Path) -> None:
-    path = _write(tmp_path, "default_model: local\nstore_ulr: sqlite:///x.db\n")
-    with pytest.raises(
-        ConfigError, match=rf"^{path}:2: key 'store_ulr': Extra inputs are not permitted"
-    ):
+@pytest.mark.parametrize(
+    ("body", "line", "key", "meant"),
+    [
+        ("default_model: local\nstore_ulr: sqlite:///x.db\n", 2, "store_ulr", "store_url"),
+        ("tracng:\n  enabled: false\n", 1, "tracng", "tracing"),
+        (
+            "tracing:\n  enabled: true\n  redact_emals: true\n",
+            3,
+            "tracing.redact_emals",
+            "redact_emails",
+        ),
+        # the typo also leaves `model` missing: the unknown key is what is named
+        ("models:\n  local:\n    modl: local/smollm2\n", 3, "models.local.modl", "model"),
+        ("paths:\n  prompt: p\n", 2, "paths.prompt", "prompts"),
+    ],
+)
+def test_an_unknown_key_is_named_at_its_line_with_the_closest_key(
+    tmp_path: Path, body: str, line: int, key: str, meant: str
+) -> None:
+    path = _write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
         load_config(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: unknown key '{key}' (did you mean '{meant}'?)")
+    assert "Field required" not in message
+
+
+def test_an_unknown_key_far_from_any_is_named_without_a_guess(tmp_path: Path) -> None:
+    path = _write(tmp_path, "default_model: local\nxyzzy: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == f"{path}:2: unknown key 'xyzzy'"
 
 
 def test_default_model_must_be_configured(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 
 from llmops.cli import main
 from llmops.evals import Case, CaseResult, get_run
-from llmops.evals._compare import compare_runs
+from llmops.evals._compare import case_means, compare_runs
 from llmops.evals._report import render_report
 from llmops.evals._results import finish_run, start_run, write_results
+from llmops.evals._stats import summarize_values
 from llmops.store import Store
 from llmops.store.models import EvalRunRecord
 
@@ -215,3 +217,117 @@ def test_cli_compare_and_report(
     assert main(["eval", "report", "ffffffff"]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["eval", "compare", a, b, "--threshold", "2"]) == 2
+
+
+def _hostile_texts(seed: int) -> list[str]:
+    """Texts that break naive HTML or template rendering, and a long one, shuffled together."""
+    rng = random.Random(seed)
+    pieces = [
+        "<script>alert(1)</script>", "</pre></td></tr></table><h1>x</h1>", '"', "'", "&amp;",
+        "{{ 7 * 7 }}", "{% for x in range(3) %}{{ x }}{% endfor %}", "{# c #}", "${x}",
+        "<!--", "]]>", "\u202e", "é\u0301", "\t\n",
+    ]  # fmt: skip
+    texts = ["".join(rng.sample(pieces, k=rng.randint(2, len(pieces)))) for _ in range(6)]
+    return [*texts, "<b>long</b> " * 20_000]
+
+
+class _Rows(HTMLParser):
+    """Each table row's cell texts (a nested pre or div joins its cell's text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _table_rows(page: str) -> list[list[str]]:
+    parser = _Rows()
+    parser.feed(page)
+    return parser.rows
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_reports_render_hostile_case_data_as_text_with_the_same_figures(
+    store: Store, seed: int
+) -> None:
+    texts = _hostile_texts(seed)
+    rng = random.Random(seed)
+    run_ids = []
+    for _ in ("A", "B"):
+        run_id = uuid.uuid4().hex
+        start_run(
+            store,
+            EvalRunRecord(
+                id=run_id, suite=texts[0], dataset_hash="d", model_name=texts[1],
+                model="openai/m", repeats=1, config={"prompt": texts[2]},
+            ),
+        )  # fmt: skip
+        results = [
+            CaseResult(
+                case=Case(
+                    index=i,
+                    row={"question": texts[i % len(texts)], "context": texts[(i + 1) % 7]},
+                    expected=texts[(i + 2) % len(texts)],
+                ),
+                repeat=0,
+                output=None if i == 3 else texts[(i + 3) % len(texts)],
+                error=texts[4] if i == 3 else None,
+                scores={
+                    "exact": None if i == 3 else float(rng.random() > 0.5),
+                    "sim": rng.random(),
+                },
+                score_errors={"exact": texts[5]} if i == 3 else {},
+                score_reasons={"sim": texts[(i + 4) % len(texts)]},
+            )
+            for i in range(12)
+        ]
+        write_results(store, run_id, results)
+        finish_run(store, run_id, status="completed", n_cases=12, n_errors=1, summary={})
+        run_ids.append(run_id)
+
+    detail = get_run(store, run_ids[1])
+    comparison = compare_runs(store, run_ids[0], run_ids[1])
+    for page in (render_report(detail), render_report(comparison)):
+        parsed = _Tags()
+        parsed.feed(page)
+        assert parsed.tags <= _SAFE_TAGS, parsed.tags - _SAFE_TAGS
+        assert not [name for name, _ in parsed.attrs if name.startswith("on")]
+        shown = "".join(parsed.text)
+        for text in texts:  # each text is on the page as text, templates syntax untouched
+            assert text in shown
+        assert "{{ 7 * 7 }}" in shown and "<script>" not in page
+
+    # the figures are those of the statistics, as the f-string pages printed them
+    rows = _table_rows(render_report(detail))
+    for name, by_case in case_means(detail).items():
+        stats = summarize_values([v for v in by_case.values() if v is not None])
+        ci = f"[{stats.ci_low:.3f}, {stats.ci_high:.3f}]" if stats.ci_low is not None else "-"
+        expected = [name, f"{stats.mean:.3f}", f"{stats.stderr:.3f}", ci, str(stats.n)]
+        assert [*expected, str(len(by_case) - stats.n)] in rows
+    rows = _table_rows(render_report(comparison))
+    for name, s in comparison.scorers.items():
+        st = s.stats
+        assert [
+            name, f"{st.mean_a:.3f}", f"{st.mean_b:.3f}", f"{st.mean_diff:+.3f}",
+            f"[{st.ci_low:+.3f}, {st.ci_high:+.3f}]", f"{st.p_value:.4f}",
+            f"{st.wins} / {st.losses} / {st.ties}", str(st.n),
+            f"{s.unpaired_a} / {s.unpaired_b}", f"{s.unmeasured_a} / {s.unmeasured_b}",
+        ] in rows  # fmt: skip
+    changed = {(c.case_index + 1, c.scorer) for c in [*comparison.regressed, *comparison.improved]}
+    listed = {(int(row[0]), row[1]) for row in rows if len(row) == 9 and row[0].isdigit()}
+    assert listed == changed

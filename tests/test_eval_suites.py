@@ -191,6 +191,22 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
             run_id, status = connection.execute("SELECT id, status FROM eval_runs").fetchone()
             done = connection.execute("SELECT count(*) FROM eval_cases").fetchone()[0]
         assert status == "running"
+        # `runs list` counts what a running run has stored (its counts are written at its end)
+        listed = subprocess.run(
+            [sys.executable, "-m", "llmops", "runs", "list", "--json"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        [row] = json.loads(listed.stdout)
+        assert (row["id"], row["status"], row["cases"], row["errors"]) == (
+            run_id,
+            "running",
+            done,
+            0,
+        )
         before = len(server.requests)
         resumed = subprocess.run(
             [sys.executable, "-m", "llmops", "eval", "resume", run_id[:10], "--json"],
@@ -201,6 +217,7 @@ def test_killed_run_resumes_where_it_stopped(project: Path) -> None:
             timeout=120,
         )
         assert resumed.returncode == 0, resumed.stderr
+        assert f"resuming: {done} of 10 cases already done" in resumed.stderr
         result = json.loads(resumed.stdout)
         assert (result["id"], result["status"], result["cases"]) == (run_id, "completed", 10)
         # only the missing cases were called (the killed one may have been in flight)

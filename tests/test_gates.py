@@ -98,7 +98,7 @@ def test_no_path_moves_production_without_a_decision(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from llmops import prompts
-    from llmops.prompts import _registry
+    from llmops.store import set_alias
 
     assert main(["prompts", "sync"]) == 0
     assert main(["prompts", "alias", "qa", "staging", "1", "-r", "try"]) == 0
@@ -108,19 +108,17 @@ def test_no_path_moves_production_without_a_decision(
     with pytest.raises(GateRequired):
         prompts.set_alias("qa", "production", 1, reason="sneaky")
     with pytest.raises(GateRequired):
-        _registry.set_alias(_store(), "qa", "production", 1, reason="sneaky")
+        set_alias(_store(), "prompt", "qa", "production", 1, reason="sneaky")
     with pytest.raises(NotFoundError):
         get_version(_store(), "qa", "production")
-    from llmops.rag import set_index_alias
-
     with pytest.raises(GateRequired, match="llmops promote index:docs@1"):
-        set_index_alias(_store(), "docs", "production", 1, reason="sneaky")
+        set_alias(_store(), "index", "docs", "production", 1, reason="sneaky")
     assert main(["rag", "alias", "docs", "production", "1", "-r", "sneaky"]) == 2
-    from llmops.registry import register_model_version, set_model_alias
+    from llmops.registry import register_model_version
 
     register_model_version(_store(), "bot", serve_model="openai/bot")
     with pytest.raises(GateRequired, match="llmops promote model:bot@1"):
-        set_model_alias(_store(), "bot", "production", 1, reason="sneaky")
+        set_alias(_store(), "model", "bot", "production", 1, reason="sneaky")
     assert main(["models", "alias", "bot", "production", "1", "-r", "sneaky"]) == 2
     (project / "configs" / "gates.yaml").write_text(
         (project / "configs" / "gates.yaml")
@@ -239,13 +237,18 @@ def test_a_bundle_moves_all_its_aliases_or_none(
     )
     assert created["components"] == {"prompt": "qa@1", "model": "bot@1"}
 
-    import llmops.prompts
+    import llmops.store
+    from llmops.store import AliasEvent
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("disk full")
+    real = llmops.store.set_alias
+
+    def broken(store: Store, kind: str, *args: Any, **kwargs: Any) -> AliasEvent:
+        if kind == "prompt":  # the model's alias (first, by kind) has moved by then
+            raise RuntimeError("disk full")
+        return real(store, kind, *args, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(llmops.prompts, "set_alias", broken)
+        patched.setattr(llmops.store, "set_alias", broken)
         with pytest.raises(RuntimeError, match="disk full"):
             promote("bundle:support@1")
     with pytest.raises(NotFoundError):  # the model's move was rolled back with the prompt's

@@ -380,9 +380,10 @@ def test_answer_relevancy_mean_cosine_and_noncommittal(
     config: Config,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from llmops.rag import _embed
+    import llmops.rag
 
-    monkeypatch.setattr(_embed, "get_embedder", lambda name: _FakeEmbedder())
+    # the metric reaches the embedder through llmops.rag (its public boundary)
+    monkeypatch.setattr(llmops.rag, "get_embedder", lambda name: _FakeEmbedder())
     _, script = judge_server
     script[0] = lambda prompt: '{"questions": ["Q1", "Q2", "Q3"], "noncommittal": 0}'
     kwargs = {"output": "Paris.", "input": "Capital of France?"}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import random
+import weakref
 from typing import Any
 
 import pytest
 from _fake_openai import FakeOpenAI
 
 from llmops import ModelError, UnknownModelError
+from llmops._retry import MAX_WAIT_S, async_retrying, retrying
 from llmops.config import Config, ModelConfig
 from llmops.llm import complete, resolve_model
 from llmops.store import Store
@@ -68,3 +73,76 @@ def test_client_errors_are_not_retried(store: Store) -> None:
 def test_unknown_model_name() -> None:
     with pytest.raises(UnknownModelError, match="configured models: fake"):
         resolve_model("gpt-9", _config("http://127.0.0.1:9/v1"))
+
+
+def test_model_limits_do_not_outlive_their_event_loop() -> None:
+    from llmops.llm import _limits
+
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def call(name: str) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        async with _limits.limited(name, rpm=60_000, max_concurrency=2):
+            await asyncio.sleep(0)
+
+    for i in range(40):  # every blocking call (run_sync, asyncio.run) runs on a new loop
+        asyncio.run(call(f"model-{i % 3}"))
+        assert len(_limits._registry) <= 1
+    gc.collect()
+    assert sum(ref() is not None for ref in loops[:-1]) == 0
+
+
+@pytest.mark.parametrize("backoff_s", [0.0, 0.01, 0.5, 2.0])
+def test_retry_waits_grow_exponentially_with_bounded_jitter(backoff_s: float) -> None:
+    from tenacity import RetryCallState
+
+    policy = retrying(retries=5, backoff_s=backoff_s)
+    random.seed(7)
+    for attempt in range(1, 6):
+        state = RetryCallState(policy, fn=None, args=(), kwargs={})
+        state.attempt_number = attempt
+        waits = [policy.wait(state) for _ in range(20)]
+        floor = min(backoff_s * 2 ** (attempt - 1), MAX_WAIT_S)
+        assert all(floor <= wait <= floor + backoff_s for wait in waits)
+        assert len(set(waits)) == (1 if backoff_s == 0 else 20)  # jittered
+
+
+class BadRequestError(Exception):
+    """Named like litellm's: another attempt cannot fix it."""
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts"),
+    [
+        (ConnectionError("reset"), 4),
+        (TimeoutError("slow"), 4),
+        (BadRequestError("no"), 1),
+        (KeyboardInterrupt(), 1),
+        (asyncio.CancelledError(), 1),
+    ],
+)
+def test_only_failures_that_may_pass_are_retried(error: BaseException, attempts: int) -> None:
+    calls = 0
+
+    def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    async def afailing() -> None:
+        failing()
+
+    async def run_async() -> None:
+        async for attempt in async_retrying(retries=3, backoff_s=0):
+            with attempt:
+                await afailing()
+
+    with pytest.raises(type(error)):
+        for attempt in retrying(retries=3, backoff_s=0):
+            with attempt:
+                failing()
+    assert calls == attempts
+    calls = 0
+    with pytest.raises(type(error)):
+        asyncio.run(run_async())
+    assert calls == attempts

@@ -12,25 +12,23 @@ from typing import Any
 
 import pytest
 
+import llmops
 from llmops import InputError, NotFoundError
 from llmops.cli import main
 from llmops.config import ModelConfig
-from llmops.gates._protect import GateRequired, GateToken
+from llmops.gates import GateRequired, GateToken, Subject, record_decision
 from llmops.registry import (
     adapter_digest,
     get_model_version,
     link_lineage,
     list_model_versions,
     list_models,
-    model_alias_history,
     model_lineage,
     parse_model_ref,
     register_model_version,
     resolve_registry_model,
-    rollback_model_alias,
-    set_model_alias,
 )
-from llmops.store import Store
+from llmops.store import Store, alias_history, rollback_alias, set_alias
 from llmops.store.models import EvalRunRecord
 
 
@@ -150,7 +148,7 @@ def test_adapter_digest_pins_exact_bytes(store: Store, tmp_path: Path) -> None:
 
 
 def test_selectors_refs_and_registry_resolution(bot: Store) -> None:
-    set_model_alias(bot, "bot", "staging", 2, reason="candidate", actor="ada")
+    set_alias(bot, "model", "bot", "staging", 2, reason="candidate", actor="ada")
     for found in (
         get_model_version(bot, "bot@staging"),
         get_model_version(bot, "bot", "staging"),
@@ -178,62 +176,72 @@ def test_selectors_refs_and_registry_resolution(bot: Store) -> None:
 
 
 def test_staging_alias_moves_are_recorded_and_rolled_back(bot: Store) -> None:
-    set_model_alias(bot, "bot", "staging", 1, reason="first", actor="ada")
-    moved = set_model_alias(bot, "bot", "staging", 3, reason="better", actor="bob")
+    set_alias(bot, "model", "bot", "staging", 1, reason="first", actor="ada")
+    moved = set_alias(bot, "model", "bot", "staging", 3, reason="better", actor="bob")
     assert (moved.from_version, moved.to_version, moved.action) == (1, 3, "set")
     assert list_models(bot)[0].aliases == {"staging": 3}
 
-    back = rollback_model_alias(bot, "bot", "staging", actor="carol")
+    back = rollback_alias(bot, "model", "bot", "staging", actor="carol")
     assert (back.from_version, back.to_version, back.action) == (3, 1, "rollback")
     assert back.reason == "rollback from version 3"
     assert get_model_version(bot, "bot@staging").version == 1
-    history = model_alias_history(bot, "bot", "staging")
+    history = alias_history(bot, "model", "bot", "staging")
     assert [(e.actor, e.from_version, e.to_version) for e in history] == [
         ("carol", 3, 1),
         ("bob", 1, 3),
         ("ada", None, 1),
     ]
-    assert model_alias_history(bot, "bot", "canary") == []
+    assert alias_history(bot, "model", "bot", "canary") == []
 
     with pytest.raises(InputError, match="needs a reason"):
-        set_model_alias(bot, "bot", "staging", 2, reason=" ")
+        set_alias(bot, "model", "bot", "staging", 2, reason=" ")
     with pytest.raises(InputError, match="invalid alias 'latest'"):
-        set_model_alias(bot, "bot", "latest", 2, reason="x")
+        set_alias(bot, "model", "bot", "latest", 2, reason="x")
     with pytest.raises(NotFoundError, match="model 'bot' has no version 7"):
-        set_model_alias(bot, "bot", "staging", 7, reason="x")
+        set_alias(bot, "model", "bot", "staging", 7, reason="x")
     with pytest.raises(NotFoundError, match="model 'bot' has no alias 'canary'"):
-        rollback_model_alias(bot, "bot", "canary")
-    set_model_alias(bot, "bot", "canary", 2, reason="try")
+        rollback_alias(bot, "model", "bot", "canary")
+    set_alias(bot, "model", "bot", "canary", 2, reason="try")
     with pytest.raises(InputError, match="no earlier version to roll back to"):
-        rollback_model_alias(bot, "bot", "canary")
-    assert len(model_alias_history(bot, "bot")) == 4  # refused moves leave no trace
+        rollback_alias(bot, "model", "bot", "canary")
+    assert len(alias_history(bot, "model", "bot")) == 4  # refused moves leave no trace
 
 
 def test_production_moves_only_with_a_matching_gate_token(bot: Store) -> None:
     with pytest.raises(GateRequired, match=r"llmops promote model:bot@2 --to production"):
-        set_model_alias(bot, "bot", "production", 2, reason="ship it")
-    token = GateToken(decision_id=1, subject="model:bot@2", alias="production")
-    with pytest.raises(GateRequired, match="the gate decision 1 was for model:bot@2"):
-        set_model_alias(bot, "bot", "production", 1, reason="x", gate=token)
-    prompt_token = GateToken(decision_id=2, subject="prompt:bot@2", alias="production")
-    with pytest.raises(GateRequired):
-        set_model_alias(bot, "bot", "production", 2, reason="x", gate=prompt_token)
-    assert model_alias_history(bot, "bot") == []
+        set_alias(bot, "model", "bot", "production", 2, reason="ship it")
 
-    event = set_model_alias(bot, "bot", "production", 2, reason="gate passed", gate=token)
+    def decision(version: int, kind: str = "pass") -> int:
+        subject = Subject("model", "bot", version)
+        return record_decision(
+            bot, subject, alias="production", decision=kind, policy=None, evidence=None
+        )
+
+    first = decision(2)
+    token = GateToken(decision_id=first, subject="model:bot@2", alias="production")
+    with pytest.raises(GateRequired, match=f"the gate decision {first} was for model:bot@2"):
+        set_alias(bot, "model", "bot", "production", 1, reason="x", gate=token)
+    prompt_token = GateToken(decision_id=first, subject="prompt:bot@2", alias="production")
+    with pytest.raises(GateRequired):
+        set_alias(bot, "model", "bot", "production", 2, reason="x", gate=prompt_token)
+    assert alias_history(bot, "model", "bot") == []
+
+    event = set_alias(bot, "model", "bot", "production", 2, reason="gate passed", gate=token)
     assert (event.to_version, event.reason) == (2, "gate passed")
-    set_model_alias(
+    set_alias(
         bot,
+        "model",
         "bot",
         "production",
         3,
         reason="gate passed",
-        gate=GateToken(decision_id=3, subject="model:bot@3", alias="production"),
+        gate=GateToken(decision_id=decision(3), subject="model:bot@3", alias="production"),
     )
     with pytest.raises(GateRequired, match="model:bot@2 --to production"):
-        rollback_model_alias(bot, "bot", "production", reason="regressed")
+        rollback_alias(bot, "model", "bot", "production", reason="regressed")
     assert get_model_version(bot, "bot@production").version == 3
-    back = rollback_model_alias(bot, "bot", "production", reason="regressed", gate=token)
+    undo = GateToken(decision(2, "rollback"), subject="model:bot@2", alias="production")
+    back = rollback_alias(bot, "model", "bot", "production", reason="regressed", gate=undo)
     assert (back.from_version, back.to_version) == (3, 2)
 
 
@@ -308,12 +316,15 @@ def test_models_cli(
     adapter = tmp_path / "lora"
     adapter.mkdir()
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    with llmops.start_run(experiment="train") as training:  # --run must name a stored run
+        training.log_param("epochs", 1)
     registered = _json(
         capsys,
         [
             *("models", "register", "bot", "--serve", "hosted_vllm/bot", "--base", "Qwen/Q"),
             *("--api-base", "http://127.0.0.1:8000/v1", "--adapter", str(adapter)),
-            *("--run", "r" * 32, "-p", "temperature=0.2", "-p", "stop=END", "-d", "first"),
+            *("--run", training.id[:10], "-p", "temperature=0.2", "-p", "stop=END"),
+            *("-d", "first"),
         ],
     )
     assert (registered["ref"], registered["params"], registered["author"]) == (
@@ -340,7 +351,7 @@ def test_models_cli(
     assert (shown["ref"], shown["aliases"], shown["lineage"]["training_run_id"]) == (
         "bot@1",
         ["staging"],
-        "r" * 32,
+        training.id,
     )
     assert [e["reason"] for e in shown["alias_events"]] == ["regressed", "newer", "candidate"]
     history = _json(capsys, ["models", "history", "bot", "staging"])

@@ -8,8 +8,7 @@ import pytest
 
 from llmops import StoreError
 from llmops.prompts import PromptClient, PromptSpec, register_prompt
-from llmops.prompts import _registry as registry
-from llmops.store import Store
+from llmops.store import Store, set_alias
 
 
 class _Switchable:
@@ -32,13 +31,13 @@ def test_versions_are_cached_and_aliases_expire(tmp_path: Path) -> None:
     store.ensure_schema()
     for body in ("one", "two"):
         register_prompt(store, PromptSpec(name="qa", template=body))
-    registry.set_alias(store, "qa", "staging", 1, reason="r")
+    set_alias(store, "prompt", "qa", "staging", 1, reason="r")
     factory = _Switchable(store)
     client = PromptClient(factory, alias_ttl=60)
     assert client.get("qa@staging").version == 1
     assert client.get("qa@2").version == 2
     calls = factory.calls
-    registry.set_alias(store, "qa", "staging", 2, reason="r")
+    set_alias(store, "prompt", "qa", "staging", 2, reason="r")
     assert client.get("qa@staging").version == 1  # within the TTL
     assert client.get("qa@1").template == "one"  # filled by the alias lookup
     assert factory.calls == calls

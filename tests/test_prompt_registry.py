@@ -7,7 +7,6 @@ import pytest
 from llmops import InputError, NotFoundError
 from llmops.prompts import (
     PromptSpec,
-    alias_history,
     diff_versions,
     get_version,
     list_prompts,
@@ -15,8 +14,7 @@ from llmops.prompts import (
     parse_ref,
     register_prompt,
 )
-from llmops.prompts import _registry as registry
-from llmops.store import Store
+from llmops.store import Store, alias_history, rollback_alias, set_alias
 
 
 def _spec(body: str, **extra: object) -> PromptSpec:
@@ -46,7 +44,7 @@ def test_get_by_number_alias_and_latest(three_versions: Store) -> None:
     store = three_versions
     assert get_version(store, "qa").version == 3
     assert get_version(store, "qa", 1).render(q="x") == "v1 x"
-    registry.set_alias(store, "qa", "staging", 2, reason="reviewed", actor="bob")
+    set_alias(store, "prompt", "qa", "staging", 2, reason="reviewed", actor="bob")
     staging = get_version(store, "qa", "staging")
     assert (staging.version, staging.author, staging.message) == (2, "ada", "add v2")
     [info] = list_prompts(store)
@@ -70,32 +68,32 @@ def test_unknown_things_are_named(three_versions: Store) -> None:
     ):
         get_version(store, "qa", "staging")
     with pytest.raises(NotFoundError, match="has no version 7"):
-        registry.set_alias(store, "qa", "staging", 7, reason="x")
+        set_alias(store, "prompt", "qa", "staging", 7, reason="x")
     with pytest.raises(InputError, match="invalid alias 'latest'"):
-        registry.set_alias(store, "qa", "latest", 1, reason="x")
+        set_alias(store, "prompt", "qa", "latest", 1, reason="x")
     with pytest.raises(InputError, match="needs a reason"):
-        registry.set_alias(store, "qa", "staging", 1, reason=" ")
+        set_alias(store, "prompt", "qa", "staging", 1, reason=" ")
     with pytest.raises(InputError, match="invalid prompt name 'bad name'"):
         get_version(store, "bad name")
 
 
 def test_alias_moves_are_recorded_and_rolled_back(three_versions: Store) -> None:
     store = three_versions
-    registry.set_alias(store, "qa", "staging", 1, reason="first", actor="ada")
-    registry.set_alias(store, "qa", "staging", 3, reason="better", actor="bob")
-    registry.set_alias(store, "qa", "canary", 2, reason="try", actor="bob")
-    event = registry.rollback_alias(store, "qa", "staging", actor="carol")
+    set_alias(store, "prompt", "qa", "staging", 1, reason="first", actor="ada")
+    set_alias(store, "prompt", "qa", "staging", 3, reason="better", actor="bob")
+    set_alias(store, "prompt", "qa", "canary", 2, reason="try", actor="bob")
+    event = rollback_alias(store, "prompt", "qa", "staging", actor="carol")
     assert (event.from_version, event.to_version, event.action) == (3, 1, "rollback")
     assert get_version(store, "qa", "staging").version == 1
-    history = alias_history(store, "qa", "staging")
+    history = alias_history(store, "prompt", "qa", "staging")
     assert [(e.from_version, e.to_version, e.actor, e.reason) for e in history] == [
         (3, 1, "carol", "rollback from version 3"),
         (1, 3, "bob", "better"),
         (None, 1, "ada", "first"),
     ]
-    assert len(alias_history(store, "qa")) == 4
+    assert len(alias_history(store, "prompt", "qa")) == 4
     with pytest.raises(InputError, match="no earlier version"):
-        registry.rollback_alias(store, "qa", "canary")
+        rollback_alias(store, "prompt", "qa", "canary")
 
 
 def test_diff(three_versions: Store) -> None:

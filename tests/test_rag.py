@@ -20,11 +20,10 @@ from llmops.rag._index import (
     diff_indexes,
     list_indexes,
     resolve_index,
-    set_index_alias,
 )
 from llmops.rag._retrieve import Retriever, reciprocal_rank_fusion
 from llmops.rag._spec import load_pipeline
-from llmops.store import Store, open_store
+from llmops.store import Store, alias_history, open_store, set_alias
 
 DOCS = {
     "refunds.md": (
@@ -87,18 +86,16 @@ def test_build_retrieve_version_diff_alias(corpus: Path) -> None:
     assert [source for source, _ in diff.changed] == ["refunds.md"]
     assert diff.removed == []
 
-    set_index_alias(store, "help", "staging", 2, reason="new faq", actor="ada")
-    set_index_alias(store, "help", "staging", 1, reason="regression", actor="bob")
+    set_alias(store, "index", "help", "staging", 2, reason="new faq", actor="ada")
+    set_alias(store, "index", "help", "staging", 1, reason="regression", actor="bob")
     assert resolve_index(store, "help@staging").version == 1
-    from llmops.rag import index_alias_history
-
-    moves = index_alias_history(store, "help")
+    moves = alias_history(store, "index", "help")
     assert [(m.from_version, m.to_version, m.actor, m.reason) for m in moves] == [
         (2, 1, "bob", "regression"),
         (None, 2, "ada", "new faq"),
     ]
     with pytest.raises(InputError, match="needs a reason"):
-        set_index_alias(store, "help", "staging", 1, reason="")
+        set_alias(store, "index", "help", "staging", 1, reason="")
     assert resolve_index(store, "help").version == 2
     with pytest.raises(InputError, match="aliased as staging"):
         delete_index(store, "help@1", load_config().data_dir)

@@ -22,8 +22,8 @@ from sqlmodel import select
 from llmops import ConfigError, ModelError, NotFoundError
 from llmops.config import Config, ModelConfig
 from llmops.llm import Route, Router, complete, load_routes, resolve_model, resolve_version_model
-from llmops.registry import register_model_version, set_model_alias
-from llmops.store import Store
+from llmops.registry import register_model_version
+from llmops.store import Store, set_alias
 from llmops.store.models import ServingEndpointRecord, SpanRecord
 from llmops.tracing import configure_tracing, flush, get_trace
 
@@ -45,7 +45,7 @@ def _register(store: Store, one: FakeOpenAI, two: FakeOpenAI) -> None:
     """bot@1 and bot@2 at the two servers; the alias ``stable`` points at version 1."""
     register_model_version(store, "bot", serve_model="openai/bot-v1", api_base=one.api_base)
     register_model_version(store, "bot", serve_model="openai/bot-v2", api_base=two.api_base)
-    set_model_alias(store, "bot", "stable", 1, reason="first release")
+    set_alias(store, "model", "bot", "stable", 1, reason="first release")
 
 
 def _endpoint(store: Store, model: str, api_base: str, status: str, backend: str = "vllm") -> None:
@@ -336,7 +336,7 @@ def test_a_moved_alias_is_seen_after_refresh_s(
     route = [Route(name="r", primary="bot@stable")]
     cached, fresh = Router(route, store=store), Router(route, store=store, refresh_s=0)
     assert (cached.complete("r", ASK).text, fresh.complete("r", ASK).text) == ("v1", "v1")
-    set_model_alias(store, "bot", "stable", 2, reason="promote v2")
+    set_alias(store, "model", "bot", "stable", 2, reason="promote v2")
     assert (cached.complete("r", ASK).text, fresh.complete("r", ASK).text) == ("v1", "v2")
 
 

@@ -154,7 +154,11 @@ def test_serving_yaml_merges_defaults_and_model_settings(tmp_path: Path) -> None
         ("defaults:\n  port: 70000\n", r"serving.yaml:2: key 'defaults.port'"),
         ("models:\n  bot:\n    backend: tgi\n", r"serving.yaml:3: key 'models.bot.backend'"),
         ("models:\n  bot:\n\n    gpu_memory_utilization: 2\n", r"serving.yaml:4: .*less than or"),
-        ("defaults:\n  tensor_paralel_size: 2\n", r"serving.yaml:2: key 'defaults.tensor_paralel"),
+        (
+            "defaults:\n  tensor_paralel_size: 2\n",
+            r"serving.yaml:2: unknown key 'defaults.tensor_paralel_size' "
+            r"\(did you mean 'tensor_parallel_size'\?\)",
+        ),
         ("- a list\n", r"serving.yaml:1: expected a mapping"),
     ],
 )
@@ -545,3 +549,33 @@ def test_a_missing_executable_is_a_clear_error(store: Store, tmp_path: Path) -> 
     with pytest.raises(ModelError, match="cannot start /nonexistent/vllm"):
         server.start()
     assert get_endpoint(store, server.id).status == "failed"
+
+
+def test_cli_serve_stop_stops_a_running_endpoint_and_says_when_one_is_not_running(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from llmops.cli import main
+
+    monkeypatch.setenv("LLMOPS_STORE_URL", store.url)
+    running = ManagedServer(store, _fake_plan(tmp_path), log_dir=tmp_path).start()
+    failed = ManagedServer(
+        store,
+        LaunchPlan(**{**_fake_plan(tmp_path).__dict__, "argv": ["/nonexistent/vllm"]}),
+        log_dir=tmp_path,
+    )
+    with pytest.raises(ModelError):
+        failed.start()
+    capsys.readouterr()
+    assert main(["serve", "stop", running.id]) == 0
+    assert capsys.readouterr().out.strip() == f"stopped {running.id} (bot@1)"
+    assert not pid_alive(running.pid)
+    for endpoint_id, status in ((running.id, "stopped"), (failed.id, "failed")):
+        assert main(["serve", "stop", endpoint_id]) == 0
+        said = capsys.readouterr().out.strip()
+        assert said == f"endpoint {endpoint_id} is not running ({status})"
+        assert get_endpoint(store, endpoint_id).status == status  # left as it was
+    assert main(["serve", "stop", "no-such-endpoint"]) == 2
+    assert "serving endpoint 'no-such-endpoint' not found" in capsys.readouterr().err

@@ -267,7 +267,7 @@ def _big_trace() -> str:
 
 def _prompts(store: Store) -> None:
     from llmops.prompts import PromptSpec, register_prompt
-    from llmops.prompts._registry import set_alias
+    from llmops.store import set_alias
 
     register_prompt(store, PromptSpec(name="qa", template="Answer: {{ question }}"), message="v1")
     register_prompt(
@@ -275,8 +275,8 @@ def _prompts(store: Store) -> None:
         PromptSpec(name="qa", template="Answer briefly and kindly: {{ question }}"),
         message="shorter answers",
     )
-    set_alias(store, "qa", "staging", 1, reason="first try", actor="ada")
-    set_alias(store, "qa", "staging", 2, reason="better tone", actor="ada")
+    set_alias(store, "prompt", "qa", "staging", 1, reason="first try", actor="ada")
+    set_alias(store, "prompt", "qa", "staging", 2, reason="better tone", actor="ada")
 
 
 def _runs(store: Store) -> tuple[str, str]:
@@ -579,6 +579,40 @@ def test_hostile_payloads_render_as_inert_text(page: tuple[Page, Watch], site: S
 
 
 # ---- sessions, prompts, gates ------------------------------------------------------------------
+
+
+def test_scores_show_in_the_list_and_on_the_trace_page(
+    page: tuple[Page, Watch], site: Site
+) -> None:
+    from playwright.sync_api import expect
+
+    browser_page, _ = page
+    trace_id = site.traces["followup"]
+    scores = [
+        {"name": "helpful", "value": True, "comment": HOSTILE, "author": HOSTILE},
+        {"name": "helpful", "value": False, "source": "human", "author": "ada"},
+        {"name": HOSTILE, "value": "<b>polite</b>", "source": "judge"},
+    ]
+    answer = httpx.post(f"{site.url}/api/v1/traces/{trace_id}/scores", json=scores)
+    assert answer.status_code == 201, answer.text
+    _open(browser_page, site, "traces?score=" + quote("helpful<1"))
+    rows = browser_page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(1)
+    chips = rows.first.locator(".badge-score")
+    expect(chips).to_have_count(2)
+    expect(chips.filter(has_text="helpful")).to_have_text("helpful false (mean 0.500, n=2)")
+    expect(chips.filter(has_text="polite")).to_have_text(f"{HOSTILE} <b>polite</b>")
+    rows.first.get_by_role("link", name="support follow-up").click()
+    expect(browser_page).to_have_url(re.compile(r"#/traces/" + trace_id))
+    panel = browser_page.locator("section.panel", has_text="Scores").locator("tbody tr")
+    expect(panel).to_have_count(3)
+    expect(panel.first).to_contain_text(HOSTILE)  # the comment and author, as text
+    expect(panel.first).to_contain_text("true")
+    expect(panel.nth(1)).to_contain_text("false")
+    expect(panel.nth(1)).to_contain_text("ada")
+    expect(panel.nth(2)).to_contain_text("<b>polite</b>")
+    expect(panel.nth(2)).to_contain_text("judge")
+    assert browser_page.locator("section.panel img, section.panel b").count() == 0
 
 
 def test_sessions_prompts_and_gates(page: tuple[Page, Watch], site: Site) -> None:

@@ -24,13 +24,13 @@ import yaml
 from llmops._exceptions import ConfigError, ModelError, SuiteError
 from llmops.config import load_config
 from llmops.evals import resume_run, run_matrix
+from llmops.evals._offline import offline_model
 from llmops.llm import complete
 from llmops.llm._vllm_offline import (
     MISSING,
     OfflineEngine,
     OfflineTarget,
     close_offline_engines,
-    offline_model,
     sampling_kwargs,
 )
 from llmops.registry import register_model_version

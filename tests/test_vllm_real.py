@@ -195,7 +195,8 @@ def test_gpu_serves_and_batches_with_vllm_installed_here(
         load_adapter(store, endpoint.id, "tiny-ft", adapter)
     finally:
         server.stop()
-    from llmops.llm._vllm_offline import OfflineEngine, offline_model
+    from llmops.evals._offline import offline_model
+    from llmops.llm._vllm_offline import OfflineEngine
 
     resolved = offline_model("tiny", load_config(root), store)
     assert resolved.offline is not None

@@ -28,6 +28,8 @@ def main() -> None:
     from mlflow.genai.scorers import scorer
 
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+
+    os.chdir(folder)  # MLflow puts artifacts in ./mlruns of the working directory
     mlflow.set_experiment("bench")
 
     @scorer  # type: ignore[untyped-decorator]

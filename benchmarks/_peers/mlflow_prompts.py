@@ -8,6 +8,7 @@ Usage: python mlflow_prompts.py FOLDER VERSIONS
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ def main() -> None:
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+
+    os.chdir(folder)  # MLflow puts artifacts in ./mlruns of the working directory
     for i in range(3):
         mlflow.genai.register_prompt("qa", f"v{i} {{{{ question }}}}")
     mlflow.genai.set_prompt_alias("qa", "staging", 2)

@@ -7,6 +7,7 @@ Usage: python mlflow_tracking.py FOLDER N RUNS
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import uuid
@@ -22,6 +23,8 @@ def main() -> None:
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+
+    os.chdir(folder)  # MLflow puts artifacts in ./mlruns of the working directory
     client = MlflowClient()
     experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}")
     single_n = min(n, 300)

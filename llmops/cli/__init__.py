@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from typing import NoReturn
 
 from rich.markup import escape
 
 from llmops._aio import interrupted_exit_code
 from llmops._exceptions import Interrupted, LlmopsError
+from llmops.cli._aliases import alias_app
 from llmops.cli._app import app, state
 from llmops.cli._eval import eval_app
 from llmops.cli._gates import bundles_app, gate_app, promote_command
@@ -33,6 +35,7 @@ from llmops.cli._tracking import experiments_app
 
 __all__ = ["app", "main"]
 
+app.add_typer(alias_app, name="alias")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
@@ -100,6 +103,10 @@ def _report_interrupt(exc: KeyboardInterrupt) -> int:
 
 
 def _entry() -> None:
+    # The process is the CLI's own. litellm makes its request coroutine in an executor thread;
+    # cancelled by Ctrl-C while that runs, the coroutine is never awaited, and saying so at
+    # exit is only noise. (The library itself leaves warning filters to the app.)
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
     code = main()
     if interrupted_exit_code() is not None:
         _exit_interrupted(code)
@@ -111,6 +118,7 @@ def _exit_interrupted(code: int) -> NoReturn:
     its results written, and stopping the in-process llama.cpp server takes 1-3 s of GIL-
     holding shutdown (waiting out its cancelled requests) for nothing. Spans are flushed
     first; the watchdog of ``interrupt_policy`` still bounds all of it."""
+    # lazy: keeps import llmops light
     from llmops.tracing import flush
 
     with contextlib.suppress(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from llmops import __version__
+from llmops._version import __version__
 
 __all__ = ["app", "state"]
 

@@ -44,7 +44,7 @@ def _parse_fail_under(values: list[str], scorers: list[str]) -> dict[str, float]
 class _Progress:
     """A rich progress bar with ETA and the running mean of the first scorer."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, resumed: int | None = None) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -69,8 +69,14 @@ class _Progress:
         self._n = 0
         self._errors = 0
         self._scorer: str | None = None
+        self._resumed = resumed  # cases a resumed run had stored before; None: a new run
 
     def on_start(self, run_id: str, total: int, model: str, prompt: str) -> None:
+        if self._resumed is not None:
+            # ``total`` counts the cases still to run; the stored ones are skipped
+            (console if self._enabled else err_console).print(
+                f"resuming: {self._resumed} of {self._resumed + total} cases already done"
+            )
         if self._enabled:
             console.print(
                 f"run [bold]{run_id[:12]}[/] · model [cyan]{model}[/] · "
@@ -159,16 +165,19 @@ def _print_run(run: EvalRun, elapsed: float, show_cases: bool) -> None:
 
 
 def _print_matrix(runs: list[EvalRun]) -> None:
-    from rich.table import Table
+    from rich.markup import escape
+
+    from llmops.cli._table import Col, print_table
 
     names = list(runs[0].summary)
-    table = Table(title=f"{runs[0].suite} · matrix", title_justify="left")
-    table.add_column("prompt")
-    table.add_column("model")
-    for name in names:
-        table.add_column(name, justify="right")
-    table.add_column("errors", justify="right")
-    table.add_column("run", no_wrap=True)
+    columns = (
+        Col("prompt", 0),
+        Col("model", 0),
+        *(Col(name, 1 + number, justify="right") for number, name in enumerate(names)),
+        Col("errors", 1 + len(names), justify="right"),
+        Col("run", 0, id="prefix"),
+    )
+    rows = []
     for run in runs:
         failed = run.failed_thresholds()
         cells = []
@@ -176,8 +185,8 @@ def _print_matrix(runs: list[EvalRun]) -> None:
             summary = run.summary.get(name)
             text = fmt_score(summary.mean if summary else None)
             cells.append(f"[red]{text}" if name in failed else text)
-        table.add_row(run.prompt, run.model, *cells, str(run.n_errors), run.id[:12])
-    console.print(table)
+        rows.append((escape(run.prompt), escape(run.model), *cells, str(run.n_errors), run.id))
+    print_table(columns, rows, title=f"{runs[0].suite} · matrix")
 
 
 class GenerationBackend(StrEnum):
@@ -219,6 +228,7 @@ def run(
     ),
 ) -> None:
     """Run an eval suite (every prompt x model cell of it), store and print the results."""
+    # lazy: keeps import llmops light
     from llmops._aio import interrupt_policy
     from llmops.evals import build_scorer, load_suite, run_matrix
 
@@ -253,19 +263,14 @@ def resume(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Finish a run that was killed or interrupted: only its missing cases run."""
+    # lazy: keeps import llmops light
     from llmops._aio import interrupt_policy
     from llmops.config import load_config
-    from llmops.evals import resume_run
-    from llmops.evals._results import get_run
+    from llmops.evals import get_run, resume_run
     from llmops.store import open_store
 
     detail = get_run(open_store(load_config().resolved_store_url), run_id)
-    if detail.run.status not in ("completed", "completed_with_errors"):
-        (err_console if as_json else console).print(
-            f"resuming run {detail.run.id[:12]} ({detail.run.status}): "
-            f"{len(detail.cases)} case(s) already done"
-        )
-    progress = _Progress(enabled=not as_json)
+    progress = _Progress(enabled=not as_json, resumed=len(detail.cases))
     started = time.perf_counter()
     try:
         with interrupt_policy():

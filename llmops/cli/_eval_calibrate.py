@@ -12,13 +12,14 @@ from llmops.cli._eval import eval_app
 from llmops.cli._output import console, fmt_score, print_json
 
 if TYPE_CHECKING:
-    from llmops.evals._calibrate import Calibration
+    from llmops.evals import Calibration
 
 __all__: list[str] = []
 
 
 def _params(values: list[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs; each value is read as YAML (``5``, ``true``, ``{min: 1, max: 3}``)."""
+    # lazy: keeps import llmops light
     from llmops._yaml import parse_yaml
 
     params: dict[str, Any] = {}
@@ -90,10 +91,10 @@ def calibrate(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run a judge on human-labelled rows; print and store accuracy, balanced accuracy, kappa."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.evals import _catalog  # noqa: F401  (registers every scorer type)
-    from llmops.evals._calibrate import calibrate as run_calibration
-    from llmops.evals._scoring import build_scorer
+    from llmops.evals import build_scorer
+    from llmops.evals import calibrate as run_calibration
     from llmops.store import open_store
 
     params = _params(param)

@@ -12,7 +12,7 @@ from llmops.cli._eval import eval_app
 from llmops.cli._output import console, err_console, fmt_score, print_json, short
 
 if TYPE_CHECKING:
-    from llmops.evals._compare import CaseChange, RunComparison
+    from llmops.evals import CaseChange, RunComparison
 
 __all__ = ["compare", "report"]
 
@@ -137,7 +137,8 @@ def compare(
     ),
 ) -> None:
     """Compare run B with baseline run A, case by case, with CIs and p-values."""
-    from llmops.evals._compare import compare_runs
+    # lazy: keeps import llmops light
+    from llmops.evals import compare_runs
     from llmops.store import open_store
 
     comparison = compare_runs(open_store(), run_a, run_b, threshold=threshold)
@@ -148,7 +149,7 @@ def compare(
     if html is not None:
         from rich.markup import escape
 
-        from llmops.evals._report import render_report
+        from llmops.evals import render_report
 
         written = _write(html, render_report(comparison))
         (err_console if as_json else console).print(
@@ -172,8 +173,8 @@ def report(
     ),
 ) -> None:
     """Write a run's scores, plots and cases as one self-contained HTML page."""
-    from llmops.evals import get_run
-    from llmops.evals._report import render_report
+    # lazy: keeps import llmops light
+    from llmops.evals import get_run, render_report
     from llmops.store import open_store
 
     detail = get_run(open_store(), run_id)

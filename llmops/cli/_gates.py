@@ -8,6 +8,7 @@ import typer
 
 from llmops._exceptions import CheckFailed
 from llmops.cli._output import console, fmt_time, print_json
+from llmops.cli._table import WIDE, Col, print_table
 
 if TYPE_CHECKING:
     from llmops.gates import GateResult
@@ -60,6 +61,7 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
     """Decide whether SUBJECT may become ALIAS; records the decision. Exit 0 pass, 1 fail."""
+    # lazy: keeps import llmops light
     from llmops._aio import interrupt_policy
     from llmops.gates import check_gate
 
@@ -81,6 +83,7 @@ def promote_command(
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Move ALIAS to SUBJECT when its gate passes (or with --force, recorded as an override)."""
+    # lazy: keeps import llmops light
     from llmops._aio import interrupt_policy
     from llmops.gates import promote
 
@@ -106,6 +109,7 @@ def rollback_command(
     reason: str = typer.Option(..., "--reason", "-r", help="Why (recorded)."),
 ) -> None:
     """Move ALIAS back to its previous version, recorded as a rollback decision."""
+    # lazy: keeps import llmops light
     from llmops.gates import rollback
 
     outcome = rollback(subject, alias=alias, reason=reason)
@@ -118,6 +122,7 @@ def signoff_command(
     reason: str = typer.Option(..., "--reason", "-r", help="What you checked (recorded)."),
 ) -> None:
     """Record a human sign-off of SUBJECT (policies with human_signoff need one)."""
+    # lazy: keeps import llmops light
     from llmops.gates import signoff
 
     decision_id = signoff(subject, reason=reason)
@@ -128,11 +133,11 @@ def signoff_command(
 def history(
     subject: str | None = typer.Argument(None, help="KIND or KIND:NAME to filter, e.g. prompt:qa."),
     limit: int = typer.Option(50, "--limit", "-n", min=1),
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The audit trail of gate decisions, newest first."""
     from rich.markup import escape
-    from rich.table import Table
 
     from llmops.config import load_config
     from llmops.gates import list_decisions
@@ -144,22 +149,32 @@ def history(
     if as_json:
         print_json([decision.model_dump(mode="json") for decision in decisions])
         return
-    table = Table()
-    for column in ("id", "when", "subject", "alias", "decision", "policy", "who", "why"):
-        table.add_column(column)
+    columns = (
+        Col("id", 0, id="full"),
+        Col("when", 3),
+        Col("subject", 0),
+        Col("alias", 1),
+        Col("decision", 0),
+        Col("policy", 4),
+        Col("who", 5),
+        Col("why", 2),
+    )
+    rows = []
     for d in decisions:
         colour = {"pass": "green", "fail": "red", "override": "yellow"}.get(d.decision, "cyan")
-        table.add_row(
-            str(d.id),
-            fmt_time(d.created_at),
-            escape(f"{d.subject_kind}:{d.subject}"),
-            d.alias,
-            f"[{colour}]{d.decision}",
-            escape(d.policy),
-            escape(d.actor),
-            escape(d.reason[:80]),
+        rows.append(
+            (
+                str(d.id),
+                fmt_time(d.created_at),
+                escape(f"{d.subject_kind}:{d.subject}"),
+                d.alias,
+                f"[{colour}]{d.decision}",
+                escape(d.policy),
+                escape(d.actor),
+                escape(d.reason if wide else d.reason[:80]),
+            )
         )
-    console.print(table)
+    print_table(columns, rows, wide=wide, empty="no gate decisions yet")
 
 
 bundles_app = typer.Typer(
@@ -177,6 +192,7 @@ def bundle_create(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Pin component versions as a new bundle version (aliases resolve to numbers now)."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
     from llmops.gates import create_bundle
     from llmops.store import open_store
@@ -193,11 +209,12 @@ def bundle_create(
 @bundles_app.command("list")
 def bundle_list(
     name: str | None = typer.Argument(None, help="Only this bundle's versions."),
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Bundle versions, newest first."""
-    from rich.table import Table
 
+    # lazy: keeps import llmops light
     from llmops.config import load_config
     from llmops.gates import list_bundles
     from llmops.store import open_store
@@ -206,17 +223,23 @@ def bundle_list(
     if as_json:
         print_json([bundle.to_dict() for bundle in bundles])
         return
-    table = Table()
-    for column in ("bundle", "prompt", "model", "index", "by", "created"):
-        table.add_column(column)
-    for bundle in bundles:
-        pins = bundle.components
-        table.add_row(
+    columns = (
+        Col("bundle", 0, id="full"),
+        Col("prompt", 1),
+        Col("model", 1),
+        Col("index", 1),
+        Col("by", 3),
+        Col("created", 2),
+    )
+    rows = [
+        (
             bundle.ref,
-            pins.get("prompt", "-"),
-            pins.get("model", "-"),
-            pins.get("index", "-"),
+            bundle.components.get("prompt", "-"),
+            bundle.components.get("model", "-"),
+            bundle.components.get("index", "-"),
             bundle.author,
             fmt_time(bundle.created_at),
         )
-    console.print(table)
+        for bundle in bundles
+    ]
+    print_table(columns, rows, wide=wide, empty="no bundles yet")

@@ -7,8 +7,9 @@ from typing import Any
 
 import typer
 
-from llmops._exceptions import InputError
+from llmops._exceptions import InputError, NotFoundError
 from llmops.cli._output import console, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["models_app"]
 
@@ -20,6 +21,7 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _store() -> Any:
+    # lazy: keeps import llmops light
     from llmops.store import open_store
 
     return open_store()
@@ -58,10 +60,17 @@ def register(
     as_json: bool = _JSON,
 ) -> None:
     """Register the next version of a model."""
+    from llmops.cli._tracking import find_run
     from llmops.registry import register_model_version
 
+    store = _store()
+    if run is not None:  # lineage must point at a run that exists, by its whole id
+        try:
+            run = find_run(store, run)[1]
+        except NotFoundError as exc:
+            raise NotFoundError(f"--run: {exc}") from None
     version = register_model_version(
-        _store(),
+        store,
         name,
         serve_model=serve,
         base_model=base,
@@ -78,10 +87,19 @@ def register(
     console.print(f"registered {version.ref} → {version.serve_model}{pinned}")
 
 
+_MODEL_COLUMNS = (
+    Col("name", 0, id="full"),
+    Col("latest", 1, justify="right"),
+    Col("serves", 2),
+    Col("aliases", 1),
+    Col("created", 3),
+)
+
+
 @models_app.command("list")
-def list_(as_json: bool = _JSON) -> None:
+def list_(wide: bool = WIDE, as_json: bool = _JSON) -> None:
     """List registered models with their newest version and aliases."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmops.registry import list_models
 
@@ -89,13 +107,19 @@ def list_(as_json: bool = _JSON) -> None:
     if as_json:
         print_json([m.to_dict() for m in models])
         return
-    table = Table()
-    for column in ("name", "latest", "serves", "aliases", "created"):
-        table.add_column(column)
-    for m in models:
-        aliases = " ".join(f"{alias}→{version}" for alias, version in m.aliases.items())
-        table.add_row(m.name, str(m.latest), m.serve_model, aliases, fmt_time(m.created_at))
-    console.print(table if models else "no models yet: try `llmops models register`")
+    rows = [
+        (
+            escape(m.name),
+            str(m.latest),
+            escape(m.serve_model),
+            escape(" ".join(f"{alias}→{version}" for alias, version in m.aliases.items())),
+            fmt_time(m.created_at),
+        )
+        for m in models
+    ]
+    print_table(
+        _MODEL_COLUMNS, rows, wide=wide, empty="no models yet: try `llmops models register`"
+    )
 
 
 def _events_table(title: str, events: list[Any]) -> Any:
@@ -125,14 +149,15 @@ def show(
     import yaml
     from rich.table import Table
 
-    from llmops.registry import get_model_version, list_models, model_alias_history, model_lineage
+    from llmops.registry import get_model_version, list_models, model_lineage
+    from llmops.store import alias_history
 
     store = _store()
     version = get_model_version(store, ref)
     info = next(m for m in list_models(store) if m.name == version.name)
     aliases = sorted(alias for alias, number in info.aliases.items() if number == version.version)
     lineage = model_lineage(store, version.name, version.version)
-    events = model_alias_history(store, version.name)
+    events = alias_history(store, "model", version.name)
     if as_json:
         print_json(
             {
@@ -186,11 +211,12 @@ def history(
     """List every version of a model and every move of its aliases (or of one alias)."""
     from rich.table import Table
 
-    from llmops.registry import list_model_versions, model_alias_history
+    from llmops.registry import list_model_versions
+    from llmops.store import alias_history
 
     store = _store()
     versions = list_model_versions(store, name)
-    events = model_alias_history(store, name, alias_name)
+    events = alias_history(store, "model", name, alias_name)
     if as_json:
         print_json(
             {
@@ -230,9 +256,11 @@ def alias(
 
     ``production`` is protected: it moves through ``llmops promote``.
     """
-    from llmops.registry import set_model_alias
+    # lazy: keeps import llmops light
+    from llmops.registry import check_model_name
+    from llmops.store import set_alias
 
-    event = set_model_alias(_store(), name, alias_name, version, reason=reason)
+    event = set_alias(_store(), "model", check_model_name(name), alias_name, version, reason=reason)
     if as_json:
         print_json(event.to_dict())
         return
@@ -250,9 +278,11 @@ def rollback(
     as_json: bool = _JSON,
 ) -> None:
     """Move an alias back to the version it pointed to before its last move."""
-    from llmops.registry import rollback_model_alias
+    # lazy: keeps import llmops light
+    from llmops.registry import check_model_name
+    from llmops.store import rollback_alias
 
-    event = rollback_model_alias(_store(), name, alias_name, reason=reason)
+    event = rollback_alias(_store(), "model", check_model_name(name), alias_name, reason=reason)
     if as_json:
         print_json(event.to_dict())
         return

@@ -9,6 +9,7 @@ import typer
 
 from llmops._exceptions import CheckFailed, InputError
 from llmops.cli._output import console, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["prompts_app"]
 
@@ -18,21 +19,32 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _store() -> Any:
+    # lazy: keeps import llmops light
     from llmops.store import open_store
 
     return open_store()
 
 
 def _prompts_dir() -> Path:
+    # lazy: keeps import llmops light
     from llmops.config import load_config
 
     return load_config().path("prompts")
 
 
+_PROMPT_COLUMNS = (
+    Col("name", 0, id="full"),
+    Col("latest", 1, justify="right"),
+    Col("aliases", 1),
+    Col("tags", 3),
+    Col("description", 2),
+)
+
+
 @prompts_app.command("list")
-def list_(as_json: bool = _JSON) -> None:
+def list_(wide: bool = WIDE, as_json: bool = _JSON) -> None:
     """List prompts with their newest version and aliases."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmops.prompts import list_prompts
 
@@ -40,13 +52,17 @@ def list_(as_json: bool = _JSON) -> None:
     if as_json:
         print_json([p.to_dict() for p in prompts])
         return
-    table = Table()
-    for column in ("name", "latest", "aliases", "tags", "description"):
-        table.add_column(column)
-    for p in prompts:
-        aliases = " ".join(f"{alias}→{version}" for alias, version in p.aliases.items())
-        table.add_row(p.name, str(p.latest), aliases, ", ".join(p.tags), short(p.description, 50))
-    console.print(table if prompts else "no prompts yet: try `llmops prompts sync`")
+    rows = [
+        (
+            escape(p.name),
+            str(p.latest),
+            escape(" ".join(f"{alias}→{version}" for alias, version in p.aliases.items())),
+            escape(", ".join(p.tags)),
+            escape(p.description if wide else short(p.description, 50)),
+        )
+        for p in prompts
+    ]
+    print_table(_PROMPT_COLUMNS, rows, wide=wide, empty="no prompts yet: try `llmops prompts sync`")
 
 
 @prompts_app.command("show")
@@ -85,11 +101,12 @@ def history(name: str = typer.Argument(..., help="Prompt name."), as_json: bool 
     """List every version of a prompt and every move of its aliases."""
     from rich.table import Table
 
-    from llmops.prompts import alias_history, list_versions
+    from llmops.prompts import list_versions
+    from llmops.store import alias_history
 
     store = _store()
     versions = list_versions(store, name)
-    events = alias_history(store, name)
+    events = alias_history(store, "prompt", name)
     if as_json:
         print_json(
             {
@@ -156,8 +173,8 @@ def push(
     as_json: bool = _JSON,
 ) -> None:
     """Register a prompt file as a version (the existing one when the content is known)."""
-    from llmops.prompts import get_version, load_prompt_file, register_prompt
-    from llmops.prompts._version import LATEST
+    # lazy: keeps import llmops light
+    from llmops.prompts import LATEST, get_version, load_prompt_file, register_prompt
 
     store = _store()
     spec = load_prompt_file(file)
@@ -221,6 +238,7 @@ def alias(
     as_json: bool = _JSON,
 ) -> None:
     """Point an alias at a version (recorded: who, when, from, to, why)."""
+    # lazy: keeps import llmops light
     from llmops.prompts import set_alias
 
     event = set_alias(name, alias_name, version, reason=reason, store=_store())
@@ -241,6 +259,7 @@ def rollback(
     as_json: bool = _JSON,
 ) -> None:
     """Move an alias back to the version it pointed to before its last move."""
+    # lazy: keeps import llmops light
     from llmops.prompts import rollback_alias
 
     event = rollback_alias(name, alias_name, reason=reason, store=_store())

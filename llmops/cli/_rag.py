@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from llmops.cli._output import console, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["rag_app"]
 
@@ -15,6 +16,7 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _store_and_config() -> tuple[Any, Any]:
+    # lazy: keeps import llmops light
     from llmops.config import load_config
     from llmops.store import open_store
 
@@ -84,11 +86,12 @@ def build(
 
 @rag_app.command("list")
 def list_(
-    pipeline: str | None = typer.Argument(None, help="Only this pipeline."), as_json: bool = _JSON
+    pipeline: str | None = typer.Argument(None, help="Only this pipeline."),
+    wide: bool = WIDE,
+    as_json: bool = _JSON,
 ) -> None:
     """List index versions, newest first."""
-    from rich.table import Table
-
+    # lazy: keeps import llmops light
     from llmops.rag import list_indexes
 
     store, _ = _store_and_config()
@@ -96,11 +99,18 @@ def list_(
     if as_json:
         print_json([info.to_dict() for info in indexes])
         return
-    table = Table()
-    for column in ("index", "status", "aliases", "docs", "chunks", "embedder", "built", "seconds"):
-        table.add_column(column)
-    for info in indexes:
-        table.add_row(
+    columns = (
+        Col("index", 0, id="full"),
+        Col("status", 1),
+        Col("aliases", 1),
+        Col("docs", 3, justify="right"),
+        Col("chunks", 3, justify="right"),
+        Col("embedder", 4),
+        Col("built", 2),
+        Col("seconds", 5, justify="right"),
+    )
+    rows = [
+        (
             info.ref,
             info.status,
             ", ".join(info.aliases),
@@ -110,7 +120,9 @@ def list_(
             fmt_time(info.created_at),
             f"{info.build_seconds:.1f}",
         )
-    console.print(table if indexes else "no indexes yet: try `llmops rag build PIPELINE`")
+        for info in indexes
+    ]
+    print_table(columns, rows, wide=wide, empty="no indexes yet: try `llmops rag build PIPELINE`")
 
 
 @rag_app.command("show")
@@ -118,6 +130,7 @@ def show(
     ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."), as_json: bool = _JSON
 ) -> None:
     """Show an index version's manifest."""
+    # lazy: keeps import llmops light
     from llmops.rag import resolve_index
 
     store, _ = _store_and_config()
@@ -150,6 +163,7 @@ def diff(
     as_json: bool = _JSON,
 ) -> None:
     """Chunks added, removed and changed between two versions."""
+    # lazy: keeps import llmops light
     from llmops.rag import diff_indexes
 
     store, _ = _store_and_config()
@@ -176,10 +190,11 @@ def alias(
     as_json: bool = _JSON,
 ) -> None:
     """Point an alias (e.g. production) at a ready version (recorded: who, when, from, to, why)."""
-    from llmops.rag import set_index_alias
+    import llmops.rag  # noqa: F401 - registers kind "index" with the alias service
+    from llmops.store import set_alias
 
     store, _ = _store_and_config()
-    move = set_index_alias(store, pipeline, alias_name, version, reason=reason)
+    move = set_alias(store, "index", pipeline, alias_name, version, reason=reason)
     if as_json:
         print_json(move.to_dict())
         return
@@ -193,10 +208,10 @@ def history(pipeline: str = typer.Argument(...), as_json: bool = _JSON) -> None:
     """Every move of the pipeline's index aliases."""
     from rich.table import Table
 
-    from llmops.rag import index_alias_history
+    from llmops.store import alias_history
 
     store, _ = _store_and_config()
-    moves = index_alias_history(store, pipeline)
+    moves = alias_history(store, "index", pipeline)
     if as_json:
         print_json([move.to_dict() for move in moves])
         return
@@ -218,6 +233,7 @@ def history(pipeline: str = typer.Argument(...), as_json: bool = _JSON) -> None:
 @rag_app.command("delete")
 def delete(ref: str = typer.Argument(..., help="NAME@VERSION to delete.")) -> None:
     """Delete a version that no alias points to."""
+    # lazy: keeps import llmops light
     from llmops.rag import delete_index
 
     store, config = _store_and_config()

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from llmops.cli._output import console, fmt_ms, fmt_score, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 from llmops.cli._tracking import (
     RunKind,
     compare,
@@ -44,6 +46,20 @@ def _run_dict(run: Any) -> dict[str, Any]:
     }
 
 
+_RUN_COLUMNS = (
+    Col("id", 0, id="prefix"),
+    Col("kind", 6),
+    Col("suite / experiment", 0),
+    Col("model / run", 1),
+    Col("prompt", 3),
+    Col("status", 1),
+    Col("cases", 3, justify="right"),
+    Col("errors", 5, justify="right"),
+    Col("scores / params", 2),
+    Col("started", 2),
+)
+
+
 @runs_app.command("list")
 def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
@@ -52,63 +68,60 @@ def list_(
         None, "--experiment", help="Only tracking runs of this experiment."
     ),
     kind: RunKind = typer.Option(RunKind.all, "--kind", help="Eval runs, tracking runs or all."),
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List eval and tracking runs, newest first."""
-    from rich.table import Table
-
-    from llmops.evals import list_runs
+    """List eval and tracking runs, newest first (a running run counts its stored cases)."""
+    # lazy: keeps import llmops light
+    from llmops.evals import get_run, list_runs
     from llmops.store import open_store
 
     store = open_store()
     want_eval, want_tracking = kinds_wanted(kind, suite, experiment)
     runs = list_runs(store, limit=limit, suite=suite) if want_eval else []
     tracked = list_tracking_rows(store, limit=limit, experiment=experiment) if want_tracking else []
-    rows = newest_first([{**_run_dict(run), "kind": "eval"} for run in runs] + tracked, limit)
+    evals = []
+    for run in runs:
+        row = {**_run_dict(run), "kind": "eval"}
+        if run.status == "running":  # its counts are written when it ends: count what is stored
+            cases = get_run(store, run.id).cases
+            row["cases"] = len(cases)
+            row["errors"] = sum(case.error is not None for case in cases)
+        evals.append(row)
+    rows = newest_first(evals + tracked, limit)
     if as_json:
         print_json(rows)
         return
     by_id = {run.id: run for run in runs}
-    table = Table()
-    for column in (
-        "id",
-        "kind",
-        "suite / experiment",
-        "model / run",
-        "prompt",
-        "status",
-        "cases",
-        "errors",
-        "scores / params",
-        "started",
-    ):
-        table.add_column(column)
+    cells: list[tuple[str, ...]] = []
     for row in rows:
         if row["kind"] == "tracking":
-            table.add_row(*tracking_cells(row))
+            cells.append(tracking_cells(row))
             continue
         run = by_id[row["id"]]
         scores = "\n".join(
             f"{k}={fmt_score(v.get('mean'))}" for k, v in (run.summary or {}).items()
         )
-        prompt = (run.config or {}).get("prompt", "-")
-        table.add_row(
-            run.id[:12],
-            "eval",
-            run.suite,
-            run.model_name,
-            prompt,
-            run.status,
-            str(run.n_cases),
-            str(run.n_errors),
-            scores,
-            fmt_time(run.started_at),
+        cells.append(
+            (
+                run.id,
+                "eval",
+                escape(run.suite),
+                escape(run.model_name),
+                escape(str((run.config or {}).get("prompt", "-"))),
+                run.status,
+                str(row["cases"]),
+                str(row["errors"]),
+                scores,
+                fmt_time(run.started_at),
+            )
         )
-    console.print(
-        table
-        if rows
-        else "no runs yet: try `llmops eval run evals/llmops_docs.yaml` or "
-        "`with llmops.start_run(experiment='x'):` in a script"
+    print_table(
+        _RUN_COLUMNS,
+        cells,
+        wide=wide,
+        empty="no runs yet: try `llmops eval run evals/llmops_docs.yaml` or "
+        "`with llmops.start_run(experiment='x'):` in a script",
     )
 
 
@@ -158,8 +171,6 @@ def show(
         f"[bold]run {run.id}[/] · suite {run.suite} · model {run.model_name} ({run.model}) · "
         f"prompt {prompt} · {run.status} · {fmt_time(run.started_at)}"
     )
-    from rich.markup import escape
-
     scorers = list((run.summary or {}).keys())
     table = Table()
     for column in ("#", "expected", "output", *scorers, "latency", "tokens", "trace"):

@@ -9,6 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from llmops.cli._output import console, fmt_time, print_json
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["serve_app"]
 
@@ -38,6 +39,7 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _store() -> Any:
+    # lazy: keeps import llmops light
     from llmops.store import open_store
 
     return open_store()
@@ -54,6 +56,7 @@ def start(
     as_json: bool = _JSON,
 ) -> None:
     """Serve a model version; in the foreground until Ctrl-C, or under a supervisor (--detach)."""
+    # lazy: keeps import llmops light
     from llmops.serving import ManagedServer, plan_for, start_supervised
 
     store = _store()
@@ -77,6 +80,7 @@ def start(
         console.print(f"stopped {endpoint.id}")
         return
     if status not in ("stopped",):
+        # lazy: keeps import llmops light
         from llmops._exceptions import ModelError
 
         raise ModelError(f"endpoint {endpoint.id} {status}; see `llmops serve logs {endpoint.id}`")
@@ -86,22 +90,29 @@ def start(
 @serve_app.command("list")
 def list_(
     all_: bool = typer.Option(False, "--all", "-a", help="Also stopped, failed and crashed."),
+    wide: bool = WIDE,
     as_json: bool = _JSON,
 ) -> None:
     """Serving endpoints, newest first."""
-    from rich.table import Table
-
+    # lazy: keeps import llmops light
     from llmops.serving import list_endpoints
 
     endpoints = list_endpoints(_store(), all_=all_)
     if as_json:
         print_json([endpoint.to_dict() for endpoint in endpoints])
         return
-    table = Table(
-        "id", "model", "backend", "served as", "api base", "status", "restarts", "started"
+    columns = (
+        Col("id", 0, id="full"),  # `serve stop|logs` take the whole id
+        Col("model", 0),
+        Col("backend", 4),
+        Col("served as", 3),
+        Col("api base", 1),
+        Col("status", 1),
+        Col("restarts", 5, justify="right"),
+        Col("started", 2),
     )
-    for e in endpoints:
-        table.add_row(
+    rows = [
+        (
             e.id,
             e.model,
             e.backend,
@@ -111,15 +122,24 @@ def list_(
             str(e.restarts),
             fmt_time(e.started_at),
         )
-    console.print(table)
+        for e in endpoints
+    ]
+    print_table(columns, rows, wide=wide, empty="no serving endpoints (--all shows stopped ones)")
 
 
 @serve_app.command("stop")
 def stop(endpoint_id: str = typer.Argument(..., help="The endpoint id.")) -> None:
-    """Stop an endpoint (SIGTERM, then SIGKILL after 10 s)."""
-    from llmops.serving import stop_endpoint
+    """Stop an endpoint (SIGTERM, then SIGKILL after 10 s); one that is not running is left
+    as it is (exit 0)."""
+    # lazy: keeps import llmops light
+    from llmops.serving import get_endpoint, stop_endpoint
 
-    endpoint = stop_endpoint(_store(), endpoint_id)
+    store = _store()
+    endpoint = get_endpoint(store, endpoint_id)  # its status checked against its process
+    if endpoint.status not in ("starting", "ready"):
+        console.print(f"endpoint {endpoint.id} is not running ({endpoint.status})")
+        return
+    endpoint = stop_endpoint(store, endpoint_id)
     console.print(f"stopped {endpoint.id} ({endpoint.model})")
 
 
@@ -129,6 +149,7 @@ def logs(
     lines: int = typer.Option(50, "-n", "--lines", min=1, help="How many lines."),
 ) -> None:
     """The last lines of an endpoint's server log."""
+    # lazy: keeps import llmops light
     from llmops.serving import get_endpoint, log_tail
 
     endpoint = get_endpoint(_store(), endpoint_id)
@@ -142,6 +163,7 @@ def load_adapter(
     path: str = typer.Argument(..., help="The adapter folder, as the server sees it."),
 ) -> None:
     """Hot-load a LoRA adapter into a running vLLM endpoint."""
+    # lazy: keeps import llmops light
     from llmops.serving import load_adapter as load
 
     endpoint = load(_store(), endpoint_id, name, path)
@@ -154,6 +176,7 @@ def unload_adapter(
     name: str = typer.Argument(..., help="The adapter's served name."),
 ) -> None:
     """Unload a LoRA adapter from a running vLLM endpoint."""
+    # lazy: keeps import llmops light
     from llmops.serving import unload_adapter as unload
 
     endpoint = unload(_store(), endpoint_id, name)

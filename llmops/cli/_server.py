@@ -62,7 +62,7 @@ def server(
     from llmops.config import load_config
     from llmops.server import check_bind, create_app
     from llmops.store import open_store
-    from llmops.tracing._setup import pricing_for, redactor_for
+    from llmops.tracing import pricing_for, redactor_for
 
     check_bind(host, token)
     config = load_config()
@@ -86,7 +86,8 @@ def server(
     )
     grpc_server = None
     if grpc_port:
-        from llmops.server._grpc import start_grpc
+        # lazy: keeps import llmops light
+        from llmops.server import start_grpc
 
         try:
             grpc_server = start_grpc(app, host, grpc_port)
@@ -118,6 +119,7 @@ def server(
 
 def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port``; :class:`ConfigError` when the port is taken."""
+    # lazy: keeps import llmops light
     from llmops._exceptions import ConfigError
 
     try:

@@ -14,9 +14,9 @@ store_app = typer.Typer(help="Manage the llmops store.", no_args_is_help=True)
 @store_app.command("upgrade")
 def upgrade() -> None:
     """Migrate the store to the schema of this llmops version."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.store import Store
-    from llmops.store._engine import display_url
+    from llmops.store import Store, display_url
 
     url = load_config().resolved_store_url
     store = Store(url)
@@ -30,9 +30,9 @@ def upgrade() -> None:
 @store_app.command("info")
 def info(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show the store URL, backend and schema revision."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.store import Store, head_revision
-    from llmops.store._engine import display_url
+    from llmops.store import Store, display_url, head_revision
 
     config = load_config()
     store = Store(config.resolved_store_url)

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from llmops.cli._output import console, fmt_ms, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["traces_app"]
 
@@ -68,6 +69,7 @@ def _filter(
     min_ms: float | None,
     search: str | None,
 ) -> Any:
+    # lazy: keeps import llmops light
     from llmops.tracing import TraceFilter
 
     return TraceFilter(
@@ -83,22 +85,24 @@ def _filter(
     )
 
 
-def _table(traces: list[Any]) -> Any:
-    from rich.table import Table
+_TRACE_COLUMNS = (
+    Col("trace id", 0, id="suffix"),
+    Col("name", 0),
+    Col("started", 1),
+    Col("duration", 2, justify="right"),
+    Col("spans", 4, justify="right"),
+    Col("tokens", 3, justify="right"),
+    Col("status", 1),
+    Col("scores", 2),
+    Col("errors", 3, justify="right"),
+    Col("session", 5),
+)
 
-    table = Table()
-    for column in (
-        "trace id",
-        "name",
-        "started",
-        "duration",
-        "spans",
-        "tokens",
-        "status",
-        "errors",
-        "session",
-    ):
-        table.add_column(column, no_wrap=column in ("trace id", "started"))
+
+def _rows(traces: list[Any]) -> list[tuple[str, ...]]:
+    from rich.markup import escape
+
+    rows: list[tuple[str, ...]] = []
     for trace in traces:
         status = f"[red]{trace.status}" if trace.status == "ERROR" else trace.status
         tokens = (
@@ -106,18 +110,21 @@ def _table(traces: list[Any]) -> Any:
             if trace.input_tokens or trace.output_tokens
             else "-"
         )
-        table.add_row(
-            trace.trace_id,
-            short(trace.name, 40),
-            fmt_time(trace.start_ns),
-            fmt_ms(trace.duration_ms),
-            str(trace.span_count),
-            tokens,
-            status,
-            f"[red]{trace.error_count}" if trace.error_count else "0",
-            trace.session_id or "-",
+        rows.append(
+            (
+                trace.trace_id,
+                escape(short(trace.name, 40)),
+                fmt_time(trace.start_ns),
+                fmt_ms(trace.duration_ms),
+                str(trace.span_count),
+                tokens,
+                status,
+                escape(_scores_text(trace.scores)),
+                f"[red]{trace.error_count}" if trace.error_count else "0",
+                escape(trace.session_id or "-"),
+            )
         )
-    return table
+    return rows
 
 
 _SINCE = typer.Option(
@@ -140,6 +147,37 @@ _SEARCH = typer.Option(
 )
 
 
+_SCORE = typer.Option(
+    None,
+    "--score",
+    help="A score condition (repeatable, all must hold): 'helpful<0.5', 'tone=polite'. A "
+    "trace's value is the mean of its scores of that name; traces without one never match.",
+)
+_SORT = typer.Option(
+    None, "--sort", help="score.NAME (lowest mean first) or -score.NAME (highest first)."
+)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _scores_text(scores: dict[str, Any]) -> str:
+    """``name=latest`` per score name, with the mean and count when there are several."""
+    parts = []
+    for name, summary in scores.items():
+        text = f"{name}={_shown(summary['value'])}"
+        if summary["n"] > 1:
+            mean = summary["mean"]
+            text += f" (n={summary['n']}" + (f", mean {mean:.3g})" if mean is not None else ")")
+        parts.append(text)
+    return short(", ".join(parts), 60) if parts else "-"
+
+
 @traces_app.command("list")
 def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many traces, newest first."),
@@ -153,18 +191,25 @@ def list_(
     tag: str | None = _TAG,
     min_ms: float | None = _MIN_MS,
     search: str | None = _SEARCH,
+    score: list[str] | None = _SCORE,
+    sort: str | None = _SORT,
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List traces, newest first, with filters."""
+    import dataclasses
+
     from llmops.store import open_store
-    from llmops.tracing import list_traces
+    from llmops.tracing import list_traces, parse_score_filter, parse_score_sort
 
     where = _filter(since, name, status, session, user, model, tag, min_ms, search)
-    traces = list_traces(open_store(), limit=limit, offset=offset, where=where)
+    where = dataclasses.replace(where, scores=tuple(parse_score_filter(s) for s in score or ()))
+    order = parse_score_sort(sort) if sort is not None else None
+    traces = list_traces(open_store(), limit=limit, offset=offset, where=where, sort=order)
     if as_json:
         print_json([trace.to_dict() for trace in traces])
         return
-    console.print(_table(traces) if traces else "no traces match")
+    print_table(_TRACE_COLUMNS, _rows(traces), wide=wide, empty="no traces match")
 
 
 @traces_app.command("tail")
@@ -247,11 +292,19 @@ def show(
     from rich.tree import Tree
 
     from llmops.store import open_store
-    from llmops.tracing import get_trace
+    from llmops.tracing import get_trace, list_scores
 
-    spans = get_trace(open_store(), trace_id)
+    store = open_store()
+    spans = get_trace(store, trace_id)
+    scores = list_scores(store, spans[0].trace_id)
     if as_json:
-        print_json({"trace_id": spans[0].trace_id, "spans": [_span_dict(span) for span in spans]})
+        print_json(
+            {
+                "trace_id": spans[0].trace_id,
+                "spans": [_span_dict(span) for span in spans],
+                "scores": [score.to_dict() for score in scores],
+            }
+        )
         return
     ids = {span.span_id for span in spans}
     children: dict[str | None, list[Any]] = {}
@@ -271,3 +324,57 @@ def show(
 
     add(root, None)
     console.print(root)
+    if scores:
+        console.print("[bold]scores[/]")
+    for item in scores:
+        who = " · ".join(x for x in (item.source, item.author or "") if x)
+        comment = f" — {short(item.comment, 100)}" if item.comment else ""
+        target = f" span {item.span_id}" if item.span_id else ""
+        console.print(
+            f"  {escape(item.name)} = {escape(_shown(item.shown))} [dim]({escape(who)}{target}, "
+            f"{fmt_time(item.created_at)})[/]{escape(comment)}"
+        )
+
+
+@traces_app.command("score")
+def score_(
+    trace_id: str = typer.Argument(..., help="Trace id (32 hex digits) or a unique end of it."),
+    name: str = typer.Argument(..., help="Score name, e.g. helpful."),
+    value: str = typer.Argument(..., help="A number, true/false, or a label."),
+    comment: str | None = typer.Option(None, "--comment", "-c", help="A note on the score."),
+    source: str = typer.Option("human", "--source", help="human, app, judge or scorer."),
+    author: str | None = typer.Option(None, "--author", help="Who scored (default: you)."),
+    span: str | None = typer.Option(None, "--span", help="The span (16 hex digits) it is on."),
+    as_json: bool = typer.Option(False, "--json", help="Print the stored score as JSON."),
+) -> None:
+    """Score a trace: a number, true/false or a label, with an optional comment.
+
+    A full trace id is accepted before the trace is stored (feedback can come first); a
+    shorter one must name a stored trace.
+    """
+    import re
+
+    from rich.markup import escape
+
+    from llmops._identity import current_actor
+    from llmops.store import open_store
+    from llmops.tracing import feedback, get_trace, parse_score_value
+
+    store = open_store()
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", trace_id):
+        trace_id = get_trace(store, trace_id)[0].trace_id
+    stored = feedback(
+        trace_id,
+        name,
+        parse_score_value(value),
+        comment=comment,
+        source=source,
+        author=author or current_actor(),
+        span_id=span,
+        store=store,
+    )
+    if as_json:
+        print_json(stored.to_dict())
+        return
+    shown = escape(_shown(stored.shown))
+    console.print(f"scored trace {stored.trace_id}: {escape(name)} = {shown}")

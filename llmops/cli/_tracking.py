@@ -20,6 +20,7 @@ __all__ = [
     "RunKind",
     "compare",
     "experiments_app",
+    "find_run",
     "kinds_wanted",
     "list_tracking_rows",
     "newest_first",
@@ -75,6 +76,7 @@ def list_tracking_rows(
     store: Store, *, limit: int, experiment: str | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:
     """Tracking runs newest first, as the JSON rows of ``llmops runs list``."""
+    # lazy: keeps import llmops light
     from llmops.tracking import list_tracking_runs
 
     runs = list_tracking_runs(store, experiment=experiment, status=status, limit=limit)
@@ -95,7 +97,7 @@ def tracking_cells(row: dict[str, Any]) -> tuple[str, ...]:
     model / run, prompt, status, cases, errors, scores / params, started."""
     params = "\n".join(f"{k}={short(v, 24)}" for k, v in list(row["params"].items())[:4])
     return (
-        row["id"][:12],
+        row["id"],
         "tracking",
         row["experiment"],
         row["name"] or "-",
@@ -110,6 +112,11 @@ def tracking_cells(row: dict[str, Any]) -> tuple[str, ...]:
 
 def run_kind(store: Store, run_id: str) -> str:
     """``eval`` or ``tracking``: the kind of the one run whose id is or starts with ``run_id``."""
+    return find_run(store, run_id)[0]
+
+
+def find_run(store: Store, run_id: str) -> tuple[str, str]:
+    """(kind, full id) of the one eval or tracking run whose id is or starts with ``run_id``."""
     from sqlmodel import col, select
 
     from llmops.store.models import EvalRunRecord, TrackingRunRecord
@@ -121,14 +128,14 @@ def run_kind(store: Store, run_id: str) -> str:
     with store.session() as session:
         for kind, model in models:
             if session.get(model, run_id) is not None:
-                return kind
+                return kind, run_id
         for kind, model in models:
             query = select(model.id).where(
                 col(model.id).startswith(run_id.lower(), autoescape=True)
             )
             matches += [(kind, found) for found in session.exec(query.limit(2)).all()]
     if len(matches) == 1:
-        return matches[0][0]
+        return matches[0]
     if not matches:
         raise NotFoundError(f"run '{run_id}' not found: no eval or tracking run has this id")
     listed = ", ".join(f"{kind} run {found[:12]}" for kind, found in matches)
@@ -259,11 +266,11 @@ def compare(
 
 @experiments_app.command("list")
 def list_experiments_command(
+    wide: bool = typer.Option(False, "--wide", "-w", help="Every column, nothing truncated."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List experiments with their number of runs."""
     from rich.markup import escape
-    from rich.table import Table
 
     from llmops.store import open_store
     from llmops.tracking import list_experiments
@@ -289,9 +296,16 @@ def list_experiments_command(
             "no experiments yet: try `with llmops.start_run(experiment='x'):` in a script"
         )
         return
-    table = Table()
-    for column in ("experiment", "runs", "last run", "created"):
-        table.add_column(column)
-    for e in experiments:
-        table.add_row(escape(e.name), str(e.runs), fmt_time(e.last_run_at), fmt_time(e.created_at))
-    console.print(table)
+    from llmops.cli._table import Col, print_table
+
+    columns = (
+        Col("experiment", 0, id="full"),
+        Col("runs", 1, justify="right"),
+        Col("last run", 2),
+        Col("created", 3),
+    )
+    rows = [
+        (escape(e.name), str(e.runs), fmt_time(e.last_run_at), fmt_time(e.created_at))
+        for e in experiments
+    ]
+    print_table(columns, rows, wide=wide)

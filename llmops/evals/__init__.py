@@ -1,11 +1,30 @@
-"""Evaluation: suites in ``evals/``, datasets, scorers, a concurrent runner, stored results."""
+"""Evaluation: suites in ``evals/``, datasets, scorers, a concurrent runner, stored results.
+
+Names imported ``as`` themselves and left out of ``__all__`` are for the layers above (gates,
+server, CLI), not the public API.
+"""
 
 from llmops.evals import _catalog  # noqa: F401 - registers the scorer types
+from llmops.evals._calibrate import Calibration as Calibration
+from llmops.evals._calibrate import calibrate as calibrate
+from llmops.evals._calibrate import latest_calibration as latest_calibration
+from llmops.evals._compare import CaseChange as CaseChange
 from llmops.evals._compare import RunComparison, compare_runs
+from llmops.evals._compare import run_info as run_info
 from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset
 from llmops.evals._report import render_report
 from llmops.evals._results import RunDetail, get_run, list_runs
-from llmops.evals._run import EvalRun, RunObserver, evaluate, resume_run, run_matrix, run_suite
+from llmops.evals._results import resolve_run_id as resolve_run_id
+from llmops.evals._run import (
+    EvalRun,
+    RunObserver,
+    RunOptions,
+    evaluate,
+    resume_run,
+    run_matrix,
+    run_suite,
+)
+from llmops.evals._run import open_run_store as open_run_store
 from llmops.evals._runner import (
     CaseResult,
     ScoreSummary,
@@ -46,6 +65,7 @@ __all__ = [
     "RunComparison",
     "RunDetail",
     "RunObserver",
+    "RunOptions",
     "Sample",
     "Score",
     "ScoreSummary",

@@ -229,6 +229,7 @@ def judge_hash(judge: Scorer) -> str:
 async def _score_all(
     judge: Scorer, samples: Sequence[Sample], labels: Sequence[bool], concurrency: int
 ) -> list[CalibrationRow]:
+    # lazy: keeps import llmops light
     from llmops.tracing import span
 
     semaphore = asyncio.Semaphore(concurrency)
@@ -278,6 +279,7 @@ def calibrate(
 
     Raises ``InputError`` for a bad labels file, ``CheckFailed`` when no row is measured.
     """
+    # lazy: keeps import llmops light
     from llmops.tracing import configure_tracing, flush
 
     path = Path(labels_path)

@@ -8,7 +8,6 @@ the other formats go through Hugging Face ``datasets`` (local files only, offlin
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,17 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops._hf import import_datasets, quiet_datasets
 
-__all__ = ["Case", "Dataset", "DatasetSpec", "load_dataset", "rows_to_dataset"]
+__all__ = [
+    "AUTO",
+    "Case",
+    "Dataset",
+    "DatasetSpec",
+    "detect_columns",
+    "load_dataset",
+    "rows_to_dataset",
+]
 
 Format = Literal["jsonl", "json", "csv", "parquet", "hf"]
 _SUFFIXES: dict[str, Format] = {
@@ -31,6 +39,10 @@ _SUFFIXES: dict[str, Format] = {
     ".pq": "parquet",
 }
 _INPUT_COLUMNS = ("input", "question", "query", "prompt")
+#: Usual names of the reference column, the documented one first.
+_EXPECTED_COLUMNS = ("expected", "answer", "reference", "ground_truth", "target", "label", "output")
+#: ``expected=``/``input=`` of ``llmops.evaluate``: find the column by its usual names.
+AUTO = "auto"
 
 
 class DatasetSpec(BaseModel):
@@ -87,10 +99,18 @@ def rows_to_dataset(
     content_hash: str | None = None,
     line_numbers: Sequence[int] | None = None,
 ) -> Dataset:
-    """Check rows (mappings) and turn them into cases; problems name the row number."""
+    """Check rows (mappings) and turn them into cases; problems name the row number.
+
+    ``expected_field``/``input_field`` of :data:`AUTO` are found among the usual column names
+    (see :func:`detect_columns`).
+    """
     cases: list[Case] = []
     skipped: list[str] = []
     materialized = list(rows)
+    if AUTO in (expected_field, input_field):
+        expected_field, input_field = detect_columns(
+            materialized, where=where, expected=expected_field, input=input_field
+        )
     for position, row in enumerate(materialized):
         number = line_numbers[position] if line_numbers else position + 1
         label = f"{where}:{number}" if line_numbers else f"{where}: row {number}"
@@ -132,6 +152,44 @@ def rows_to_dataset(
         )
     digest = content_hash or hashlib.sha256(orjson.dumps(materialized, default=str)).hexdigest()
     return Dataset(path=path, cases=cases, content_hash=digest, skipped=skipped)
+
+
+def detect_columns(
+    rows: Sequence[Any], *, where: str, expected: str | None, input: str | None
+) -> tuple[str | None, str | None]:
+    """The reference and input columns, where :data:`AUTO` asks to find them by their usual
+    names: ``expected`` or ``input`` when present, else the one usual name the rows have.
+
+    Several candidates, or no reference column, are an ``InputError`` naming the columns found
+    and the ``expected=``/``input=`` parameters. A detected input column is returned as None:
+    the rows then pick it themselves, as when no input column is named.
+    """
+    columns = sorted({str(key) for row in rows if isinstance(row, Mapping) for key in row})
+    shown = ", ".join(columns) or "none"
+    if expected == AUTO:
+        expected = _one_of(columns, _EXPECTED_COLUMNS, where, shown, "expected", "reference answer")
+        if expected is None:
+            raise InputError(
+                f"{where}: no column holds the reference answer (looked for "
+                f"{', '.join(_EXPECTED_COLUMNS)}; columns: {shown}): pass expected='COLUMN', "
+                "or expected=None when the scorers need no reference"
+            )
+    if input == AUTO:
+        _one_of(columns, _INPUT_COLUMNS, where, shown, "input", "input")
+        input = None
+    return expected, input
+
+
+def _one_of(
+    columns: Sequence[str], usual: Sequence[str], where: str, shown: str, parameter: str, role: str
+) -> str | None:
+    found = [name for name in usual if name in columns]
+    if usual[0] in found or len(found) <= 1:  # the documented name wins over the others
+        return usual[0] if usual[0] in found else next(iter(found), None)
+    raise InputError(
+        f"{where}: several columns could hold the {role} ({', '.join(found)}; columns: "
+        f"{shown}): pass {parameter}='COLUMN' to choose"
+    )
 
 
 def _read_jsonl(path: Path, raw: bytes) -> tuple[list[Any], list[int]]:
@@ -223,37 +281,16 @@ def _read_csv(
 
 def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
     """Rows of a CSV/JSON/parquet file or a saved dataset folder, via Hugging Face datasets."""
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     try:
-        import datasets
+        datasets = import_datasets()
     except ImportError:
         raise InputError(
             f"{path}: reading {format} datasets needs the 'datasets' package "
             "(pip install 'llmops[rag]')"
         ) from None
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
     try:
-        if format == "hf":
-            loaded: Any = datasets.load_from_disk(str(path), keep_in_memory=True)
-            if isinstance(loaded, datasets.DatasetDict):
-                split = "test" if "test" in loaded else next(iter(loaded))
-                loaded = loaded[split]
-        else:
-            import tempfile
-
-            with tempfile.TemporaryDirectory(prefix="llmops-datasets-") as cache:
-                builder = {"csv": "csv", "json": "json", "parquet": "parquet"}[format]
-                loaded = datasets.load_dataset(
-                    builder,
-                    data_files=str(path),
-                    split="train",
-                    cache_dir=cache,
-                    keep_in_memory=True,
-                )
-        rows: list[dict[str, Any]] = loaded.to_list()
+        with quiet_datasets(datasets):
+            rows = _load_rows(datasets, path, format)
     except Exception as exc:
         cause: BaseException = exc
         while cause.__cause__ is not None:  # the parser's own error names the line
@@ -261,6 +298,28 @@ def _read_with_datasets(path: Path, format: Format) -> list[dict[str, Any]]:
         message = str(cause).strip().splitlines()
         reason = message[-1] if message else type(cause).__name__
         raise InputError(f"{path}: cannot read {format} dataset: {reason}") from None
+    return rows
+
+
+def _load_rows(datasets: Any, path: Path, format: Format) -> list[dict[str, Any]]:
+    if format == "hf":
+        loaded: Any = datasets.load_from_disk(str(path), keep_in_memory=True)
+        if isinstance(loaded, datasets.DatasetDict):
+            split = "test" if "test" in loaded else next(iter(loaded))
+            loaded = loaded[split]
+    else:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="llmops-datasets-") as cache:
+            builder = {"csv": "csv", "json": "json", "parquet": "parquet"}[format]
+            loaded = datasets.load_dataset(
+                builder,
+                data_files=str(path),
+                split="train",
+                cache_dir=cache,
+                keep_in_memory=True,
+            )
+    rows: list[dict[str, Any]] = loaded.to_list()
     return rows
 
 

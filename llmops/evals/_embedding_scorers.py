@@ -28,7 +28,7 @@ from llmops.evals._scoring import (
 )
 
 if TYPE_CHECKING:
-    from llmops.rag._embed import Embedder
+    from llmops.rag import Embedder
 
 __all__: list[str] = []
 
@@ -69,7 +69,8 @@ class EmbeddingSimilarity(Scorer):
                     raise ConfigError(
                         "scorer 'embedding_similarity' needs numpy: pip install 'llmops[rag]'"
                     )
-                from llmops.rag._embed import get_embedder
+                # lazy: keeps import llmops light
+                from llmops.rag import get_embedder
 
                 self._embedder = get_embedder(self.params.model)
             return self._embedder

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from llmops.config import load_config
 from llmops.evals._scoring import (
     SCORER_TYPES,
     Context,
@@ -236,6 +237,7 @@ async def ask_judge(
 
     Traced as an ``evaluator`` span around the model's ``llm`` spans.
     """
+    # lazy: keeps import llmops light
     from llmops.llm import acomplete
     from llmops.tracing import span
 
@@ -326,6 +328,7 @@ class JudgeScorer(Scorer):
         self._cache: ResponseCache | None = None
 
     def setup(self, env: ScorerEnv) -> None:
+        # lazy: keeps import llmops light
         from llmops.llm import resolve_model
 
         self._model = resolve_model(self.params.model, env.config)
@@ -335,8 +338,6 @@ class JudgeScorer(Scorer):
     def model(self) -> ResolvedModel:
         """The judge model (resolved from the project config if ``setup`` was not called)."""
         if self._model is None:
-            from llmops.config import load_config
-
             self.setup(ScorerEnv(config=load_config()))
         assert self._model is not None
         return self._model
@@ -520,7 +521,6 @@ async def judge_verdict(
 
     Raises ``ScorerUnmeasured`` like the judge does.
     """
-    from llmops.config import load_config
     from llmops.evals import _catalog  # noqa: F401  (registers every scorer type)
     from llmops.evals._scoring import build_scorer
 

@@ -34,7 +34,7 @@ from llmops.evals._scoring import (
 )
 
 if TYPE_CHECKING:
-    from llmops.rag._embed import Embedder
+    from llmops.rag import Embedder
 
 __all__ = [
     "AnswerRelevancy",
@@ -240,7 +240,8 @@ class AnswerRelevancy(_RagMetric):
         self._embedder: Embedder | None = None  # found on first use, loaded lazily
 
     def _embed(self, texts: list[str]) -> Any:
-        from llmops.rag._embed import get_embedder
+        # lazy: keeps import llmops light
+        from llmops.rag import get_embedder
 
         params = self.params
         if self._embedder is None:

@@ -44,7 +44,8 @@ def write_results(store: Store, run_id: str, results: Sequence[CaseResult]) -> N
     the same cases are masked alike; results are never truncated)."""
     if not results:
         return
-    from llmops.tracing._setup import current_redactor
+    # lazy: keeps import llmops light
+    from llmops.tracing import current_redactor
 
     redact = current_redactor().with_max_chars(_UNLIMITED).value
     cases = [
@@ -103,7 +104,8 @@ def finish_run(
         session.add(record)
 
 
-def _resolve_id(store: Store, run_id: str) -> str:
+def resolve_run_id(store: Store, run_id: str) -> str:
+    """The full id of the run ``run_id`` names (a unique prefix will do)."""
     with store.session() as session:
         if session.get(EvalRunRecord, run_id) is not None:
             return run_id
@@ -143,7 +145,7 @@ class RunDetail:
 
 def get_run(store: Store, run_id: str) -> RunDetail:
     """One run by id (or unique id prefix) with every case and score."""
-    full_id = _resolve_id(store, run_id)
+    full_id = resolve_run_id(store, run_id)
     with store.session() as session:
         run = session.get(EvalRunRecord, full_id)
         assert run is not None

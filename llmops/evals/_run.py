@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from llmops._aio import run_sync
 from llmops._exceptions import InputError, Interrupted, NotFoundError, SuiteError
 from llmops.config import Config, load_config
-from llmops.evals._datasets import Case, Dataset, load_dataset, rows_to_dataset
+from llmops.evals._datasets import AUTO, Case, Dataset, load_dataset, rows_to_dataset
 from llmops.evals._results import finish_run, start_run, stored_results, write_results
 from llmops.evals._runner import CaseResult, ScoreSummary, Target, run_cases, summarize
 from llmops.evals._scoring import Scorer, ScorerEnv, build_scorer
@@ -36,7 +36,19 @@ from llmops.evals._targets import (
 from llmops.store import Store, open_store
 from llmops.store.models import EvalRunRecord
 
-__all__ = ["EvalRun", "RunObserver", "evaluate", "resume_run", "run_matrix", "run_suite"]
+if TYPE_CHECKING:
+    from llmops.llm import ResponseCache
+
+__all__ = [
+    "EvalRun",
+    "RunObserver",
+    "RunOptions",
+    "evaluate",
+    "open_run_store",
+    "resume_run",
+    "run_matrix",
+    "run_suite",
+]
 
 _WRITE_BATCH = 64
 OFFLINE_BACKEND = "vllm-offline"
@@ -172,11 +184,12 @@ def _execute(
     timeout_s: float | None,
     seed: int,
     observer: RunObserver,
-    cache: Any,
+    cache: ResponseCache | None,
     skip: set[tuple[int, int]],
     previous: list[CaseResult],
 ) -> tuple[str, list[CaseResult], dict[str, ScoreSummary]]:
     """Run the cells' cases, writing results in batches; a crash leaves a resumable run."""
+    # lazy: keeps import llmops light
     from llmops.tracing import flush
 
     pending: list[CaseResult] = []
@@ -253,7 +266,9 @@ def _execute(
     return status, results, summary
 
 
-def _open(config: Config, store: Store | None) -> Store:
+def open_run_store(config: Config, store: Store | None) -> Store:
+    """``store`` (default: the project store of ``config``), with tracing sent to it."""
+    # lazy: keeps import llmops light
     from llmops.tracing import configure_tracing
 
     store = store or open_store(config.resolved_store_url)
@@ -262,6 +277,7 @@ def _open(config: Config, store: Store | None) -> Store:
 
 
 def _resolve_prompt(store: Store, config: Config, ref: str, suite_name: str) -> Any:
+    # lazy: keeps import llmops light
     from llmops.prompts import (
         find_prompt_file,
         get_version,
@@ -283,11 +299,11 @@ def _cells(
     config: Config,
     store: Store,
     model_override: str | None,
-    cache: Any,
+    cache: ResponseCache | None,
     backend: str | None = None,
 ) -> list[_Cell]:
-    from llmops.llm import resolve_model
-    from llmops.llm._endpoints_lookup import is_registry_ref
+    # lazy: keeps import llmops light
+    from llmops.llm import is_registry_ref, resolve_model
 
     spec = suite.spec
     model_names = [model_override] if model_override else spec.model_names()
@@ -379,7 +395,8 @@ def _cells(
 
 def _offline(name: str, config: Config, store: Store) -> Any:
     """``name`` on vLLM's offline engine, its weights loaded before any case is timed."""
-    from llmops.llm._vllm_offline import offline_engine, offline_model
+    from llmops.evals._offline import offline_model
+    from llmops.llm import offline_engine
 
     resolved = offline_model(name, config, store)
     assert resolved.offline is not None
@@ -388,7 +405,7 @@ def _offline(name: str, config: Config, store: Store) -> Any:
 
 
 def _setup_scorers(
-    suite: LoadedSuite, config: Config, store: Store, cache: Any = None
+    suite: LoadedSuite, config: Config, store: Store, cache: ResponseCache | None = None
 ) -> list[Scorer]:
     scorers = suite.build_scorers()
     env = ScorerEnv(config=config, store=store, cache=cache)
@@ -416,13 +433,14 @@ def _engines_closed_after(backend: str | None) -> Iterator[None]:
         yield
     finally:
         if backend == OFFLINE_BACKEND:
-            from llmops.llm._vllm_offline import close_offline_engines
+            # lazy: keeps import llmops light
+            from llmops.llm import close_offline_engines
 
             close_offline_engines()
 
 
 def run_matrix(
-    suite_path: Path,
+    suite_path: str | Path,
     *,
     model: str | None = None,
     limit: int | None = None,
@@ -443,14 +461,16 @@ def run_matrix(
     ``backend="vllm-offline"`` generates with vLLM's in-process engine in batches instead of
     calling the models through litellm.
     """
+    suite_path = Path(suite_path)
     with _engines_closed_after(backend):
+        # lazy: keeps import llmops light
         from llmops.llm import ResponseCache
 
         config = config or load_config(suite_path.parent)
         suite = _with_target(load_suite(suite_path), prompt, rag)
         spec = suite.spec
         dataset = suite.load_dataset()
-        store = _open(config, store)
+        store = open_run_store(config, store)
         cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
         cells = _cells(suite, dataset, config, store, model, cache, backend)
         cases = dataset.cases[:limit] if limit else dataset.cases
@@ -496,7 +516,7 @@ def _new_run(
     timeout_s: float | None,
     seed: int,
     observer: RunObserver,
-    cache: Any,
+    cache: ResponseCache | None,
     group_id: str | None,
     extra: dict[str, Any],
     error_budget: float,
@@ -560,8 +580,25 @@ def _new_run(
     )
 
 
-def run_suite(suite_path: Path, **kwargs: Any) -> EvalRun:
+class RunOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`run_suite`, as for :func:`run_matrix`."""
+
+    model: str | None
+    limit: int | None
+    concurrency: int | None
+    repeats: int | None
+    use_cache: bool | None
+    config: Config | None
+    store: Store | None
+    observer: RunObserver | None
+    prompt: str | None
+    rag: str | None
+    backend: str | None
+
+
+def run_suite(suite_path: str | Path, **kwargs: Unpack[RunOptions]) -> EvalRun:
     """Run an eval suite with one (prompt, model) cell end to end; see :func:`run_matrix`."""
+    suite_path = Path(suite_path)
     spec = load_suite(suite_path).spec
     n_models = 1 if kwargs.get("model") else len(spec.model_names())
     n_cells = n_models * max(1, len(spec.prompt_refs()))
@@ -590,7 +627,7 @@ def resume_run(
     if not suite_path.is_file():
         raise NotFoundError(f"run {record.id[:12]}: its suite {suite_path} no longer exists")
     config = config or load_config(suite_path.parent)
-    store = _open(config, probe)
+    store = open_run_store(config, probe)
     suite = load_suite(suite_path)
     dataset = suite.load_dataset()
     if dataset.content_hash != record.dataset_hash:
@@ -656,12 +693,12 @@ def _reopen(store: Store, run_id: str) -> None:
 
 def evaluate(
     dataset: str | Path | Iterable[Mapping[str, Any]] | Dataset,
-    target: Callable[..., Any],
-    scorers: Sequence[str | Mapping[str, Any] | Scorer | Callable[..., Any]],
+    target: Callable[..., object],
+    scorers: Sequence[str | Mapping[str, Any] | Scorer | Callable[..., object]],
     *,
     name: str = "evaluate",
-    expected: str | None = "expected",
-    input: str | None = None,
+    expected: str | None = AUTO,
+    input: str | None = AUTO,
     thresholds: Mapping[str, float] | None = None,
     concurrency: int = 4,
     repeats: int = 1,
@@ -675,6 +712,10 @@ def evaluate(
 
     ``dataset`` is a file (JSONL, CSV, JSON, parquet), rows, or a loaded :class:`Dataset`;
     ``scorers`` are scorer names, suite-style entries, :class:`Scorer` objects or functions.
+    ``expected`` names the reference column (None: no reference) and ``input`` the question
+    column; by default (``"auto"``) they are found by their usual names (expected, answer,
+    reference, ground_truth, target, label, output; input, question, query, prompt), and a
+    dataset where several could be meant is an ``InputError`` naming them.
     The run is stored and traced like a suite run.
     """
     from llmops.evals._scoring import FunctionScorer
@@ -701,7 +742,7 @@ def evaluate(
                 raise InputError(str(exc)) from None
     if len({s.name for s in built}) != len(built):
         raise InputError(f"two scorers share a name: {[s.name for s in built]}")
-    store = _open(config, store)
+    store = open_run_store(config, store)
     env = ScorerEnv(config=config, store=store)
     for scorer in built:
         scorer.setup(env)

@@ -157,6 +157,7 @@ async def _run_one(
     run_id: str,
     timeout_s: float | None,
 ) -> CaseResult:
+    # lazy: keeps import llmops light
     from llmops.tracing import span as start
 
     result = CaseResult(case=case, repeat=repeat)

@@ -16,15 +16,18 @@ Suites name scorers by type, with parameters::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from llmops._plugins import load_plugin, plugin_names, wrong_kind
 
 if TYPE_CHECKING:
     from llmops.config import Config
@@ -170,9 +173,10 @@ class FunctionScorer(Scorer):
 
     kind: ClassVar[str] = "custom"
 
-    def __init__(self, function: Callable[..., Any], *, name: str | None = None) -> None:
+    def __init__(self, function: Callable[..., object], *, name: str | None = None) -> None:
         super().__init__(name=name or getattr(function, "__name__", "custom"))
-        self.function = function
+        # sync or async: what it returns is checked by as_score after the call
+        self.function: Callable[..., Any] = function
         parameters = [
             p
             for p in inspect.signature(function).parameters.values()
@@ -219,14 +223,29 @@ def scorer(
     return wrap
 
 
+@contextlib.contextmanager
+def _on_path(root: Path | None) -> Iterator[None]:
+    """The suite's folder first on ``sys.path`` for the import only (with the modules beside
+    it), then removed: the library leaves the app's import path as it found it."""
+    folder = None if root is None else str(root)
+    if folder is None or folder in sys.path:
+        yield
+        return
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+
+
 def _import_function(path: str, root: Path | None) -> Callable[..., Any]:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"'{path}' is not of the form module:function")
-    if root is not None and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
     try:
-        module = importlib.import_module(module_name)
+        with _on_path(root):
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ValueError(f"cannot import module '{module_name}': {exc}") from None
     target: Any = module
@@ -283,8 +302,15 @@ def build_scorer(item: str | Mapping[str, Any], *, root: Path | None = None) -> 
         return _python_scorer(str(params["function"]), name, root)
     cls = SCORER_TYPES.get(str(type_name))
     if cls is None:
-        known = ", ".join(sorted([*SCORER_TYPES, "python"]))
-        raise ValueError(f"unknown scorer '{type_name}'; known scorers: {known}")
+        plugin = _plugin_scorer(str(type_name))
+        if plugin is None:
+            known = ", ".join(sorted({*SCORER_TYPES, "python", *plugin_names("llmops.scorers")}))
+            raise ValueError(f"unknown scorer '{type_name}'; known scorers: {known}")
+        if not isinstance(plugin, type):
+            if params:
+                raise ValueError(f"scorer '{type_name}' is a function: it takes no parameters")
+            return FunctionScorer(plugin, name=str(name) if name else str(type_name))
+        cls = plugin
     try:
         validated = cls.Params.model_validate(params, context={"root": root})
     except ValidationError as exc:
@@ -295,6 +321,20 @@ def build_scorer(item: str | Mapping[str, Any], *, root: Path | None = None) -> 
             f"scorer '{type_name}': {where + ': ' if where else ''}{message}"
         ) from None
     return cls(validated, name=str(name) if name else None)
+
+
+def _plugin_scorer(type_name: str) -> type[Scorer] | Callable[..., object] | None:
+    """What an installed plugin registers as ``type_name`` (``llmops.scorers``), if anything:
+    a :class:`Scorer` subclass (registered like a built-in type from now on) or a function
+    ``f(output, expected)`` / ``f(sample)``."""
+    found = load_plugin("llmops.scorers", type_name)
+    if found is None:
+        return None
+    if isinstance(found, type) and issubclass(found, Scorer):
+        return SCORER_TYPES.setdefault(type_name, found)
+    if isinstance(found, type | Scorer) or not callable(found):
+        raise wrong_kind("llmops.scorers", type_name, "a Scorer subclass or a function")
+    return found
 
 
 def scorer_threshold(item: str | Mapping[str, Any]) -> float | None:

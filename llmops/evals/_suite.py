@@ -22,7 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from llmops._exceptions import SuiteError
+from llmops._exceptions import NotFoundError, SuiteError
+from llmops._suggest import did_you_mean_file
 from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
 from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset, rows_to_dataset
 from llmops.evals._scoring import Scorer, build_scorer, scorer_threshold
@@ -210,17 +211,15 @@ class LoadedSuite:
 
 def load_suite(path: Path) -> LoadedSuite:
     """Parse and validate a suite file; every problem names file, line and key."""
-    from llmops._exceptions import NotFoundError
-
     if not path.is_file():
-        raise NotFoundError(f"{path}: eval suite not found")
+        raise NotFoundError(f"{path}: eval suite not found{did_you_mean_file(path)}")
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise SuiteError(f"{doc.where([])}: an eval suite must be a mapping")
     try:
         spec = SuiteSpec.model_validate(doc.data, context={"root": path.parent.resolve()})
     except ValidationError as exc:
-        raise SuiteError(describe_validation_error(doc, exc)) from None
+        raise SuiteError(describe_validation_error(doc, exc, SuiteSpec)) from None
     return LoadedSuite(spec=spec, path=path, doc=doc)
 
 

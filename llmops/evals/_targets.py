@@ -59,6 +59,7 @@ def prompt_target(
     cache: ResponseCache | None,
 ) -> Target:
     """Render the prompt with the row and call the model (through the response cache)."""
+    # lazy: keeps import llmops light
     from llmops.llm import acomplete
 
     async def target(case: Case, repeat: int) -> TargetOutput:
@@ -89,6 +90,7 @@ def rag_target(
     index: str, question_of: Callable[[Case], str], config: Config, store: Store, model: str | None
 ) -> Target:
     """Answer the case's question from a RAG index; the retrieved chunks become contexts."""
+    # lazy: keeps import llmops light
     from llmops.rag import answer
 
     async def target(case: Case, repeat: int) -> TargetOutput:

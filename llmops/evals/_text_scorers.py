@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from llmops._exceptions import LlmopsError
+from llmops._yaml import parse_yaml
 from llmops.evals._scorers import reference
 from llmops.evals._scoring import (
     Sample,
@@ -196,8 +197,6 @@ class JsonSchemaParams(ScorerParams):
         return self
 
     def _read(self, info: ValidationInfo) -> dict[str, Any]:
-        from llmops._yaml import parse_yaml
-
         path = Path(str(self.schema_file))
         root = info.context.get("root") if isinstance(info.context, Mapping) else None
         if not path.is_absolute() and root is not None:

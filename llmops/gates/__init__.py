@@ -6,13 +6,15 @@ on eval evidence, and every decision is recorded with who, when, why and the evi
     promote("prompt:qa@3", to="production")       # moves the alias only if the gate passes
 """
 
+from llmops._exceptions import GateRequired
 from llmops.gates._bundles import Bundle, create_bundle, get_bundle, list_bundles
 from llmops.gates._check import EvidenceRow, GateResult, check_gate, evidence_run
 from llmops.gates._decisions import DECISIONS, list_decisions, record_decision
 from llmops.gates._policy import GatesFile, LoadedGates, Policy, load_gates
 from llmops.gates._promote import Promotion, promote, rollback, signoff
-from llmops.gates._protect import GateRequired, GateToken, ensure_gated, protected_aliases
-from llmops.gates._subjects import Subject, parse_subject
+from llmops.gates._protect import verify_gate_token
+from llmops.gates._subjects import Subject, load_owner, parse_subject
+from llmops.store import GateToken, protected_aliases
 
 __all__ = [
     "DECISIONS",
@@ -28,16 +30,17 @@ __all__ = [
     "Subject",
     "check_gate",
     "create_bundle",
-    "ensure_gated",
     "evidence_run",
     "get_bundle",
     "list_bundles",
     "list_decisions",
     "load_gates",
+    "load_owner",
     "parse_subject",
     "promote",
     "protected_aliases",
     "record_decision",
     "rollback",
     "signoff",
+    "verify_gate_token",
 ]

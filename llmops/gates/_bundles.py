@@ -8,6 +8,7 @@ and its promotion moves the three aliases in one transaction: all or none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +34,7 @@ class Bundle:
     version: int
     components: dict[str, str]
     author: str = ""
-    created_at: Any = None
+    created_at: datetime | None = None
 
     @property
     def ref(self) -> str:

@@ -143,6 +143,7 @@ def evidence_run(
 ) -> tuple[str, bool]:
     """The id of an eval run of ``suite_path`` on ``subject`` (reused or run now), and
     whether it was reused. With ``reuse_only``, missing or stale evidence is an error."""
+    # lazy: keeps import llmops light
     from llmops.evals import load_suite, run_matrix
 
     suite = load_suite(suite_path)
@@ -173,6 +174,7 @@ def evidence_run(
     if "rag" in wanted:
         kwargs["rag"] = wanted["rag"]
     if "model" in wanted:
+        # lazy: keeps import llmops light
         from llmops.registry import resolve_registry_model
 
         key, model_config = resolve_registry_model(store, wanted["model"])
@@ -185,6 +187,7 @@ def evidence_run(
             f"this one runs {len(runs)}"
         )
     if "model" in wanted:  # the registry's lineage records what measured the version
+        # lazy: keeps import llmops light
         from llmops.registry import link_lineage
 
         name, _, version = wanted["model"].rpartition("@")
@@ -238,6 +241,7 @@ def _check_suite(
     observer: RunObserver | None,
     notes: list[str],
 ) -> tuple[list[EvidenceRow], set[str]]:
+    # lazy: keeps import llmops light
     from llmops.evals import compare_runs, load_suite
 
     name = load_suite(suite_path).spec.name
@@ -309,7 +313,8 @@ def _check_suite(
 
 
 def _judge_rows(store: Store, policy: Policy) -> list[EvidenceRow]:
-    from llmops.evals._calibrate import latest_calibration
+    # lazy: keeps import llmops light
+    from llmops.evals import latest_calibration
 
     rows = []
     for judge, min_kappa in policy.calibrated_judges.items():
@@ -352,14 +357,15 @@ def check_gate(
     record: bool = True,
 ) -> GateResult:
     """Decide whether ``subject`` may become ``alias``; the decision is recorded."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.evals._run import _open
+    from llmops.evals import open_run_store
 
     config = config or load_config()
     if config.project_dir is None:
         raise InputError("no project here (configs/llmops.yaml not found); gates need one")
     gates = load_gates(config.project_dir)
-    store = _open(config, store)
+    store = open_run_store(config, store)
     kind, name, _ = split_subject(subject_text)
     policy = gates.policy_for(kind, name)
     subject = parse_subject(store, subject_text)

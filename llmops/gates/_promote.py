@@ -9,8 +9,8 @@ from llmops._exceptions import InputError
 from llmops._identity import current_actor
 from llmops.gates._check import GateResult, check_gate
 from llmops.gates._decisions import record_decision
-from llmops.gates._protect import GateToken
 from llmops.gates._subjects import Subject, move_alias, parse_subject, rollback_target
+from llmops.store import GateToken
 
 if TYPE_CHECKING:
     from llmops.config import Config
@@ -43,11 +43,12 @@ class Promotion:
 
 
 def _context(config: Config | None, store: Store | None) -> tuple[Config, Store]:
+    # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.evals._run import _open
+    from llmops.evals import open_run_store
 
     config = config or load_config()
-    return config, _open(config, store)
+    return config, open_run_store(config, store)
 
 
 def promote(
@@ -114,9 +115,12 @@ def rollback(
     decision_id = record_decision(
         store, target, alias=alias, decision="rollback", policy=None, evidence=None, reason=reason
     )
+    # lazy: keeps import llmops light
+    from llmops.store import rollback_alias
+
     token = GateToken(decision_id, str(target), alias)
-    move_alias(
-        store, target, alias, reason=f"rollback: {reason}", actor=current_actor(), gate=token
+    rollback_alias(
+        store, kind, name, alias, reason=f"rollback: {reason}", actor=current_actor(), gate=token
     )
     return Promotion(target, alias, True, "rollback", decision_id)
 

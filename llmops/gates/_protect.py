@@ -1,63 +1,42 @@
-"""Protected aliases: ``production`` (and any alias listed in ``configs/gates.yaml``) moves
-only with a gate decision.
+"""The gates side of protected aliases: the verifier the store's alias service calls before it
+moves a protected alias (``production``...), registered when ``llmops.gates`` is imported.
 
-Every function that moves an alias (prompts, RAG indexes, registered models) calls
-:func:`ensure_gated`. Only the gates module creates a :class:`GateToken`, after it has
-recorded a decision (pass, override or rollback), so no code path can move a protected
-alias without an audit record.
+A token is accepted only if its decision is recorded, allows a move (pass, override,
+rollback) and was taken for exactly this subject version and alias, or for a bundle pinning it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from sqlalchemy import Connection, select
 
-from llmops._exceptions import InputError
+from llmops.store import GateToken, register_gate_verifier
+from llmops.store.models import GateDecisionRecord, table_of
 
-__all__ = ["DEFAULT_PROTECTED", "GateRequired", "GateToken", "ensure_gated", "protected_aliases"]
+__all__ = ["verify_gate_token"]
 
-DEFAULT_PROTECTED = frozenset({"production"})
-
-
-class GateRequired(InputError):
-    """A protected alias was moved without a gate decision."""
+_D = table_of(GateDecisionRecord)
+_MOVES = ("pass", "override", "rollback")
 
 
-@dataclass(frozen=True)
-class GateToken:
-    """Proof that a gate decision was recorded for moving ``alias`` of ``subject``."""
-
-    decision_id: int
-    subject: str
-    alias: str
-
-
-def protected_aliases(project_dir: Path | None = None) -> frozenset[str]:
-    """``production`` plus the ``protected_aliases`` of ``configs/gates.yaml``, if any."""
-    from llmops.config import find_project_dir
-
-    folder = project_dir or find_project_dir()
-    path = folder / "configs" / "gates.yaml" if folder else None
-    if path is None or not path.is_file():
-        return DEFAULT_PROTECTED
-    from llmops._yaml import load_yaml
-
-    data = load_yaml(path).data
-    extra = data.get("protected_aliases", []) if isinstance(data, dict) else []
-    return DEFAULT_PROTECTED | frozenset(str(alias) for alias in extra or [])
-
-
-def ensure_gated(kind: str, subject: str, alias: str, gate: GateToken | None) -> None:
-    """Refuse to move a protected alias without a token for exactly this move."""
-    if alias not in protected_aliases():
-        return
-    if gate is None:
-        raise GateRequired(
-            f"alias '{alias}' is protected: move it with `llmops promote {kind}:{subject} "
-            f"--to {alias}` (a gate decides and records it), or `--force --reason ...`"
+def verify_gate_token(connection: Connection, token: GateToken) -> str | None:
+    """Why ``token`` does not allow its move, or None when its recorded decision does."""
+    row = connection.execute(select(_D).where(_D.c.id == token.decision_id)).first()
+    if row is None:
+        return (
+            f"gate decision {token.decision_id} is not recorded: move {token.subject} to "
+            f"'{token.alias}' with `llmops promote {token.subject} --to {token.alias}`"
         )
-    if gate.alias != alias or gate.subject != f"{kind}:{subject}":
-        raise GateRequired(
-            f"the gate decision {gate.decision_id} was for {gate.subject} -> {gate.alias}, "
-            f"not {kind}:{subject} -> {alias}"
+    if row.decision not in _MOVES:
+        return f"gate decision {row.id} is a '{row.decision}', which moves no alias"
+    kind, _, ref = token.subject.partition(":")
+    pinned = row.subject_kind == kind and row.subject == ref
+    bundled = row.subject_kind == "bundle" and (row.versions or {}).get(kind) == ref
+    if row.alias != token.alias or not (pinned or bundled):
+        return (
+            f"the gate decision {row.id} was for {row.subject_kind}:{row.subject} -> "
+            f"{row.alias}, not {token.subject} -> {token.alias}"
         )
+    return None
+
+
+register_gate_verifier(verify_gate_token)

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 from llmops._exceptions import InputError, NotFoundError
 
 if TYPE_CHECKING:
-    from llmops.gates._protect import GateToken
-    from llmops.store import Store
+    from llmops.store import GateToken, Store
 
 __all__ = [
     "Subject",
@@ -112,64 +111,45 @@ def current_version(store: Store, kind: str, name: str, alias: str) -> int | Non
         return None
 
 
+def load_owner(kind: str) -> None:
+    """Import the package that owns ``kind``: it registers the kind with the alias service."""
+    # imported here, not at the top, so `import llmops.gates` stays light
+    if kind == "prompt":
+        import llmops.prompts
+    elif kind == "model":
+        import llmops.registry
+    elif kind == "index":
+        import llmops.rag  # noqa: F401
+
+
 def move_alias(
     store: Store, subject: Subject, alias: str, *, reason: str, actor: str, gate: GateToken
 ) -> None:
-    """Point ``alias`` of the subject at its version, with the gate's token.
+    """Point ``alias`` of the subject at its version through the store's alias service, with
+    the gate's token. A bundle moves the alias of each component in one transaction: all or
+    none, each with the bundle's decision."""
+    from llmops.store import GateToken, set_alias
 
-    A bundle moves the alias of each component in one transaction: all or none.
-    """
-    from llmops.gates._protect import GateToken
-
-    if subject.kind == "bundle":
-        with store.write():
-            for kind, ref in subject.pins.items():
-                name, _, version = ref.rpartition("@")
-                part = Subject(kind, name, int(version))
-                token = GateToken(gate.decision_id, str(part), alias)
-                move_alias(store, part, alias, reason=reason, actor=actor, gate=token)
-        return
-    if subject.kind == "prompt":
-        from llmops.prompts import set_alias
-
-        set_alias(
-            subject.name, alias, subject.version, reason=reason, actor=actor, store=store, gate=gate
-        )
-    elif subject.kind == "index":
-        from llmops.rag import set_index_alias
-
-        set_index_alias(
-            store, subject.name, alias, subject.version, reason=reason, actor=actor, gate=gate
-        )
-    else:
-        from llmops.registry import set_model_alias
-
-        set_model_alias(
-            store, subject.name, alias, subject.version, reason=reason, actor=actor, gate=gate
-        )
+    with store.write():
+        for kind, ref in subject.pins.items():
+            name, _, version = ref.rpartition("@")
+            load_owner(kind)
+            token = GateToken(gate.decision_id, f"{kind}:{ref}", alias)
+            set_alias(
+                store, kind, name, alias, int(version), reason=reason, actor=actor, gate=token
+            )
 
 
 def rollback_target(store: Store, kind: str, name: str, alias: str) -> Subject:
     """The version ``alias`` pointed to before its last move (what a rollback restores)."""
-    if kind == "prompt":
-        from llmops.prompts._registry import alias_history
+    from llmops.store import rollback_target as last_move
 
-        events = [(e.from_version, e.to_version) for e in alias_history(store, name, alias)]
-    elif kind == "index":
-        from llmops.rag import index_alias_history
-
-        events = [
-            (e.from_version, e.to_version)
-            for e in index_alias_history(store, name)
-            if e.alias == alias
-        ]
-    else:
-        from llmops.registry import model_alias_history
-
-        events = [(e.from_version, e.to_version) for e in model_alias_history(store, name, alias)]
-    if not events:
-        raise NotFoundError(f"{kind} '{name}' has no alias '{alias}'")
-    previous = events[0][0]
-    if previous is None:
-        raise InputError(f"alias '{alias}' of {kind} '{name}' has no earlier version")
+    if kind == "bundle":
+        raise InputError(
+            "a bundle's aliases roll back one component at a time: `llmops rollback "
+            "prompt:NAME`, `model:NAME` or `index:NAME`"
+        )
+    load_owner(kind)
+    previous = last_move(store, kind, name, alias).from_version
+    assert previous is not None  # last_move refuses an alias with no earlier version
     return Subject(kind, name, previous)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from sqlalchemy import insert, select
 
-if TYPE_CHECKING:
-    from llmops.store import Store
+from llmops.store import Store
+from llmops.store.models import ResponseCacheRecord, table_of
 
 __all__ = ["ResponseCache", "cache_key"]
 
@@ -38,8 +39,6 @@ class ResponseCache:
         self.misses = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
-        from llmops.store.models import ResponseCacheRecord
-
         with self._lock:
             pending = self._pending.get(key)
         if pending is not None:
@@ -60,10 +59,6 @@ class ResponseCache:
 
     def flush(self) -> None:
         """Write buffered responses; a key written meanwhile by another run is left alone."""
-        from sqlalchemy import insert, select
-
-        from llmops.store.models import ResponseCacheRecord, table_of
-
         with self._lock:
             pending, self._pending = self._pending, {}
         if not pending:

@@ -2,55 +2,64 @@
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import os
-import sys
 import time
-import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypedDict, Unpack
 
 import orjson
 
 from llmops._aio import run_sync
 from llmops._exceptions import ModelError
+from llmops._litellm import import_litellm as _litellm
+from llmops._prompt_ref import PromptLike, prompt_of
+from llmops._retry import async_retrying
 from llmops.config import Config, ModelConfig, load_config
 from llmops.llm._cache import ResponseCache, cache_key
+from llmops.llm._limits import limited
+from llmops.llm._local import local_server
+from llmops.llm._providers import use_plugin_provider
+from llmops.llm._vllm_offline import OfflineTarget, offline_engine
+from llmops.tracing import Span
+from llmops.tracing import span as start_span
 from llmops.tracing.integrations import TRACED_MARKER
 
-if TYPE_CHECKING:
-    from llmops.llm._vllm_offline import OfflineTarget
-    from llmops.prompts import PromptVersion
-
-__all__ = ["Completion", "ResolvedModel", "acomplete", "complete", "resolve_model"]
-
-_NOT_RETRIED = (
-    "AuthenticationError",
-    "BadRequestError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "UnprocessableEntityError",
-    "ContextWindowExceededError",
-    "ContentPolicyViolationError",
-    "ConfigError",  # e.g. a parameter the offline engine does not take
-)
+__all__ = [
+    "CallOptions",
+    "Completion",
+    "ModelParams",
+    "ResolvedModel",
+    "acomplete",
+    "complete",
+    "resolve_model",
+]
 
 
-def _litellm() -> Any:
-    """litellm, imported on first use with its network lookups and telemetry off."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    if "litellm" not in sys.modules:  # its lazily loaded provider types warn via pydantic
-        warnings.filterwarnings(
-            "ignore",
-            message=r"Items? .* (is|are) using the `ReadOnly` qualifier",
-            category=UserWarning,
-        )
-    import litellm
+class ModelParams(TypedDict, total=False):
+    """Model parameters of a call, passed to litellm over the model's configured ``params``."""
 
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    return litellm
+    temperature: float
+    max_tokens: int
+    top_p: float
+    seed: int
+    stop: str | list[str]
+    presence_penalty: float
+    frequency_penalty: float
+    tools: list[dict[str, Any]]
+    tool_choice: str | dict[str, Any]
+    response_format: dict[str, Any]
+
+
+class CallOptions(ModelParams, total=False):
+    """Keyword arguments of :func:`complete` and ``Router.complete``: see :func:`acomplete`."""
+
+    prompt: PromptLike | None
+    retries: int
+    backoff_s: float
+    timeout_s: float
+    cache: ResponseCache | None
+    cache_salt: str
 
 
 @dataclass(frozen=True)
@@ -87,20 +96,21 @@ def resolve_model(name: str | None = None, config: Config | None = None) -> Reso
     config = config or load_config()
     wanted = name or os.environ.get("LLMOPS_DEFAULT_MODEL") or config.default_model
     if wanted.startswith("registry:") and wanted not in config.models:
+        # here, not at the top: _endpoints_lookup imports this module
         from llmops.llm._endpoints_lookup import resolve_registry_name
 
         _litellm()
         return resolve_registry_name(wanted, config)
     key, spec = config.model(name)
-    _litellm()  # import now (about 1-3 s), not inside the first timed call
+    litellm = _litellm()  # import now (about 1-3 s), not inside the first timed call
+    if "/" in spec.model and not spec.model.startswith("local/"):
+        use_plugin_provider(litellm, spec.model.split("/", 1)[0])
     return _resolve(key, spec)
 
 
 def _resolve(key: str, spec: ModelConfig) -> ResolvedModel:
     api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
     if spec.model.startswith("local/"):
-        from llmops.llm._local import local_server
-
         server = local_server(spec.model.removeprefix("local/"))
         return ResolvedModel(
             name=key,
@@ -141,6 +151,13 @@ class Completion:
     cost_usd: float | None = None
     cached: bool = False
     tool_calls: tuple[dict[str, Any], ...] = ()
+    #: Which version answered: the configured model name or registry version (``name@N``)...
+    version: str | None = None
+    #: ...at which endpoint (its api_base; None: the provider's own)...
+    endpoint: str | None = None
+    #: ...and, for a call through a route, the route and the target it chose (as written).
+    route: str | None = None
+    route_target: str | None = None
 
     def to_cache(self) -> dict[str, Any]:
         return {
@@ -185,15 +202,11 @@ def genai_messages(
     return converted
 
 
-def _is_retryable(exc: Exception) -> bool:
-    return type(exc).__name__ not in _NOT_RETRIED
-
-
 def _span_attributes(
     model: ResolvedModel,
     params: dict[str, Any],
     messages: list[dict[str, str]],
-    prompt: PromptVersion | None,
+    prompt: PromptLike | None,
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
@@ -205,6 +218,8 @@ def _span_attributes(
     for key in ("temperature", "max_tokens", "top_p", "seed"):
         if params.get(key) is not None:
             attributes[f"gen_ai.request.{key}"] = params[key]
+    if prompt is None:  # rendered messages carry the version they came from
+        prompt = prompt_of(messages)
     if prompt is not None:
         attributes["llmops.prompt.name"] = prompt.name
         attributes["llmops.prompt.version"] = prompt.version
@@ -258,6 +273,10 @@ def _completion_of(
     )
 
 
+def _answered_by(completion: Completion, model: ResolvedModel) -> Completion:
+    return dataclasses.replace(completion, version=model.name, endpoint=model.api_base)
+
+
 def _response_attributes(completion: Completion) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         "gen_ai.response.model": completion.model,
@@ -281,28 +300,26 @@ async def acomplete(
     messages: list[dict[str, str]],
     model: ResolvedModel,
     *,
-    prompt: PromptVersion | None = None,
+    prompt: PromptLike | None = None,
     retries: int = 2,
     backoff_s: float = 0.5,
     timeout_s: float = 120.0,
     cache: ResponseCache | None = None,
     cache_salt: str = "",
-    **params: Any,
+    **params: Unpack[ModelParams],
 ) -> Completion:
     """Call ``model`` with chat ``messages``; transient failures are retried, then raised.
 
     The call is traced as an ``llm`` span with GenAI semantic-convention attributes. With a
     ``cache``, an identical earlier request (same model, parameters, messages and salt) is
     answered from it, and the span says so (``llmops.cache.hit``). Calls respect the model's
-    ``rpm`` and ``max_concurrency`` limits.
+    ``rpm`` and ``max_concurrency`` limits. Messages rendered from a prompt version (or
+    ``prompt=``, which wins) put ``llmops.prompt.name`` and ``.version`` on the span.
     """
-    from llmops.llm._limits import limited
-    from llmops.tracing import span as start
-
     litellm = _litellm()
     merged = {**model.params, **params}
     key = cache_key(model.model, merged, messages, cache_salt) if cache is not None else ""
-    with start(
+    with start_span(
         f"chat {model.name}",
         kind="llm",
         attributes=_span_attributes(model, merged, messages, prompt),
@@ -310,52 +327,70 @@ async def acomplete(
         if cache is not None:
             hit = cache.get(key)
             if hit is not None:
-                completion = Completion.from_cache(hit)
+                completion = _answered_by(Completion.from_cache(hit), model)
                 span.set_attributes({"llmops.cache.hit": True, **_response_attributes(completion)})
                 return completion
-        last: Exception | None = None
-        for attempt in range(1, retries + 2):
-            started = time.perf_counter()
-            try:
-                if model.offline is not None:
-                    completion = await _offline_call(model, messages, merged, attempt)
-                else:
-                    async with limited(model.name, model.rpm, model.max_concurrency):
-                        started = time.perf_counter()
-                        response = await litellm.acompletion(
-                            metadata={TRACED_MARKER: True},  # traced here; litellm's hook skips it
-                            messages=messages,
-                            timeout=timeout_s,
-                            num_retries=0,
-                            **model.litellm_kwargs,
-                            **merged,
-                        )
-            except Exception as exc:
-                last = exc
-                span.add_event(
-                    "retry", {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]}
-                )
-                if attempt > retries or not _is_retryable(exc):
-                    break
-                await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
-                continue
-            if model.offline is None:
-                completion = _completion_of(response, started, attempt, model)
-            span.set_attributes(_response_attributes(completion))
-            if cache is not None:
-                cache.put(key, model.model, completion.to_cache())
-            return completion
-        message = f"{type(last).__name__}: {last}".splitlines()[0][:500]
-        span.set_status("ERROR", message)
-        raise ModelError(f"model '{model.name}' failed after {attempt} attempt(s): {message}")
+        attempts = 0
+        try:
+            async for attempt in async_retrying(retries, backoff_s):
+                with attempt:
+                    attempts += 1
+                    answer = await _attempt(
+                        litellm, model, messages, merged, timeout_s, attempts, span
+                    )
+        except Exception as exc:  # the last attempt's failure, or one no retry can fix
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            span.set_status("ERROR", message)
+            raise ModelError(
+                f"model '{model.name}' failed after {attempts} attempt(s): {message}"
+            ) from None
+        if isinstance(answer, Completion):
+            completion = answer
+        else:
+            completion = _completion_of(answer[0], answer[1], attempts, model)
+        completion = _answered_by(completion, model)
+        span.set_attributes(_response_attributes(completion))
+        if cache is not None:
+            cache.put(key, model.model, completion.to_cache())
+        return completion
+
+
+async def _attempt(
+    litellm: Any,
+    model: ResolvedModel,
+    messages: list[dict[str, str]],
+    params: dict[str, Any],
+    timeout_s: float,
+    attempt: int,
+    span: Span,
+) -> Completion | tuple[Any, float]:
+    """One attempt: the offline engine's completion, or litellm's response and its start.
+
+    A failure is recorded on the call's span as a ``retry`` event, then goes to the policy.
+    """
+    try:
+        if model.offline is not None:
+            return await _offline_call(model, messages, params, attempt)
+        async with limited(model.name, model.rpm, model.max_concurrency):
+            started = time.perf_counter()  # after the wait for a slot: latency of the call
+            response = await litellm.acompletion(
+                metadata={TRACED_MARKER: True},  # traced here; litellm's hook skips it
+                messages=messages,
+                timeout=timeout_s,
+                num_retries=0,
+                **model.litellm_kwargs,
+                **params,
+            )
+    except Exception as exc:
+        span.add_event("retry", {"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]})
+        raise
+    return response, started
 
 
 async def _offline_call(
     model: ResolvedModel, messages: list[dict[str, str]], params: dict[str, Any], attempt: int
 ) -> Completion:
     """One call through vLLM's offline engine (batched with the calls in flight)."""
-    from llmops.llm._vllm_offline import offline_engine
-
     assert model.offline is not None
     started = time.perf_counter()
     output = await offline_engine(model.offline).acomplete(messages, params, model.offline)
@@ -372,7 +407,9 @@ async def _offline_call(
 
 
 def complete(
-    messages: list[dict[str, str]], model: ResolvedModel | str | None = None, **kwargs: Any
+    messages: list[dict[str, str]],
+    model: ResolvedModel | str | None = None,
+    **kwargs: Unpack[CallOptions],
 ) -> Completion:
     """Blocking form of :func:`acomplete`; ``model`` may be a configured model name."""
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)

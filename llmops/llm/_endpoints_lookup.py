@@ -7,13 +7,15 @@ resolve_version_model(store, "support-bot@production")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sqlalchemy import select
+
+from llmops._hooks import model_registry
+from llmops.config import Config
 from llmops.llm._client import ResolvedModel, _resolve
-
-if TYPE_CHECKING:
-    from llmops.config import Config
-    from llmops.store import Store
+from llmops.store import Store, open_store
+from llmops.store.models import ServingEndpointRecord, table_of
 
 __all__ = ["REGISTRY_PREFIX", "is_registry_ref", "ready_endpoint", "resolve_version_model"]
 
@@ -31,10 +33,6 @@ def is_registry_ref(target: str) -> bool:
 
 def ready_endpoint(store: Store, ref: str) -> Any:
     """The newest ``ready`` row of ``serving_endpoints`` serving exactly ``name@version``."""
-    from sqlalchemy import select
-
-    from llmops.store.models import ServingEndpointRecord, table_of
-
     table = table_of(ServingEndpointRecord)
     query = (
         select(table)
@@ -53,9 +51,7 @@ def resolve_version_model(store: Store, ref: str) -> ResolvedModel:
     ``openai/`` for llama.cpp, with the endpoint's ``api_base``); without one the version's own
     ``serve_model`` and ``api_base`` are called. The model's name is ``name@N``.
     """
-    from llmops.registry import get_model_version
-
-    version = get_model_version(store, ref.removeprefix(REGISTRY_PREFIX))
+    version = model_registry().get_version(store, ref.removeprefix(REGISTRY_PREFIX))
     endpoint = ready_endpoint(store, version.ref)
     if endpoint is None or endpoint.backend not in _BACKENDS:
         return _resolve(version.ref, version.model_config())
@@ -72,6 +68,4 @@ def resolve_version_model(store: Store, ref: str) -> ResolvedModel:
 
 def resolve_registry_name(name: str, config: Config) -> ResolvedModel:
     """``registry:name@alias`` resolved in the project store of ``config``."""
-    from llmops.store import open_store
-
     return resolve_version_model(open_store(config.resolved_store_url), name)

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmops._aio import cancel_all, interrupted_exit_code
 from llmops._exceptions import ModelError
+from llmops.tracing import flush
 
 __all__ = ["LocalServer", "local_model_path", "local_server", "stop_servers"]
 
@@ -178,16 +180,12 @@ def stop_servers(timeout_s: float = 3.0) -> bool:
 def _stop_all() -> None:
     if not _servers:
         return
-    from llmops._aio import cancel_all, interrupted_exit_code
-
     if any(server.busy() for server in _servers.values()):
         cancel_all(timeout_s=2.0)  # closes the connections of calls still in flight
     if stop_servers():
         return
     # Dropping a busy server hangs; keeping it alive through interpreter shutdown crashes
     # it. Skip the rest of shutdown instead, spans flushed first.
-    from llmops.tracing import flush
-
     with contextlib.suppress(Exception):
         flush(timeout_s=3.0)
     sys.stderr.write("llmops: the local model server was still busy at exit; not stopped\n")

@@ -25,6 +25,8 @@ milliseconds for the model call itself.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
@@ -34,21 +36,27 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from random import Random
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llmops._aio import run_sync
+from llmops._aio import DetachedStats, detach, detached_stats, run_sync
 from llmops._exceptions import ConfigError, InputError, NotFoundError
+from llmops._hooks import model_registry
 from llmops._yaml import YamlDocument, load_model
-from llmops.llm._client import Completion, ResolvedModel, acomplete, resolve_model
+from llmops.config import Config, load_config
+from llmops.llm._client import (
+    CallOptions,
+    Completion,
+    ResolvedModel,
+    acomplete,
+    resolve_model,
+)
 from llmops.llm._endpoints_lookup import REGISTRY_PREFIX, is_registry_ref, resolve_version_model
+from llmops.store import Store, open_store
+from llmops.tracing import span, span_attributes
 
-if TYPE_CHECKING:
-    from llmops.config import Config
-    from llmops.store import Store
-
-__all__ = ["LoadedRoutes", "Route", "Router", "RoutesFile", "load_routes"]
+__all__ = ["LoadedRoutes", "Route", "Router", "RoutesFile", "load_routes", "shadow_stats"]
 
 ROUTES_RELPATH = Path("configs") / "routes.yaml"
 _log = logging.getLogger(__name__)
@@ -56,10 +64,8 @@ _log = logging.getLogger(__name__)
 
 def _check_target(target: str) -> str:
     if is_registry_ref(target):
-        from llmops.registry import parse_model_ref
-
         try:
-            parse_model_ref(target.removeprefix(REGISTRY_PREFIX))
+            model_registry().check_ref(target.removeprefix(REGISTRY_PREFIX))
         except InputError as exc:
             raise ValueError(str(exc)) from None
     elif not target.strip():
@@ -159,11 +165,15 @@ def load_routes(path: Path, config: Config | None = None) -> LoadedRoutes:
     return LoadedRoutes(spec=spec, path=path, doc=doc)
 
 
+def shadow_stats() -> DetachedStats:
+    """Shadow calls of this process: started, finished, and abandoned at exit (still running
+    when the bounded wait at exit ended; also said on stderr)."""
+    return detached_stats()
+
+
 @contextmanager
 def _tagged(attributes: dict[str, Any]) -> Iterator[None]:
     """Add ``attributes`` to every span started inside (the ``llm`` span of the call)."""
-    from llmops.tracing import span_attributes
-
     with span_attributes(attributes):
         yield
 
@@ -198,7 +208,7 @@ class Router:
             if route.weights is not None
         }
         self._lock = threading.Lock()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: set[concurrent.futures.Future[None]] = set()
 
     @classmethod
     def from_file(
@@ -211,8 +221,6 @@ class Router:
         refresh_s: float = 5.0,
     ) -> Router:
         """A router for ``path`` (default: the project's ``configs/routes.yaml``)."""
-        from llmops.config import load_config
-
         config = config or load_config()
         if path is None:
             path = (config.project_dir or Path.cwd()) / ROUTES_RELPATH
@@ -249,9 +257,6 @@ class Router:
     def _lookup(self, target: str) -> ResolvedModel:
         if is_registry_ref(target):
             if self._store is None:
-                from llmops.config import load_config
-                from llmops.store import open_store
-
                 self._config = self._config or load_config()
                 self._store = open_store(self._config.resolved_store_url)
             return resolve_version_model(self._store, target)
@@ -274,33 +279,33 @@ class Router:
         }
 
     async def acomplete(
-        self, route_name: str, messages: list[dict[str, str]], **params: Any
+        self, route_name: str, messages: list[dict[str, str]], **params: Unpack[CallOptions]
     ) -> Completion:
         """Call the route's chosen target (``params`` as for :func:`llmops.llm.acomplete`).
 
         A shadow target gets the same call concurrently; its answer and failure stay in its
-        span and never reach the caller (await :meth:`adrain` to wait for shadow calls).
+        span and never reach the caller. It runs on llmops' own event loop, so it outlives the
+        caller's loop, and the process waits for it at exit (up to 5 s; await :meth:`adrain`
+        to wait sooner). The completion names the route, the target and the version.
         """
-        from llmops.tracing import span
-
         route = self._route(route_name)
         target = self.choose(route_name)
         with span(f"route {route.name}", kind="chain") as parent:
             if route.shadow is not None:
-                task = asyncio.create_task(self._shadow(route, route.shadow, messages, params))
-                self._pending.add(task)
-                task.add_done_callback(self._pending.discard)
+                # detached, in this context: its span is a child of this route's span
+                shadow = detach(self._shadow(route, route.shadow, messages, params))
+                self._pending.add(shadow)
+                shadow.add_done_callback(self._pending.discard)
             model = await self.resolve(target)
             attributes = self._attributes(route, target, model)
             parent.set_attributes(attributes)
             with _tagged(attributes):
-                return await acomplete(messages, model, **params)
+                completion = await acomplete(messages, model, **params)
+        return dataclasses.replace(completion, route=route.name, route_target=target)
 
     async def _shadow(
-        self, route: Route, target: str, messages: list[dict[str, str]], params: dict[str, Any]
+        self, route: Route, target: str, messages: list[dict[str, str]], params: CallOptions
     ) -> None:
-        from llmops.tracing import span
-
         try:
             model = await self.resolve(target)
         except Exception as exc:  # recorded, never raised: a shadow must not affect the caller
@@ -314,21 +319,23 @@ class Router:
             return
         with _tagged(self._attributes(route, target, model, shadow=True)):
             try:
-                await acomplete(messages, model, **{**params, "retries": route.shadow_retries})
+                shadow: CallOptions = {**params, "retries": route.shadow_retries}
+                await acomplete(messages, model, **shadow)
             except Exception as exc:  # the llm span already holds the error
                 _log.debug("shadow call of route %s failed: %s", route.name, exc)
 
     async def adrain(self) -> None:
-        """Wait for the shadow calls still in flight (on this event loop)."""
+        """Wait for this router's shadow calls still in flight."""
         while self._pending:
-            await asyncio.gather(*list(self._pending))
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in list(self._pending)))
 
     def complete(
-        self, route_name: str, messages: list[dict[str, str]], **params: Any
+        self, route_name: str, messages: list[dict[str, str]], **params: Unpack[CallOptions]
     ) -> Completion:
         """Blocking form of :meth:`acomplete`."""
         return run_sync(self.acomplete(route_name, messages, **params))
 
     def drain(self) -> None:
-        """Blocking form of :meth:`adrain`, for shadow calls started by :meth:`complete`."""
-        run_sync(self.adrain())
+        """Blocking form of :meth:`adrain`."""
+        while self._pending:
+            concurrent.futures.wait(list(self._pending))

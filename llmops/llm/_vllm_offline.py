@@ -4,9 +4,7 @@ Concurrent calls are gathered into batches (up to ``max_batch`` requests, or wha
 within ``window_s`` of the first) and generated together by one ``vllm.LLM`` in a worker
 thread, so an eval runner with many cases in flight gets vLLM's batched throughput without
 an HTTP server. Each call keeps its own span, cache entry and retries in ``acomplete``.
-
-offline_model("support-bot@production", config, store)   # base weights + LoRA adapter
-offline_model("qwen", config, store)   # a configured hosted_vllm/ or vllm/ model
+Which weights a suite's model loads is decided above, in ``llmops.evals`` (``offline_model``).
 """
 
 from __future__ import annotations
@@ -17,35 +15,26 @@ import contextlib
 import functools
 import gc
 import queue
-import shlex
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llmops._exceptions import ConfigError, ModelError
 
-if TYPE_CHECKING:
-    from llmops.config import Config
-    from llmops.llm._client import ResolvedModel
-    from llmops.store import Store
-
 __all__ = [
-    "BACKEND",
+    "OFFLINE_BACKEND",
     "OfflineEngine",
     "OfflineOutput",
     "OfflineTarget",
     "close_offline_engines",
     "offline_engine",
-    "offline_model",
     "sampling_kwargs",
 ]
 
 #: The ``--backend`` value of ``llmops eval run``.
-BACKEND = "vllm-offline"
-PROVIDER = "vllm"
-_PREFIXES = ("hosted_vllm/", "vllm/")
+OFFLINE_BACKEND = "vllm-offline"
 #: Call parameters that become ``vllm.SamplingParams`` (same names there).
 _SAMPLING = (
     "temperature",
@@ -106,109 +95,6 @@ def sampling_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     if isinstance(kwargs.get("stop"), str):
         kwargs["stop"] = [kwargs["stop"]]
     return kwargs
-
-
-def _flag_args(argv: Sequence[str]) -> list[tuple[str, Any]]:
-    """``--enforce-eager --max-num-seqs 8`` as engine keyword arguments."""
-    found: list[tuple[str, Any]] = []
-    items = list(argv)
-    index = 0
-    while index < len(items):
-        item = items[index]
-        if not item.startswith("--"):
-            raise ConfigError(f"extra_args: expected a --flag, got {item!r} in {shlex.join(argv)}")
-        key, _, inline = item[2:].partition("=")
-        key = key.replace("-", "_")
-        if inline:
-            found.append((key, _literal(inline)))
-        elif index + 1 < len(items) and not items[index + 1].startswith("--"):
-            index += 1
-            found.append((key, _literal(items[index])))
-        else:
-            found.append((key, True))
-        index += 1
-    return found
-
-
-def _literal(text: str) -> Any:
-    for cast in (int, float):
-        with contextlib.suppress(ValueError):
-            return cast(text)
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def _engine_args(settings: Any, lora: bool) -> tuple[tuple[str, Any], ...]:
-    args: dict[str, Any] = {}
-    for key in (
-        "tensor_parallel_size",
-        "max_model_len",
-        "gpu_memory_utilization",
-        "dtype",
-        "quantization",
-    ):
-        value = getattr(settings, key)
-        if value is not None:
-            args[key] = value
-    if lora or settings.enable_lora:
-        args["enable_lora"] = True
-        for key in ("max_lora_rank", "max_loras"):
-            if getattr(settings, key) is not None:
-                args[key] = getattr(settings, key)
-    args.update(_flag_args(settings.extra_args))
-    return tuple(sorted(args.items()))
-
-
-def offline_model(name: str, config: Config, store: Store) -> ResolvedModel:
-    """The model ``name`` of an eval suite, run on vLLM's offline engine.
-
-    ``registry:NAME@SEL`` (or ``NAME@SEL``) loads the version's base weights with its LoRA
-    adapter; a configured model whose litellm name is ``hosted_vllm/X`` or ``vllm/X`` loads
-    ``X``. Engine settings (dtype, max_model_len, ``extra_args`` ...) come from
-    ``configs/serving.yaml`` as for ``llmops serve``.
-    """
-    from llmops.llm._client import ResolvedModel
-    from llmops.llm._endpoints_lookup import REGISTRY_PREFIX, is_registry_ref
-    from llmops.serving._command import base_model_of
-    from llmops.serving._spec import load_serving
-
-    serving = load_serving(config.project_dir).spec
-    if is_registry_ref(name) and name not in config.models:
-        from llmops.registry import get_model_version
-
-        version = get_model_version(store, name.removeprefix(REGISTRY_PREFIX))
-        settings = serving.settings_for(version.name)
-        adapter = version.adapter_path
-        target = OfflineTarget(
-            base=base_model_of(version, settings),
-            engine_args=_engine_args(settings, adapter is not None),
-            adapter_name=(settings.served_model_name or version.name) if adapter else None,
-            adapter_path=adapter,
-        )
-        return ResolvedModel(
-            name=version.ref,
-            model=f"{BACKEND}/{target.base}",
-            provider=PROVIDER,
-            params=dict(version.params),
-            offline=target,
-        )
-    key, spec = config.model(name)
-    if not spec.model.startswith(_PREFIXES):
-        raise ConfigError(
-            f"model '{key}' ({spec.model}) cannot run on --backend vllm-offline: it takes "
-            "registered model versions (registry:NAME@ALIAS) and hosted_vllm/ or vllm/ models"
-        )
-    base = spec.model.split("/", 1)[1]
-    settings = serving.settings_for(key)
-    target = OfflineTarget(
-        base=settings.base_model or base, engine_args=_engine_args(settings, False)
-    )
-    return ResolvedModel(
-        name=key,
-        model=f"{BACKEND}/{target.base}",
-        provider=PROVIDER,
-        params=dict(spec.params),
-        offline=target,
-    )
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmops.prompts import _registry
 from llmops.prompts._cache import DEFAULT_ALIAS_TTL, PromptClient
 from llmops.prompts._files import (
     ChatMessage,
@@ -23,9 +22,7 @@ from llmops.prompts._files import (
     load_prompt_file,
 )
 from llmops.prompts._registry import (
-    AliasEvent,
     PromptInfo,
-    alias_history,
     content_hash,
     get_prompt_version,
     get_version,
@@ -36,6 +33,7 @@ from llmops.prompts._registry import (
 from llmops.prompts._sync import SyncItem, plan_sync, sync_prompts
 from llmops.prompts._template import declared_variables, render_template
 from llmops.prompts._version import LATEST, PromptVersion, check_alias, diff_versions, parse_ref
+from llmops.store import AliasEvent, on_alias_moved, open_store
 
 __all__ = [
     "DEFAULT_ALIAS_TTL",
@@ -48,7 +46,6 @@ __all__ = [
     "PromptSpec",
     "PromptVersion",
     "SyncItem",
-    "alias_history",
     "check_alias",
     "check_prompt_name",
     "content_hash",
@@ -74,23 +71,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from llmops.gates._protect import GateToken
-    from llmops.store import Store
+    from llmops.store import GateToken, Store
 
 _client: PromptClient | None = None
 
 
 def _store(store: Store | None) -> Store:
-    from llmops.store import open_store
-
     return store if store is not None else open_store()
 
 
 def _default_client() -> PromptClient:
     global _client
     if _client is None:
-        from llmops.store import open_store
-
         _client = PromptClient(open_store)
     return _client
 
@@ -128,15 +120,16 @@ def set_alias(
     store: Store | None = None,
     gate: GateToken | None = None,
 ) -> AliasEvent:
-    """Point ``alias`` (e.g. ``staging``) of ``name`` at ``version``, recorded with why.
+    """Point ``alias`` (e.g. ``staging``) of ``name`` at ``version``, recorded with why: the
+    store's :func:`llmops.store.set_alias` for kind ``prompt``, in the project store by default.
 
     ``production`` is protected: it moves through ``llmops.gates.promote``.
     """
-    event = _registry.set_alias(
-        _store(store), name, alias, version, reason=reason, actor=actor, gate=gate
+    from llmops.store import set_alias as move
+
+    return move(
+        _store(store), "prompt", name, alias, version, reason=reason, actor=actor, gate=gate
     )
-    _default_client().invalidate(name)
-    return event
 
 
 def rollback_alias(
@@ -148,9 +141,17 @@ def rollback_alias(
     store: Store | None = None,
     gate: GateToken | None = None,
 ) -> AliasEvent:
-    """Move ``alias`` back to where it pointed before its last move."""
-    event = _registry.rollback_alias(
-        _store(store), name, alias, reason=reason, actor=actor, gate=gate
-    )
-    _default_client().invalidate(name)
-    return event
+    """Move ``alias`` back to where it pointed before its last move (the store's
+    :func:`llmops.store.rollback_alias` for kind ``prompt``)."""
+    from llmops.store import rollback_alias as move_back
+
+    return move_back(_store(store), "prompt", name, alias, reason=reason, actor=actor, gate=gate)
+
+
+def _forget(event: AliasEvent) -> None:
+    # any move (CLI, gates, another module) makes this process's cached alias lookups stale
+    if event.kind == "prompt" and _client is not None:
+        _client.invalidate(event.name)
+
+
+on_alias_moved(_forget)

@@ -140,7 +140,7 @@ def load_prompt_file(path: Path) -> PromptSpec:
     try:
         return PromptSpec.model_validate(data)
     except ValidationError as exc:
-        raise InputError(describe_validation_error(doc, exc)) from None
+        raise InputError(describe_validation_error(doc, exc, PromptSpec)) from None
 
 
 def list_prompt_files(prompts_dir: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""The prompt registry in the store: numbered content-hashed versions, aliases with history."""
+"""The prompt registry in the store: numbered content-hashed versions; their aliases move
+through the store's one alias service, registered here as kind ``prompt``."""
 
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ import orjson
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
-from llmops._exceptions import InputError, NotFoundError, StoreError
+from llmops._exceptions import NotFoundError, StoreError
 from llmops._identity import current_actor
-from llmops.gates._protect import GateToken, ensure_gated
+from llmops._suggest import did_you_mean
 from llmops.prompts._files import PromptSpec, check_prompt_name
-from llmops.prompts._template import declared_variables
-from llmops.prompts._version import LATEST, PromptVersion, check_alias
-from llmops.store import Store
-from llmops.store._aliases import AliasEvent, alias_events, move_alias
+from llmops.prompts._template import Template, declared_variables
+from llmops.prompts._version import LATEST, PromptVersion
+from llmops.store import Store, aliases_of_kind, register_alias_subject
 from llmops.store.models import (
-    PromptAliasEventRecord,
-    PromptAliasRecord,
+    AliasRecord,
     PromptRecord,
     PromptVersionRecord,
     table_of,
@@ -29,27 +28,22 @@ from llmops.store.models import (
 )
 
 __all__ = [
-    "AliasEvent",
     "PromptInfo",
-    "alias_history",
     "content_hash",
     "get_prompt_version",
     "get_version",
     "list_prompts",
     "list_versions",
     "register_prompt",
-    "rollback_alias",
-    "set_alias",
 ]
 
 _RETRIES = 8
 _P = table_of(PromptRecord)
 _V = table_of(PromptVersionRecord)
-_A = table_of(PromptAliasRecord)
-_E = table_of(PromptAliasEventRecord)
+_A = table_of(AliasRecord)
 
 
-def content_hash(kind: str, template: Any, model_params: dict[str, Any]) -> str:
+def content_hash(kind: str, template: Template, model_params: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of what defines a version."""
     canonical = orjson.dumps(
         {"kind": kind, "template": template, "model_params": model_params},
@@ -99,7 +93,8 @@ def _version_of(name: str, row: Any) -> PromptVersion:
 def _prompt_row(connection: Connection, name: str) -> Any:
     row = connection.execute(select(_P).where(_P.c.name == name)).first()
     if row is None:
-        raise NotFoundError(f"prompt '{name}' not found")
+        known = connection.execute(select(_P.c.name)).scalars()
+        raise NotFoundError(f"prompt '{name}' not found{did_you_mean(name, known)}")
     return row
 
 
@@ -179,7 +174,8 @@ def get_version(store: Store, name: str, selector: int | str = LATEST) -> Prompt
         query = query.order_by(_V.c.version.desc()).limit(1)
     else:
         query = query.join(
-            _A, (_A.c.prompt_id == _V.c.prompt_id) & (_A.c.version == _V.c.version)
+            _A,
+            (_A.c.kind == "prompt") & (_A.c.name == _P.c.name) & (_A.c.version == _V.c.version),
         ).where(_A.c.alias == selector)
     with store.engine.connect() as connection:
         row = connection.execute(query).first()
@@ -189,7 +185,7 @@ def get_version(store: Store, name: str, selector: int | str = LATEST) -> Prompt
                 raise NotFoundError(f"prompt '{name}' has no version {selector}")
             aliases = (
                 connection.execute(
-                    select(_A.c.alias).join(_P, _P.c.id == _A.c.prompt_id).where(_P.c.name == name)
+                    select(_A.c.alias).where(_A.c.kind == "prompt", _A.c.name == name)
                 )
                 .scalars()
                 .all()
@@ -230,94 +226,28 @@ def list_prompts(store: Store) -> list[PromptInfo]:
                 select(_V.c.prompt_id, func.max(_V.c.version)).group_by(_V.c.prompt_id)
             ).all()
         )
-        aliases: dict[int, dict[str, int]] = {}
-        for row in connection.execute(select(_A.c.prompt_id, _A.c.alias, _A.c.version)).all():
-            aliases.setdefault(row.prompt_id, {})[row.alias] = row.version
         prompts = connection.execute(select(_P).order_by(_P.c.name)).all()
+    aliases = aliases_of_kind(store, "prompt")
     return [
         PromptInfo(
             name=p.name,
             description=p.description,
             tags=list(p.tags or []),
             latest=latest.get(p.id, 0),
-            aliases=dict(sorted(aliases.get(p.id, {}).items())),
+            aliases=aliases.get(p.name, {}),
             created_at=p.created_at,
         )
         for p in prompts
     ]
 
 
-def _move(
-    store: Store, name: str, alias: str, version: int, actor: str, reason: str, action: str
-) -> AliasEvent:
-    with store.write() as session:
-        connection = session.connection()
-        prompt = _prompt_row(connection, name)
-        exists = connection.execute(
-            select(_V.c.id).where(_V.c.prompt_id == prompt.id, _V.c.version == version)
-        ).first()
-        if exists is None:
-            raise NotFoundError(f"prompt '{name}' has no version {version}")
-        return move_alias(
-            connection,
-            _A,
-            _E,
-            ("prompt_id", prompt.id),
-            alias,
-            version,
-            actor=actor,
-            reason=reason,
-            action=action,
-        )
+def _check_version(connection: Connection, name: str, version: int) -> None:
+    prompt = _prompt_row(connection, name)
+    exists = connection.execute(
+        select(_V.c.id).where(_V.c.prompt_id == prompt.id, _V.c.version == version)
+    ).first()
+    if exists is None:
+        raise NotFoundError(f"prompt '{name}' has no version {version}")
 
 
-def set_alias(
-    store: Store,
-    name: str,
-    alias: str,
-    version: int,
-    *,
-    reason: str,
-    actor: str | None = None,
-    gate: GateToken | None = None,
-) -> AliasEvent:
-    """Point ``alias`` at ``version``, recording who, when, from where and why.
-
-    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
-    """
-    check_alias(alias)
-    if not reason.strip():
-        raise InputError(f"moving alias '{alias}' of prompt '{name}' needs a reason")
-    ensure_gated("prompt", f"{name}@{version}", alias, gate)
-    return _move(store, name, alias, version, actor or current_actor(), reason, "set")
-
-
-def alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasEvent]:
-    """Every recorded move of the prompt's aliases (or of one alias), newest first."""
-    with store.engine.connect() as connection:
-        prompt = _prompt_row(connection, name)
-        return alias_events(connection, _E, ("prompt_id", prompt.id), alias)
-
-
-def rollback_alias(
-    store: Store,
-    name: str,
-    alias: str,
-    *,
-    reason: str = "",
-    actor: str | None = None,
-    gate: GateToken | None = None,
-) -> AliasEvent:
-    """Move ``alias`` back to the version it pointed to before its last move."""
-    check_alias(alias)
-    events = alias_history(store, name, alias)
-    if not events:
-        raise NotFoundError(f"prompt '{name}' has no alias '{alias}'")
-    previous = events[0].from_version
-    if previous is None:
-        raise InputError(
-            f"alias '{alias}' of prompt '{name}' has no earlier version to roll back to"
-        )
-    why = reason or f"rollback from version {events[0].to_version}"
-    ensure_gated("prompt", f"{name}@{previous}", alias, gate)
-    return _move(store, name, alias, previous, actor or current_actor(), why, "rollback")
+register_alias_subject("prompt", check_version=_check_version)

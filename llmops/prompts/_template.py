@@ -8,6 +8,7 @@ which is replaced by the list of messages passed as variable NAME (e.g. a chat h
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -16,11 +17,13 @@ from jinja2 import Template as JinjaTemplate
 from jinja2.exceptions import SecurityError
 
 from llmops._exceptions import TemplateError
+from llmops._suggest import closest
 from llmops.prompts._sandbox import MAX_OUTPUT, Sandbox, budget, budget_scope
 
 __all__ = [
     "ROLES",
     "Message",
+    "Template",
     "TemplateKind",
     "declared_variables",
     "placeholders_of",
@@ -29,6 +32,8 @@ __all__ = [
 
 TemplateKind = Literal["text", "chat"]
 Message = dict[str, Any]
+#: A text template's source, or a chat template's messages (placeholders included).
+Template = str | list[Message]
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
 _ENV = Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -66,20 +71,22 @@ def _variables_of(source: str, where: str) -> frozenset[str]:
         raise _too_deep(where) from None
 
 
-def _sources(kind: TemplateKind, template: Any) -> list[str]:
-    if kind == "text":
+def _sources(kind: TemplateKind, template: Template) -> list[str]:
+    if kind == "text" or isinstance(template, str):
         return [str(template)]
     return [str(message["content"]) for message in template if "placeholder" not in message]
 
 
-def placeholders_of(kind: TemplateKind, template: Any) -> list[str]:
+def placeholders_of(kind: TemplateKind, template: Template) -> list[str]:
     """Names of the message-list placeholders of a chat template."""
-    if kind == "text":
+    if kind == "text" or isinstance(template, str):
         return []
     return [str(message["placeholder"]) for message in template if "placeholder" in message]
 
 
-def declared_variables(kind: TemplateKind, template: Any, where: str = "template") -> list[str]:
+def declared_variables(
+    kind: TemplateKind, template: Template, where: str = "template"
+) -> list[str]:
     """The variables a template reads (placeholders included), sorted."""
     names: set[str] = set(placeholders_of(kind, template))
     for source in _sources(kind, template):
@@ -87,7 +94,7 @@ def declared_variables(kind: TemplateKind, template: Any, where: str = "template
     return sorted(names)
 
 
-def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
+def _render_one(source: str, variables: Mapping[str, object], where: str) -> str:
     """Render inside the running budget, streaming so the output stops at its cap."""
     template = _compile(source, where)
     spend = budget()
@@ -117,7 +124,7 @@ def _render_one(source: str, variables: dict[str, Any], where: str) -> str:
         raise TemplateError(f"{where}: template ran out of memory") from None
 
 
-def _history(name: str, value: Any, where: str) -> list[Message]:
+def _history(name: str, value: object, where: str) -> list[Message]:
     if not isinstance(value, list | tuple):
         raise TemplateError(f"{where}: placeholder '{name}' needs a list of messages")
     messages: list[Message] = []
@@ -133,8 +140,8 @@ def _history(name: str, value: Any, where: str) -> list[Message]:
 
 def render_template(
     kind: TemplateKind,
-    template: Any,
-    variables: dict[str, Any],
+    template: Template,
+    variables: Mapping[str, object],
     where: str = "template",
     *,
     allow_extra: bool = False,
@@ -148,7 +155,10 @@ def render_template(
     declared = declared_variables(kind, template, where)
     missing = [name for name in declared if name not in variables]
     if missing:
-        raise TemplateError(f"{where}: missing template variable '{missing[0]}'")
+        # a variable given but not read is most likely the missing one misspelt
+        given = closest(missing[0], (name for name in variables if name not in declared))
+        hint = f" (got '{given}'; did you mean it?)" if given is not None else ""
+        raise TemplateError(f"{where}: missing template variable '{missing[0]}'{hint}")
     if not allow_extra:
         extra = sorted(set(variables) - set(declared))
         if extra:
@@ -157,7 +167,7 @@ def render_template(
                 f"(the template reads: {', '.join(declared) or 'nothing'})"
             )
     with budget_scope():  # one budget for the whole render, every message of a chat included
-        if kind == "text":
+        if kind == "text" or isinstance(template, str):
             return _render_one(str(template), variables, where)
         rendered: list[Message] = []
         for message in template:

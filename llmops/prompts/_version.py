@@ -12,22 +12,12 @@ import orjson
 import yaml
 
 from llmops._exceptions import InputError, OutputParseError
-from llmops.prompts._template import Message, TemplateKind, render_template
+from llmops._json import JSONValue
+from llmops._prompt_ref import PromptRef, RenderedMessages, RenderedText
+from llmops.prompts._template import Message, Template, TemplateKind, render_template
+from llmops.store import LATEST, check_alias
 
 __all__ = ["LATEST", "PromptVersion", "check_alias", "diff_versions", "parse_ref"]
-
-LATEST = "latest"
-_ALIAS = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
-
-
-def check_alias(alias: str) -> str:
-    """``alias`` if it is a valid movable alias name, else a clear ``InputError``."""
-    if alias == LATEST or not _ALIAS.match(alias):
-        raise InputError(
-            f"invalid alias {alias!r}: use lower-case letters, digits, '_' or '-', starting with a "
-            f"letter (and not '{LATEST}', which always means the newest version)"
-        )
-    return alias
 
 
 def parse_ref(ref: str) -> tuple[str, int | str]:
@@ -54,7 +44,7 @@ class PromptVersion:
     id: int
     content_hash: str
     kind: TemplateKind
-    template: Any
+    template: Template
     variables: list[str]
     model_params: dict[str, Any] = field(default_factory=dict)
     message: str = ""
@@ -66,17 +56,26 @@ class PromptVersion:
         """``name@version``."""
         return f"{self.name}@{self.version}"
 
-    def render(self, allow_extra: bool = False, **variables: Any) -> str | list[Message]:
-        """A string (text template) or a list of chat messages ready for litellm."""
-        return render_template(
+    def render(self, allow_extra: bool = False, **variables: object) -> str | list[Message]:
+        """A string (text template) or a list of chat messages ready for litellm.
+
+        Either remembers this version (``RenderedText`` / ``RenderedMessages``), so a model
+        called with it records the prompt's name and version on its span.
+        """
+        rendered = render_template(
             self.kind, self.template, variables, where=f"prompt {self.ref}", allow_extra=allow_extra
         )
-
-    def messages(self, **variables: Any) -> list[Message]:
-        """The rendered prompt as chat messages (a text template becomes one user message)."""
-        rendered = self.render(**variables)
+        lineage = PromptRef(self.name, self.version, self.id)
         if isinstance(rendered, str):
-            return [{"role": "user", "content": rendered}]
+            return RenderedText(rendered, lineage)
+        return RenderedMessages(rendered, lineage)
+
+    def messages(self, **variables: object) -> list[Message]:
+        """The rendered prompt as chat messages (a text template becomes one user message)."""
+        rendered = self.render(False, **variables)
+        if isinstance(rendered, str):
+            lineage = PromptRef(self.name, self.version, self.id)
+            return RenderedMessages([{"role": "user", "content": rendered}], lineage)
         return rendered
 
     @property
@@ -88,14 +87,14 @@ class PromptVersion:
         schema = response_format.get("json_schema", {}).get("schema")
         return schema if isinstance(schema, dict) else None
 
-    def parse(self, output: str) -> Any:
+    def parse(self, output: str) -> JSONValue:
         """The model output as JSON, validated against the version's schema when it has one."""
         text = output.strip()
         fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.S)
         if fenced:
             text = fenced.group(1)
         try:
-            value = orjson.loads(text)
+            value: JSONValue = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise OutputParseError(f"prompt {self.ref}: output is not valid JSON: {exc}") from None
         schema = self.output_schema

@@ -16,25 +16,21 @@ from llmops.rag._embed import (
     get_embedder,
 )
 from llmops.rag._index import (
-    AliasMove,
     IndexDiff,
     IndexInfo,
     build_index,
     delete_index,
     diff_indexes,
-    index_alias_history,
     list_indexes,
     resolve_index,
-    set_index_alias,
 )
 from llmops.rag._loaders import Document, LoadReport, load_sources
 from llmops.rag._rerank import LLMReranker
-from llmops.rag._retrieve import Retrieved, Retriever, reciprocal_rank_fusion
+from llmops.rag._retrieve import Reranker, Retrieved, Retriever, reciprocal_rank_fusion
 from llmops.rag._service import answer, build, retrieve
 from llmops.rag._spec import PipelineSpec, RetrieverSpec, SourceSpec, SplitterSpec, load_pipeline
 
 __all__ = [
-    "AliasMove",
     "Answer",
     "Chunk",
     "Document",
@@ -47,6 +43,7 @@ __all__ = [
     "LoadReport",
     "LocalMiniLM",
     "PipelineSpec",
+    "Reranker",
     "Retrieved",
     "Retriever",
     "RetrieverSpec",
@@ -60,13 +57,11 @@ __all__ = [
     "diff_indexes",
     "format_context",
     "get_embedder",
-    "index_alias_history",
     "list_indexes",
     "load_pipeline",
     "load_sources",
     "reciprocal_rank_fusion",
     "resolve_index",
     "retrieve",
-    "set_index_alias",
     "split_documents",
 ]

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmops._exceptions import ConfigError, InputError, ModelError, StoreError
+from llmops._litellm import import_litellm
+from llmops._retry import retrying
 
 if TYPE_CHECKING:
     import numpy as np
@@ -202,7 +204,7 @@ class LiteLLMEmbedder:
         batch_size: int = 256,
         retries: int = 2,
         backoff_s: float = 0.5,
-        **params: Any,
+        **params: object,
     ) -> None:
         if not model.strip():
             raise ConfigError("an embedding model name is empty")
@@ -239,21 +241,18 @@ class LiteLLMEmbedder:
     def _call(self, batch: list[str]) -> Vectors:
         import numpy as np
 
-        from llmops.llm._client import _is_retryable, _litellm
-
-        litellm = _litellm()
-        for attempt in range(1, self.retries + 2):
-            try:
-                response = litellm.embedding(model=self.model, input=batch, **self.params)
-                break
-            except Exception as exc:
-                if attempt > self.retries or not _is_retryable(exc):
-                    message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-                    raise ModelError(
-                        f"embedding model '{self.model}' failed after {attempt} attempt(s): "
-                        f"{message}"
-                    ) from None
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+        litellm = import_litellm()
+        attempts = 0
+        try:
+            for attempt in retrying(self.retries, self.backoff_s):
+                with attempt:
+                    attempts += 1
+                    response = litellm.embedding(model=self.model, input=batch, **self.params)
+        except Exception as exc:  # the last attempt's failure, or one no retry can fix
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            raise ModelError(
+                f"embedding model '{self.model}' failed after {attempts} attempt(s): {message}"
+            ) from None
         data = sorted(response.data, key=lambda item: _field(item, "index") or 0)
         vectors = [_field(item, "embedding") for item in data]
         if len(vectors) != len(batch):

@@ -14,19 +14,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select
 
+from llmops._aio import interrupted_exit_code
 from llmops._exceptions import InputError, NotFoundError
+from llmops._suggest import did_you_mean
 from llmops.rag._chunking import Chunk, split_documents
 from llmops.rag._loaders import load_sources
 from llmops.rag._spec import LoadedPipeline
-from llmops.store import Store
+from llmops.store import Store, aliases_of_kind, register_alias_subject
 from llmops.store.models import (
-    RagAliasEventRecord,
-    RagAliasRecord,
     RagChunkRecord,
     RagIndexRecord,
     table_of,
@@ -34,25 +35,23 @@ from llmops.store.models import (
 )
 
 if TYPE_CHECKING:
-    from llmops.gates._protect import GateToken
-    from llmops.tracing._redact import Redactor
+    from sqlalchemy import Connection
+
+    from llmops.rag._embed import Embedder
+    from llmops.tracing import Redactor
 
 __all__ = [
-    "AliasMove",
     "IndexDiff",
     "IndexInfo",
     "build_index",
     "chroma_client",
     "delete_index",
     "diff_indexes",
-    "index_alias_history",
     "list_indexes",
     "resolve_index",
-    "set_index_alias",
 ]
 
-_I, _C, _A = table_of(RagIndexRecord), table_of(RagChunkRecord), table_of(RagAliasRecord)
-_E = table_of(RagAliasEventRecord)
+_I, _C = table_of(RagIndexRecord), table_of(RagChunkRecord)
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -99,7 +98,7 @@ class IndexInfo:
     splitter: dict[str, Any]
     files: list[dict[str, Any]]
     aliases: list[str]
-    created_at: Any
+    created_at: datetime
     error: str | None = None
 
     @property
@@ -165,7 +164,7 @@ def build_index(
     loaded: LoadedPipeline,
     data_dir: Path,
     *,
-    embedder: Any = None,
+    embedder: Embedder | None = None,
     on_progress: Callable[[str, int, int], None] | None = None,
     redactor: Redactor | None = None,
 ) -> tuple[IndexInfo, list[tuple[str, str]]]:
@@ -268,8 +267,6 @@ def build_index(
 
 
 def _error_text(exc: BaseException) -> str:
-    from llmops._aio import interrupted_exit_code
-
     # Ctrl-C or SIGTERM (also when a library turned it into another error: an import cut
     # short reports its package missing); `rag build` again starts a new version.
     if isinstance(exc, KeyboardInterrupt) or interrupted_exit_code() is not None:
@@ -294,18 +291,20 @@ def _drop_artifacts(client: Any, collection: str, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _aliases(connection: Any, pipeline: str) -> dict[int, list[str]]:
-    aliases: dict[int, list[str]] = {}
-    for row in connection.execute(select(_A).where(_A.c.pipeline == pipeline)).all():
-        aliases.setdefault(row.version, []).append(row.alias)
-    return aliases
+def _aliases(store: Store, pipelines: list[str]) -> dict[str, dict[int, list[str]]]:
+    """pipeline -> version -> the aliases pointing at it."""
+    found: dict[str, dict[int, list[str]]] = {name: {} for name in pipelines}
+    for name, aliases in aliases_of_kind(store, "index", pipelines).items():
+        for alias, version in aliases.items():
+            found[name].setdefault(version, []).append(alias)
+    return found
 
 
 def resolve_index(store: Store, ref: str) -> IndexInfo:
     """``name`` (newest ready), ``name@3`` or ``name@production``; unfinished builds don't."""
     name, _, selector = ref.partition("@")
+    aliases = _aliases(store, [name])[name]
     with store.engine.connect() as connection:
-        aliases = _aliases(connection, name)
         query = select(_I).where(_I.c.pipeline == name, _I.c.status == "ready")
         if not selector or selector == "latest":
             query = query.order_by(_I.c.version.desc()).limit(1)
@@ -317,8 +316,10 @@ def resolve_index(store: Store, ref: str) -> IndexInfo:
                 raise NotFoundError(f"RAG index '{name}' has no alias '{selector}'")
             query = query.where(_I.c.version == version)
         row = connection.execute(query).first()
+        known = set() if row else set(connection.execute(select(_I.c.pipeline)).scalars())
     if row is None:
-        raise NotFoundError(f"RAG index '{ref}' not found (no ready version)")
+        hint = "" if name in known else did_you_mean(name, known)
+        raise NotFoundError(f"RAG index '{ref}' not found (no ready version){hint}")
     return _info(row, sorted(aliases.get(row.version, [])))
 
 
@@ -329,82 +330,22 @@ def list_indexes(store: Store, pipeline: str | None = None) -> list[IndexInfo]:
         query = query.where(_I.c.pipeline == pipeline)
     with store.engine.connect() as connection:
         rows = connection.execute(query).all()
-        aliases = {name: _aliases(connection, name) for name in {row.pipeline for row in rows}}
+    aliases = _aliases(store, sorted({row.pipeline for row in rows}))
     return [_info(row, sorted(aliases[row.pipeline].get(row.version, []))) for row in rows]
 
 
-def set_index_alias(
-    store: Store,
-    pipeline: str,
-    alias: str,
-    version: int,
-    *,
-    reason: str,
-    actor: str | None = None,
-    gate: GateToken | None = None,
-) -> AliasMove:
-    """Point ``alias`` of a pipeline's index at a ready version, recording who, when and why.
-
-    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
-    """
-    from llmops._identity import current_actor
-    from llmops.gates._protect import ensure_gated
-    from llmops.prompts import check_alias
-
-    check_alias(alias)
-    if not reason.strip():
-        raise InputError(f"moving alias '{alias}' of index '{pipeline}' needs a reason")
-    ensure_gated("index", f"{pipeline}@{version}", alias, gate)
-    resolve_index(store, f"{pipeline}@{version}")
-    who, now = actor or current_actor(), utcnow()
-    with store.write() as session:
-        connection = session.connection()
-        previous = connection.execute(
-            select(_A.c.version).where(_A.c.pipeline == pipeline, _A.c.alias == alias)
-        ).scalar()
-        connection.execute(delete(_A).where(_A.c.pipeline == pipeline, _A.c.alias == alias))
-        connection.execute(
-            insert(_A).values(pipeline=pipeline, alias=alias, version=version, updated_at=now)
+def _check_version(connection: Connection, pipeline: str, version: int) -> None:
+    """Only a ready version may be aliased: a failed or unfinished build serves nothing."""
+    found = connection.execute(
+        select(_I.c.id).where(
+            _I.c.pipeline == pipeline, _I.c.version == version, _I.c.status == "ready"
         )
-        connection.execute(
-            insert(_E).values(
-                pipeline=pipeline,
-                alias=alias,
-                from_version=previous,
-                to_version=version,
-                actor=who,
-                reason=reason,
-                created_at=now,
-            )
-        )
-    return AliasMove(alias, previous, version, who, reason, now)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"RAG index '{pipeline}@{version}' not found (no ready version)")
 
 
-@dataclass(frozen=True)
-class AliasMove:
-    """One recorded move of an index alias."""
-
-    alias: str
-    from_version: int | None
-    to_version: int
-    actor: str
-    reason: str
-    created_at: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def index_alias_history(store: Store, pipeline: str) -> list[AliasMove]:
-    """Every move of the pipeline's index aliases, newest first."""
-    with store.engine.connect() as connection:
-        rows = connection.execute(
-            select(_E).where(_E.c.pipeline == pipeline).order_by(_E.c.id.desc())
-        ).all()
-    return [
-        AliasMove(r.alias, r.from_version, r.to_version, r.actor, r.reason, r.created_at)
-        for r in rows
-    ]
+register_alias_subject("index", check_version=_check_version)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import hashlib
 import html
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import orjson
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops._hf import import_datasets, quiet_datasets
+from llmops._plugins import load_plugin, wrong_kind
 from llmops.rag._spec import SourceSpec
 
 __all__ = ["Document", "LoadReport", "load_sources"]
@@ -67,6 +70,28 @@ def _read_file(path: Path) -> str:
     if path.suffix.lower() in (".html", ".htm"):
         text = html.unescape(_TAGS.sub(" ", text))
     return text
+
+
+@functools.cache
+def _reader(suffix: str) -> Callable[[Path], str] | None:
+    """How files of ``suffix`` are read: built in, or by an installed plugin registered under
+    the suffix without its dot (``llmops.loaders``: a function ``path -> text``)."""
+    if suffix in _TEXT_SUFFIXES:
+        return _read_file
+    name = suffix.removeprefix(".")
+    load = load_plugin("llmops.loaders", name) if name else None
+    if load is None:
+        return None
+    if not callable(load):
+        raise wrong_kind("llmops.loaders", name, "a function from a file path to its text")
+
+    def read(path: Path) -> str:
+        text = load(path)
+        if not isinstance(text, str):  # reported for this file, which is then skipped
+            raise wrong_kind("llmops.loaders", name, "a function returning text")
+        return text
+
+    return read
 
 
 def _within(real: str, roots: tuple[str, ...]) -> bool:
@@ -151,11 +176,12 @@ def _folder(
     paths = [root] if root.is_file() else _walk(root, source, roots, report)
     documents = []
     for path in paths:
-        if path.suffix.lower() not in _TEXT_SUFFIXES:
+        read = _reader(path.suffix.lower())
+        if read is None:
             report.skipped.append((str(path), f"unsupported file type '{path.suffix}'"))
             continue
         try:
-            text = _read_file(path)
+            text = read(path)
         except Exception as exc:  # unreadable: report, skip, go on
             report.skipped.append((str(path), f"{type(exc).__name__}: {exc}"[:200]))
             continue
@@ -210,7 +236,6 @@ _DATASET_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jso
 
 def _dataset(source: SourceSpec, base: Path, report: LoadReport) -> list[Document]:
     """Records of a local file through Hugging Face ``datasets`` (offline: no hub access)."""
-    import os
     import tempfile
 
     path = (base / (source.dataset or "")).resolve()
@@ -221,20 +246,16 @@ def _dataset(source: SourceSpec, base: Path, report: LoadReport) -> list[Documen
         raise InputError(
             f"{path}: unsupported dataset file type (use .parquet, .csv, .json or .jsonl)"
         )
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        import datasets
+        datasets = import_datasets()
     except ImportError:
         raise InputError(
             "a 'dataset' source needs the package datasets (pip install datasets)"
         ) from None
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
     report.files.append(
         {"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     )
-    with tempfile.TemporaryDirectory(prefix="llmops-hf-") as cache:
+    with tempfile.TemporaryDirectory(prefix="llmops-hf-") as cache, quiet_datasets(datasets):
         try:
             rows = datasets.load_dataset(
                 kind, data_files=str(path), split=source.split, cache_dir=cache

@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
+from llmops._aio import run_sync
 from llmops.rag._retrieve import Retrieved
+
+if TYPE_CHECKING:
+    from llmops.config import Config
 
 __all__ = ["LLMReranker"]
 
@@ -27,14 +31,16 @@ class LLMReranker:
     """Scores each (query, passage) pair with a configured model, concurrently."""
 
     def __init__(
-        self, model: str | None = None, *, config: Any = None, concurrency: int = 4
+        self, model: str | None = None, *, config: Config | None = None, concurrency: int = 4
     ) -> None:
+        # lazy: keeps import llmops light
         from llmops.llm import resolve_model
 
         self.model = resolve_model(model, config)
         self.concurrency = concurrency
 
     async def _score(self, query: str, chunk: Retrieved, gate: asyncio.Semaphore) -> float | None:
+        # lazy: keeps import llmops light
         from llmops.llm import acomplete
 
         messages = [
@@ -52,7 +58,7 @@ class LLMReranker:
 
     def rerank(self, query: str, chunks: list[Retrieved], k: int) -> list[Retrieved]:
         """The best ``k`` of ``chunks`` by the model's score (ties keep retrieval order)."""
-        from llmops._aio import run_sync
+        # lazy: keeps import llmops light
         from llmops.tracing import span
 
         with span("rerank", kind="reranker") as traced:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
@@ -17,7 +17,10 @@ from llmops._exceptions import InputError
 from llmops.rag._bm25 import search_bm25
 from llmops.rag._index import IndexInfo, bm25_dir, chroma_client
 
-__all__ = ["Retrieved", "Retriever", "reciprocal_rank_fusion"]
+if TYPE_CHECKING:
+    from llmops.rag._embed import Embedder
+
+__all__ = ["Reranker", "Retrieved", "Retriever", "reciprocal_rank_fusion"]
 
 Mode = Literal["dense", "bm25", "hybrid"]
 
@@ -33,6 +36,14 @@ class Retrieved:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata}
+
+
+class Reranker(Protocol):
+    """Reorders retrieved chunks for a query (``LLMReranker`` is one)."""
+
+    def rerank(self, query: str, chunks: list[Retrieved], k: int) -> list[Retrieved]:
+        """The best ``k`` of ``chunks``, best first."""
+        ...
 
 
 def reciprocal_rank_fusion(
@@ -84,7 +95,9 @@ def _exact_index(folder: Path) -> _ExactIndex | None:
 class Retriever:
     """Queries one ready index version with the embedder it was built with."""
 
-    def __init__(self, info: IndexInfo, data_dir: Path, *, embedder: Any = None) -> None:
+    def __init__(
+        self, info: IndexInfo, data_dir: Path, *, embedder: Embedder | None = None
+    ) -> None:
         from llmops.rag._embed import get_embedder
 
         self.info = info
@@ -187,11 +200,12 @@ class Retriever:
         candidates: int = 50,
         rrf_k: int = 60,
         where: dict[str, Any] | None = None,
-        reranker: Any = None,
+        reranker: Reranker | None = None,
         rerank_candidates: int = 20,
         bm25_weight: float = 1.0,
     ) -> list[Retrieved]:
         """The best ``k`` chunks for ``query`` (reranked when a reranker is given), traced."""
+        # lazy: keeps import llmops light
         from llmops.tracing import span
 
         depth = max(k, rerank_candidates) if reranker is not None else k

@@ -38,7 +38,8 @@ def build(
     loaded = load_pipeline(pipeline, _configs_dir(config))
     redactor = None
     if config.rag.redact_chunks:
-        from llmops.tracing._setup import current_redactor
+        # lazy: keeps import llmops light
+        from llmops.tracing import current_redactor
 
         # the tracing settings' patterns; a chunk is masked but never cut
         redactor = current_redactor(config).with_max_chars(2**62)
@@ -97,6 +98,7 @@ def answer(
     store: Store | None = None,
 ) -> Answer:
     """Answer ``question`` from ``index`` with the pipeline's prompt; cites chunk ids."""
+    # lazy: keeps import llmops light
     from llmops.llm import complete, resolve_model
     from llmops.prompts import (
         find_prompt_file,

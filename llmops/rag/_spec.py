@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops._suggest import did_you_mean
 from llmops._yaml import describe_validation_error, load_yaml
 
 __all__ = [
@@ -138,6 +139,7 @@ def load_pipeline(name_or_path: str, configs_dir: Path) -> LoadedPipeline:
         )
         raise NotFoundError(
             f"RAG pipeline '{name_or_path}' not found ({path}; known: {', '.join(known) or 'none'})"
+            + did_you_mean(candidate.stem, known)
         )
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
@@ -145,5 +147,5 @@ def load_pipeline(name_or_path: str, configs_dir: Path) -> LoadedPipeline:
     try:
         spec = PipelineSpec.model_validate({"name": path.stem, **doc.data})
     except ValidationError as exc:
-        raise InputError(describe_validation_error(doc, exc)) from None
+        raise InputError(describe_validation_error(doc, exc, PipelineSpec)) from None
     return LoadedPipeline(spec=spec, path=path, base_dir=path.parent)

@@ -1,5 +1,6 @@
 """Model registry: registered models with immutable numbered versions (what to call, which
-adapter bytes), aliases moved with history, and lineage to training and eval runs.
+adapter bytes), aliases moved through the store's alias service (kind ``model``), and lineage
+to training and eval runs.
 
     from llmops.registry import register_model_version, resolve_registry_model
     register_model_version(store, "support-bot", serve_model="hosted_vllm/qwen-ft", ...)
@@ -10,19 +11,16 @@ from __future__ import annotations
 
 from llmops.registry._adapter import adapter_digest
 from llmops.registry._lineage import EvalRunSummary, ModelLineage, link_lineage, model_lineage
+from llmops.registry._llm_hook import MODEL_REGISTRY as MODEL_REGISTRY  # for llmops._hooks
 from llmops.registry._models import (
     get_model_version,
     list_model_versions,
     list_models,
-    model_alias_history,
     register_model_version,
     resolve_registry_model,
-    rollback_model_alias,
-    set_model_alias,
 )
 from llmops.registry._version import (
     LATEST,
-    AliasEvent,
     ModelInfo,
     ModelVersion,
     check_model_name,
@@ -31,7 +29,6 @@ from llmops.registry._version import (
 
 __all__ = [
     "LATEST",
-    "AliasEvent",
     "EvalRunSummary",
     "ModelInfo",
     "ModelLineage",
@@ -42,11 +39,8 @@ __all__ = [
     "link_lineage",
     "list_model_versions",
     "list_models",
-    "model_alias_history",
     "model_lineage",
     "parse_model_ref",
     "register_model_version",
     "resolve_registry_model",
-    "rollback_model_alias",
-    "set_model_alias",
 ]

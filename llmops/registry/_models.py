@@ -1,4 +1,5 @@
-"""The model registry in the store: numbered immutable versions, aliases with history."""
+"""The model registry in the store: numbered immutable versions; their aliases move through
+the store's one alias service, registered here as kind ``model``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import InputError, NotFoundError, StoreError
 from llmops._identity import current_actor
+from llmops._suggest import did_you_mean
 from llmops.config import ModelConfig
-from llmops.gates._protect import GateToken, ensure_gated
-from llmops.prompts import check_alias
 from llmops.registry._adapter import adapter_digest
 from llmops.registry._version import (
     LATEST,
-    AliasEvent,
     ModelInfo,
     ModelVersion,
     check_json_object,
@@ -24,11 +23,9 @@ from llmops.registry._version import (
     normalize_lineage,
     parse_model_ref,
 )
-from llmops.store import Store
-from llmops.store._aliases import alias_events, move_alias
+from llmops.store import Store, aliases_of_kind, register_alias_subject
 from llmops.store.models import (
-    ModelAliasEventRecord,
-    ModelAliasRecord,
+    AliasRecord,
     ModelVersionRecord,
     RegisteredModelRecord,
     table_of,
@@ -39,18 +36,14 @@ __all__ = [
     "get_model_version",
     "list_model_versions",
     "list_models",
-    "model_alias_history",
     "register_model_version",
     "resolve_registry_model",
-    "rollback_model_alias",
-    "set_model_alias",
 ]
 
 _RETRIES = 8
 _M = table_of(RegisteredModelRecord)
 _V = table_of(ModelVersionRecord)
-_A = table_of(ModelAliasRecord)
-_E = table_of(ModelAliasEventRecord)
+_A = table_of(AliasRecord)
 
 
 def version_of(name: str, row: Any) -> ModelVersion:
@@ -78,7 +71,8 @@ def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any:
     query = select(_M).where(_M.c.name == name)
     row = connection.execute(query.with_for_update() if lock else query).first()
     if row is None:
-        raise NotFoundError(f"model '{name}' not found")
+        known = connection.execute(select(_M.c.name)).scalars()
+        raise NotFoundError(f"model '{name}' not found{did_you_mean(name, known)}")
     return row
 
 
@@ -184,7 +178,8 @@ def get_model_version(store: Store, name: str, selector: int | str | None = None
         query = query.order_by(_V.c.version.desc()).limit(1)
     else:
         query = query.join(
-            _A, (_A.c.model_id == _V.c.model_id) & (_A.c.version == _V.c.version)
+            _A,
+            (_A.c.kind == "model") & (_A.c.name == _M.c.name) & (_A.c.version == _V.c.version),
         ).where(_A.c.alias == selector)
     with store.engine.connect() as connection:
         row = connection.execute(query).first()
@@ -194,7 +189,7 @@ def get_model_version(store: Store, name: str, selector: int | str | None = None
                 raise NotFoundError(f"model '{name}' has no version {selector}")
             aliases = (
                 connection.execute(
-                    select(_A.c.alias).join(_M, _M.c.id == _A.c.model_id).where(_M.c.name == name)
+                    select(_A.c.alias).where(_A.c.kind == "model", _A.c.name == name)
                 )
                 .scalars()
                 .all()
@@ -238,95 +233,28 @@ def list_models(store: Store) -> list[ModelInfo]:
                 )
             ).all()
         }
-        aliases: dict[int, dict[str, int]] = {}
-        for row in connection.execute(select(_A.c.model_id, _A.c.alias, _A.c.version)).all():
-            aliases.setdefault(row.model_id, {})[row.alias] = row.version
         models = connection.execute(select(_M).order_by(_M.c.name)).all()
+    aliases = aliases_of_kind(store, "model")
     return [
         ModelInfo(
             name=m.name,
             latest=latest[m.id].version if m.id in latest else 0,
             serve_model=latest[m.id].serve_model if m.id in latest else "",
-            aliases=dict(sorted(aliases.get(m.id, {}).items())),
+            aliases=aliases.get(m.name, {}),
             created_at=m.created_at,
         )
         for m in models
     ]
 
 
-def _move(
-    store: Store, name: str, alias: str, version: int, actor: str, reason: str, action: str
-) -> AliasEvent:
-    with store.write() as session:
-        connection = session.connection()
-        model = model_row(connection, name, lock=True)  # one move of a model's aliases at a time
-        exists = connection.execute(
-            select(_V.c.id).where(_V.c.model_id == model.id, _V.c.version == version)
-        ).first()
-        if exists is None:
-            raise NotFoundError(f"model '{name}' has no version {version}")
-        return move_alias(
-            connection,
-            _A,
-            _E,
-            ("model_id", model.id),
-            alias,
-            version,
-            actor=actor,
-            reason=reason,
-            action=action,
-        )
-
-
-def set_model_alias(
-    store: Store,
-    name: str,
-    alias: str,
-    version: int,
-    *,
-    reason: str,
-    actor: str | None = None,
-    gate: GateToken | None = None,
-) -> AliasEvent:
-    """Point ``alias`` at ``version``, recording who, when, from where and why.
-
-    A protected alias (``production``) needs the ``gate`` token of a recorded decision.
-    """
+def _check_version(connection: Connection, name: str, version: int) -> None:
     check_model_name(name)
-    check_alias(alias)
-    if not reason.strip():
-        raise InputError(f"moving alias '{alias}' of model '{name}' needs a reason")
-    ensure_gated("model", f"{name}@{version}", alias, gate)
-    return _move(store, name, alias, version, actor or current_actor(), reason, "set")
+    model = model_row(connection, name)
+    exists = connection.execute(
+        select(_V.c.id).where(_V.c.model_id == model.id, _V.c.version == version)
+    ).first()
+    if exists is None:
+        raise NotFoundError(f"model '{name}' has no version {version}")
 
 
-def model_alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasEvent]:
-    """Every recorded move of the model's aliases (or of one alias), newest first."""
-    check_model_name(name)
-    with store.engine.connect() as connection:
-        model = model_row(connection, name)
-        return alias_events(connection, _E, ("model_id", model.id), alias)
-
-
-def rollback_model_alias(
-    store: Store,
-    name: str,
-    alias: str,
-    *,
-    reason: str = "",
-    actor: str | None = None,
-    gate: GateToken | None = None,
-) -> AliasEvent:
-    """Move ``alias`` back to the version it pointed to before its last move."""
-    check_alias(alias)
-    events = model_alias_history(store, name, alias)
-    if not events:
-        raise NotFoundError(f"model '{name}' has no alias '{alias}'")
-    previous = events[0].from_version
-    if previous is None:
-        raise InputError(
-            f"alias '{alias}' of model '{name}' has no earlier version to roll back to"
-        )
-    why = reason or f"rollback from version {events[0].to_version}"
-    ensure_gated("model", f"{name}@{previous}", alias, gate)
-    return _move(store, name, alias, previous, actor or current_actor(), why, "rollback")
+register_alias_subject("model", check_version=_check_version)

@@ -11,12 +11,10 @@ import orjson
 
 from llmops._exceptions import InputError
 from llmops.config import ModelConfig
-from llmops.prompts import LATEST, check_alias
-from llmops.store._aliases import AliasEvent
+from llmops.store import LATEST, check_alias
 
 __all__ = [
     "LATEST",
-    "AliasEvent",
     "ModelInfo",
     "ModelVersion",
     "check_json_object",

@@ -2,5 +2,12 @@
 
 from llmops.server._app import MAX_BODY_BYTES, create_app
 from llmops.server._auth import check_bind, is_loopback, token_ok
+from llmops.server._grpc import start_grpc as start_grpc  # for the CLI, not in __all__
 
-__all__ = ["MAX_BODY_BYTES", "check_bind", "create_app", "is_loopback", "token_ok"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "check_bind",
+    "create_app",
+    "is_loopback",
+    "token_ok",
+]

@@ -10,9 +10,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
 from llmops._exceptions import InputError
-from llmops.evals import compare_runs
-from llmops.evals._compare import run_info
-from llmops.evals._results import _resolve_id
+from llmops.evals import compare_runs, resolve_run_id, run_info
 from llmops.server._api_deps import StoreDep
 from llmops.server._pagination import MAX_INT, Cursor, Limit, decode_cursor, json_response, page
 from llmops.store.models import EvalCaseRecord, EvalRunRecord, EvalScoreRecord
@@ -77,7 +75,7 @@ def run(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> Response:
     """Cases ``offset`` to ``offset + limit`` by (case index, repeat), with ``total``."""
-    full_id = _resolve_id(store, run_id)
+    full_id = resolve_run_id(store, run_id)
     cases_of = EvalCaseRecord.run_id == full_id
     with store.session() as db:
         record = db.get(EvalRunRecord, full_id)
@@ -104,7 +102,7 @@ def run(
                 scores.setdefault((score.case_index, score.repeat), {})[score.scorer] = _score(
                     score
                 )
-    assert record is not None  # _resolve_id found it
+    assert record is not None  # resolve_run_id found it
     shown = [
         {
             "case_index": case.case_index,

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Response
 from llmops._exceptions import NotFoundError
 from llmops.prompts import (
     PromptInfo,
-    alias_history,
     check_prompt_name,
     diff_versions,
     get_version,
@@ -19,7 +18,7 @@ from llmops.prompts import (
 )
 from llmops.server._api_deps import StoreDep
 from llmops.server._pagination import Cursor, Limit, decode_cursor, json_response, page
-from llmops.store import Store
+from llmops.store import Store, alias_history
 
 __all__ = ["router"]
 
@@ -72,7 +71,8 @@ def history(
     """Alias events; the cursor counts from the oldest event, so new moves never shift a page."""
     check_prompt_name(name)
     after = decode_cursor(cursor, (int,))
-    events = alias_history(store, name, alias)
+    get_version(store, name)  # a missing prompt is a 404, not an empty history
+    events = alias_history(store, "prompt", name, alias)
     numbered: list[tuple[int, Any]] = [(len(events) - i, e) for i, e in enumerate(events)]
     if after is not None:
         numbered = [(n, e) for n, e in numbered if n < after[0]]

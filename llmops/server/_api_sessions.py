@@ -22,8 +22,7 @@ from llmops.server._pagination import (
 from llmops.server._span_views import COST, INPUT_TOKENS, OUTPUT_TOKENS, json_number
 from llmops.store import Store
 from llmops.store.models import SpanRecord
-from llmops.tracing._queries import count
-from llmops.tracing._semconv import to_genai
+from llmops.tracing import count, to_genai
 
 __all__ = ["router", "usage_totals"]
 

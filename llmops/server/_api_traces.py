@@ -21,7 +21,17 @@ from llmops.server._span_views import (
 )
 from llmops.store import Store
 from llmops.store.models import SpanRecord
-from llmops.tracing._queries import count, has_tag, text_matches, trace_status_is
+from llmops.tracing import (
+    count,
+    has_tag,
+    parse_score_filter,
+    parse_score_sort,
+    score_matches,
+    score_order,
+    score_summaries,
+    text_matches,
+    trace_status_is,
+)
 
 __all__ = ["Nanos", "Text", "router"]
 
@@ -31,6 +41,14 @@ Nanos = Annotated[int | None, Query(ge=0, le=MAX_INT)]
 Text = Annotated[str | None, Query(min_length=1, max_length=400)]
 _Millis = Annotated[float | None, Query(ge=0, le=1e9, allow_inf_nan=False)]
 _Usd = Annotated[float | None, Query(ge=0, le=1e12, allow_inf_nan=False)]
+_Scores = Annotated[
+    list[str] | None,
+    Query(max_length=20, description="Score conditions, all must hold: helpful<0.5, tone=polite."),
+]
+_Sort = Annotated[
+    str | None,
+    Query(max_length=200, description="score.NAME (lowest mean first) or -score.NAME."),
+]
 
 
 def _any_span(*conditions: Any) -> Any:
@@ -60,7 +78,7 @@ def _totals(store: Store, ids: list[str]) -> dict[str, Any]:
         return {row.trace_id: row for row in session.exec(query).all()}
 
 
-def _item(root: SpanRecord, totals: Any) -> dict[str, Any]:
+def _item(root: SpanRecord, totals: Any, scores: dict[str, Any]) -> dict[str, Any]:
     attributes = root.attributes if isinstance(root.attributes, dict) else {}
     tags = attributes.get("llmops.tags")
     model = totals.model if totals is not None else None
@@ -85,6 +103,7 @@ def _item(root: SpanRecord, totals: Any) -> dict[str, Any]:
         "tags": [str(t) for t in tags] if isinstance(tags, list) else [],
         "input_preview": preview(attributes, "input"),
         "output_preview": preview(attributes, "output"),
+        "scores": scores,  # per name: {value (the latest), mean, n}
     }
 
 
@@ -102,6 +121,8 @@ def list_traces(
     max_latency_ms: _Millis = None,
     min_cost: _Usd = None,
     q: Text = None,
+    score: _Scores = None,
+    sort: _Sort = None,
     since_ns: Nanos = None,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -112,9 +133,13 @@ def list_traces(
     root span's status is that. Latency applies to the root span; session, user, model, tag
     and ``q`` (name, input, output, any attribute text, status message, event text such as an
     exception's message) match when any span of the trace does; ``min_cost`` is the trace's
-    total ``llmops.cost_usd``.
+    total ``llmops.cost_usd``. ``score`` conditions hold on a score's mean (numbers, 0/1) or
+    its labels (``=``, ``!=``); a trace without that score never matches. ``sort`` orders by a
+    score's mean (traces without it last), paged by position.
     """
-    after = decode_cursor(cursor, (int, str))
+    conditions = [parse_score_filter(text) for text in score or ()]
+    order = parse_score_sort(sort) if sort is not None else None
+    after = decode_cursor(cursor, (int,) if order is not None else (int, str))
     query = select(SpanRecord).where(col(SpanRecord.parent_span_id).is_(None))
     duration = col(SpanRecord.end_ns) - col(SpanRecord.start_ns)
     start = col(SpanRecord.start_ns)
@@ -147,17 +172,31 @@ def list_traces(
             .having(func.sum(cast(json_number(store, COST), Float)) >= min_cost)
         )
         query = query.where(col(SpanRecord.trace_id).in_(costly))
-    if after is not None:
+    for condition in conditions:
+        query = query.where(score_matches(condition))
+    skip = 0
+    if order is not None:
+        means, columns = score_order(order)
+        query = query.outerjoin(means, means.c.trace_id == SpanRecord.trace_id).order_by(*columns)
+        skip = max(0, min(after[0], MAX_INT)) if after is not None else 0
+        query = query.offset(skip)
+    elif after is not None:
         query = query.where(
             start <= after[0], or_(start < after[0], col(SpanRecord.trace_id) < after[1])
         )
     query = query.order_by(col(SpanRecord.start_ns).desc(), col(SpanRecord.trace_id).desc())
     with store.session() as db:
         roots = list(db.exec(query.limit(limit + 1)).all())
-    totals = _totals(store, [r.trace_id for r in roots[:limit]])
+    shown = [r.trace_id for r in roots[:limit]]
+    totals = _totals(store, shown)
+    scores = score_summaries(store, shown)
+
+    def key(root: SpanRecord) -> tuple[int, ...] | tuple[int, str]:
+        return (skip + limit,) if order is not None else (root.start_ns, root.trace_id)
+
     return page(
         roots,
         limit,
-        key=lambda r: (r.start_ns, r.trace_id),
-        render=lambda r: _item(r, totals.get(r.trace_id)),
+        key=key,
+        render=lambda r: _item(r, totals.get(r.trace_id), scores.get(r.trace_id, {})),
     )

@@ -27,11 +27,15 @@ from llmops._exceptions import InputError, LlmopsError, NotFoundError, StoreErro
 from llmops.server._auth import HostPolicy, token_ok
 from llmops.server._faults import RETRY_AFTER_S, StoreHealth, is_store_fault
 from llmops.store import Store
-from llmops.tracing._cost import Pricing
-from llmops.tracing._ingest import OtlpIngest
-from llmops.tracing._otlp import MAX_BODY_BYTES, PayloadTooLargeError, UnsupportedContentError
-from llmops.tracing._redact import Redactor
-from llmops.tracing._sinks import StoreSink
+from llmops.tracing import (
+    MAX_BODY_BYTES,
+    OtlpIngest,
+    PayloadTooLargeError,
+    Pricing,
+    Redactor,
+    StoreSink,
+    UnsupportedContentError,
+)
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]  # the limit lives with the other OTLP limits
 
@@ -222,6 +226,7 @@ def create_app(
         _api_evals,
         _api_gates,
         _api_prompts,
+        _api_scores,
         _api_sessions,
         _api_trace_tree,
         _api_traces,
@@ -243,6 +248,7 @@ def create_app(
     hosts = HostPolicy.for_bind(host, port, allowed_hosts).also_on(port, other_ports)
     app.state.store = store
     app.state.ingest = ingest
+    app.state.redactor = ingest.redactor  # scores' comments are masked like span text
     app.state.hosts = hosts
     # for the OTLP/gRPC receiver (llmops.server._grpc): the same token, pool and health
     app.state.token = token
@@ -253,6 +259,7 @@ def create_app(
     for module in (
         _api_traces,
         _api_trace_tree,
+        _api_scores,
         _api_sessions,
         _api_users,
         _api_prompts,

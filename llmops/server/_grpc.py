@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 from llmops._exceptions import ConfigError, InputError
 from llmops.server._auth import token_ok
 from llmops.server._faults import RETRY_AFTER_S, StoreHealth, is_store_fault
-from llmops.tracing._ingest import OtlpIngest
-from llmops.tracing._otlp import MAX_BODY_BYTES, PayloadTooLargeError
+from llmops.tracing import MAX_BODY_BYTES, OtlpIngest, PayloadTooLargeError
 
 if TYPE_CHECKING:
     import grpc

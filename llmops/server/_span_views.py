@@ -12,9 +12,17 @@ from sqlmodel import Session, col, select
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
 from llmops.store.models import SpanLogRecord, SpanRecord
-from llmops.tracing._genai_events import event_messages
-from llmops.tracing._queries import count, json_number, json_text
-from llmops.tracing._semconv import _genai_messages, _json, _text, normalize_role, to_genai
+from llmops.tracing import (
+    count,
+    event_messages,
+    json_number,
+    json_text,
+    message_text,
+    normalize_role,
+    parse_genai_messages,
+    parse_json,
+    to_genai,
+)
 
 __all__ = [
     "COST",
@@ -129,13 +137,13 @@ def preview(attributes: dict[str, Any], side: str, limit: int = _PREVIEW_CHARS) 
 
 def _messages(value: Any) -> list[dict[str, Any]] | None:
     """GenAI messages as ``[{role, content}]`` (``parts`` kept when not all text)."""
-    messages = _genai_messages(value)
+    messages = parse_genai_messages(value)
     if not messages:
         return None
     shown = []
     for message in messages:
         role = normalize_role(message.get("role"))  # spans stored before roles were mapped
-        item: dict[str, Any] = {"role": role, "content": _text(message)}
+        item: dict[str, Any] = {"role": role, "content": message_text(message)}
         parts = message.get("parts")
         if isinstance(parts, list) and any(
             not isinstance(p, dict) or p.get("type", "text") != "text" for p in parts
@@ -152,14 +160,14 @@ def _content(attributes: dict[str, Any], side: str) -> Any:
     instructions = attributes.get("gen_ai.system_instructions")
     has_system = any(m["role"] == "system" for m in messages)
     if side == "input" and instructions is not None and not has_system:
-        parts = _json(instructions)
-        text = _text({"parts": parts}) if isinstance(parts, list) else str(instructions)
+        parts = parse_json(instructions)
+        text = message_text({"parts": parts}) if isinstance(parts, list) else str(instructions)
         messages.insert(0, {"role": "system", "content": text})
     return messages
 
 
 def _documents(attributes: dict[str, Any]) -> list[dict[str, Any]]:
-    documents = _json(attributes.get("gen_ai.retrieval.documents"))
+    documents = parse_json(attributes.get("gen_ai.retrieval.documents"))
     if not isinstance(documents, list):
         return []
     return [

@@ -9,6 +9,7 @@ start_supervised(store, plan)      # the same in a detached supervisor (`llmops 
 
 from __future__ import annotations
 
+from llmops._serving_spec import LoadedServing, ServeSettings, ServingFile, load_serving
 from llmops.serving._command import (
     VLLM_MISSING,
     choose_backend,
@@ -33,7 +34,6 @@ from llmops.serving._process import (
     start_supervised,
     stop_endpoint,
 )
-from llmops.serving._spec import LoadedServing, ServeSettings, ServingFile, load_serving
 
 __all__ = [
     "VLLM_MISSING",

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from llmops._exceptions import ConfigError, InputError
+from llmops._serving_spec import Backend, ServeSettings, base_model_of
+from llmops.llm import local_model_path
 from llmops.registry import ModelVersion
-from llmops.serving._spec import Backend, ServeSettings
 
 __all__ = [
     "VLLM_MISSING",
@@ -28,7 +29,6 @@ VLLM_MISSING = (
     "vLLM is not installed: pip install 'llmops[gpu]' (needs a GPU), or point vllm_python in "
     "configs/serving.yaml (or LLMOPS_VLLM_PYTHON) at a Python that has it, or use backend: llamacpp"
 )
-_PROVIDERS = ("hosted_vllm/", "vllm/", "openai/")
 
 
 def vllm_python_of(settings: ServeSettings | None = None) -> str | None:
@@ -48,14 +48,6 @@ def vllm_available(settings: ServeSettings | None = None) -> bool:
 def served_name_of(version: ModelVersion, settings: ServeSettings) -> str:
     """The model name clients ask for: the setting, else the registered model's name."""
     return settings.served_model_name or version.name
-
-
-def base_model_of(version: ModelVersion, settings: ServeSettings) -> str:
-    """The weights to load: the setting, the version's base model, else its serve model."""
-    base = settings.base_model or version.base_model or version.serve_model
-    for prefix in _PROVIDERS:
-        base = base.removeprefix(prefix)
-    return base
 
 
 def choose_backend(version: ModelVersion, settings: ServeSettings) -> Backend:
@@ -104,8 +96,6 @@ def vllm_command(version: ModelVersion, settings: ServeSettings) -> list[str]:
 
 def gguf_path_of(version: ModelVersion, settings: ServeSettings) -> Path:
     """The GGUF file llama.cpp loads: ``local/<name>`` or a path ending in ``.gguf``."""
-    from llmops.llm._local import local_model_path
-
     model = settings.base_model or version.serve_model
     if model.startswith("local/"):
         return local_model_path(model.removeprefix("local/"))

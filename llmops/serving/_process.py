@@ -27,7 +27,9 @@ from pathlib import Path
 import orjson
 
 from llmops._exceptions import ModelError, NotFoundError
+from llmops._serving_spec import load_serving
 from llmops.config import Config, load_config
+from llmops.registry import get_model_version
 from llmops.serving._command import command_for, served_name_of
 from llmops.serving._endpoints import (
     ServingEndpoint,
@@ -36,7 +38,6 @@ from llmops.serving._endpoints import (
     pid_alive,
     update_endpoint,
 )
-from llmops.serving._spec import load_serving
 from llmops.store import Store
 from llmops.store.models import ServingEndpointRecord, utcnow
 
@@ -94,8 +95,6 @@ def plan_for(
     config: Config | None = None,
 ) -> LaunchPlan:
     """The plan serving registry model ``ref`` with ``configs/serving.yaml`` and overrides."""
-    from llmops.registry import get_model_version
-
     version = get_model_version(store, ref)
     config = config or load_config()
     settings = load_serving(config.project_dir).spec.settings_for(version.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +38,36 @@ def _alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return config
 
 
+_REVISION_LINE = re.compile(
+    r"^(revision|down_revision)\b[^=\n]*=\s*(?:None|[\"']([^\"'\n]+)[\"'])\s*$", re.MULTILINE
+)
+
+
+@functools.cache
+def _shipped() -> tuple[str, frozenset[str]] | None:
+    """(head, every revision) from the ``revision``/``down_revision`` lines of the migration
+    files, or None when they are not one straight line (alembic then decides). Every command
+    opens the store, and importing alembic to learn the head costs about a quarter second."""
+    parents: dict[str, str | None] = {}
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        found = dict(
+            (match[1], match[2] or None)
+            for match in _REVISION_LINE.finditer(path.read_text(encoding="utf-8"))
+        )
+        if "revision" not in found or "down_revision" not in found or found["revision"] is None:
+            return None
+        parents[found["revision"]] = found["down_revision"]
+    heads = set(parents) - {parent for parent in parents.values() if parent is not None}
+    if len(heads) != 1 or sum(parent is None for parent in parents.values()) != 1:
+        return None
+    return heads.pop(), frozenset(parents)
+
+
 def head_revision() -> str:
     """The newest migration revision shipped with this version of llmops."""
+    shipped = _shipped()
+    if shipped is not None:
+        return shipped[0]
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -50,6 +79,9 @@ def head_revision() -> str:
 @functools.cache
 def _known_revisions() -> frozenset[str]:
     """Every migration revision shipped with this version of llmops."""
+    shipped = _shipped()
+    if shipped is not None:
+        return shipped[1]
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config())
@@ -66,7 +98,13 @@ def _newer_store(url: str, revision: str) -> StoreError:
 
 
 def _current_revision(connection: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    # read directly: alembic's MigrationContext is the same query behind a heavy import
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    stamped = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(stamped) <= 1:
+        return stamped[0] if stamped else None
+    from alembic.runtime.migration import MigrationContext  # its error for several heads
 
     return MigrationContext.configure(connection).get_current_revision()
 
@@ -186,6 +224,7 @@ def open_store(url: str | None = None) -> Store:
     Stores are cached per URL within the process.
     """
     if url is None:
+        # lazy: keeps import llmops light
         from llmops.config import load_config
 
         url = load_config().resolved_store_url

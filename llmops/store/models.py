@@ -12,6 +12,8 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Table, UniqueConstraint,
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "AliasEventRecord",
+    "AliasRecord",
     "ArtifactRecord",
     "BundleVersionRecord",
     "EvalCaseRecord",
@@ -21,19 +23,14 @@ __all__ = [
     "GateDecisionRecord",
     "JudgeCalibrationRecord",
     "MetricRecord",
-    "ModelAliasEventRecord",
-    "ModelAliasRecord",
     "ModelVersionRecord",
-    "PromptAliasEventRecord",
-    "PromptAliasRecord",
     "PromptRecord",
     "PromptVersionRecord",
-    "RagAliasEventRecord",
-    "RagAliasRecord",
     "RagChunkRecord",
     "RagIndexRecord",
     "RegisteredModelRecord",
     "ResponseCacheRecord",
+    "ScoreRecord",
     "ServingEndpointRecord",
     "SpanLogRecord",
     "SpanRecord",
@@ -70,30 +67,39 @@ class PromptRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class PromptAliasRecord(SQLModel, table=True):
-    """Where a movable alias (``production``, ``staging``...) of a prompt points now."""
+class AliasRecord(SQLModel, table=True):
+    """Where a movable alias (``production``, ``staging``...) of a versioned subject points now.
 
-    __tablename__ = "prompt_aliases"
+    ``kind`` says what the subject is (``prompt``, ``model``, ``index``, ``dataset``,
+    ``bundle``); ``name`` is its name (a RAG index's pipeline name).
+    """
 
-    prompt_id: int = Field(foreign_key="prompts.id", primary_key=True)
+    __tablename__ = "aliases"
+
+    kind: str = Field(max_length=16, primary_key=True)
+    name: str = Field(max_length=200, primary_key=True)
     alias: str = Field(max_length=64, primary_key=True)
     version: int
     updated_at: datetime = Field(default_factory=utcnow)
 
 
-class PromptAliasEventRecord(SQLModel, table=True):
-    """One move of an alias: who, when, from which version to which, and why (append-only)."""
+class AliasEventRecord(SQLModel, table=True):
+    """One move of an alias: who, when, from which version to which, why, and the gate
+    decision that allowed it (a protected alias); append-only."""
 
-    __tablename__ = "prompt_alias_events"
+    __tablename__ = "alias_events"
+    __table_args__ = (Index("ix_alias_events_subject", "kind", "name", "alias"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    prompt_id: int = Field(foreign_key="prompts.id", index=True)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
     alias: str = Field(max_length=64)
     from_version: int | None = None
     to_version: int
     actor: str = Field(default="", max_length=200)
     reason: str = Field(default="")
     action: str = Field(default="set", max_length=16)
+    gate_decision_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -327,32 +333,6 @@ class RagChunkRecord(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
 
 
-class RagAliasRecord(SQLModel, table=True):
-    """Where a movable alias (``production``...) of a RAG pipeline's index points now."""
-
-    __tablename__ = "rag_aliases"
-
-    pipeline: str = Field(primary_key=True, max_length=200)
-    alias: str = Field(primary_key=True, max_length=64)
-    version: int
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class RagAliasEventRecord(SQLModel, table=True):
-    """One move of a RAG index alias: who, when, from which version to which, and why."""
-
-    __tablename__ = "rag_alias_events"
-
-    id: int | None = Field(default=None, primary_key=True)
-    pipeline: str = Field(max_length=200, index=True)
-    alias: str = Field(max_length=64)
-    from_version: int | None = None
-    to_version: int
-    actor: str = Field(default="", max_length=200)
-    reason: str = Field(default="")
-    created_at: datetime = Field(default_factory=utcnow)
-
-
 class ExperimentRecord(SQLModel, table=True):
     """A named group of tracking runs."""
 
@@ -443,33 +423,6 @@ class ModelVersionRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ModelAliasRecord(SQLModel, table=True):
-    """Where a movable alias (``production``...) of a registered model points now."""
-
-    __tablename__ = "model_aliases"
-
-    model_id: int = Field(foreign_key="registered_models.id", primary_key=True)
-    alias: str = Field(max_length=64, primary_key=True)
-    version: int
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class ModelAliasEventRecord(SQLModel, table=True):
-    """One move of a model alias: who, when, from which version to which, and why."""
-
-    __tablename__ = "model_alias_events"
-
-    id: int | None = Field(default=None, primary_key=True)
-    model_id: int = Field(foreign_key="registered_models.id", index=True)
-    alias: str = Field(max_length=64)
-    from_version: int | None = None
-    to_version: int
-    actor: str = Field(default="", max_length=200)
-    reason: str = Field(default="")
-    action: str = Field(default="set", max_length=16)
-    created_at: datetime = Field(default_factory=utcnow)
-
-
 class BundleVersionRecord(SQLModel, table=True):
     """A pinned set of one prompt version, one model version and one index version."""
 
@@ -525,3 +478,31 @@ class ServingEndpointRecord(SQLModel, table=True):
     log_path: str = Field(default="", max_length=1000)
     started_at: datetime = Field(default_factory=utcnow)
     stopped_at: datetime | None = None
+
+
+class ScoreRecord(SQLModel, table=True):
+    """A score on a trace (or one of its spans), from any source: a person (``human``), the
+    app's end users (``app``), a judge or a scorer. ``value`` holds numbers and booleans (0/1),
+    ``label`` categorical values; ``data_type`` says which. ``trace_id`` is not a foreign key:
+    feedback may arrive before the trace's spans are written."""
+
+    __tablename__ = "scores"
+    __table_args__ = (
+        Index("ix_scores_trace", "trace_id"),
+        Index("ix_scores_name_value", "name", "value"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    trace_id: str = Field(max_length=32)
+    span_id: str | None = Field(default=None, max_length=16)
+    name: str = Field(max_length=128)
+    source: str = Field(max_length=16)
+    data_type: str = Field(max_length=16)
+    value: float | None = None
+    label: str | None = Field(default=None, max_length=200)
+    comment: str | None = None
+    author: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    # the online evaluator (name@version) that produced it, and the eval run it maps
+    evaluator: str | None = Field(default=None, max_length=264)
+    run_id: str | None = Field(default=None, max_length=32)

@@ -17,12 +17,46 @@ The current span is OpenTelemetry's current span: llmops and OTel spans nest as 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from llmops.tracing._instrument import instrument, uninstrument
+from llmops.tracing._cost import Pricing as Pricing
+from llmops.tracing._feedback import current_trace_id, feedback
+from llmops.tracing._genai_events import event_messages as event_messages
+from llmops.tracing._instrument import (
+    Integration,
+    instrument,
+    instrumentable,
+    register_integration,
+    uninstrument,
+)
 from llmops.tracing._pipeline import PipelineStats, SpanPipeline, get_pipeline, set_pipeline
 from llmops.tracing._queries import TraceFilter, TraceSummary, get_trace, list_traces
+from llmops.tracing._queries import count as count
+from llmops.tracing._queries import has_tag as has_tag
+from llmops.tracing._queries import json_number as json_number
+from llmops.tracing._queries import json_text as json_text
+from llmops.tracing._queries import text_matches as text_matches
+from llmops.tracing._queries import trace_status_is as trace_status_is
 from llmops.tracing._redact import Redactor
+from llmops.tracing._scores import (
+    MAX_SCORES_PER_REQUEST,
+    SCORE_SOURCES,
+    ScoreCondition,
+    ScoreSort,
+    TraceScore,
+    add_scores,
+    delete_score,
+    eval_run_scores,
+    list_scores,
+    make_score,
+    parse_score_filter,
+    parse_score_sort,
+    parse_score_value,
+    score_matches,
+    score_order,
+    score_summaries,
+)
 from llmops.tracing._sdk import (
     extract_traceparent,
     span,
@@ -31,28 +65,73 @@ from llmops.tracing._sdk import (
     trace,
     trace_context,
 )
+from llmops.tracing._semconv import message_text as message_text
+from llmops.tracing._semconv import normalize_role as normalize_role
+from llmops.tracing._semconv import parse_genai_messages as parse_genai_messages
+from llmops.tracing._semconv import parse_json as parse_json
+from llmops.tracing._semconv import to_genai as to_genai
+from llmops.tracing._setup import current_redactor as current_redactor
+from llmops.tracing._setup import pricing_for as pricing_for
+from llmops.tracing._setup import redactor_for as redactor_for
+from llmops.tracing._sinks import StoreSink as StoreSink
 from llmops.tracing._span import SPAN_KINDS, Span, current_span
 
 if TYPE_CHECKING:
     from llmops.config import Config
     from llmops.store import Store
+    from llmops.tracing._ingest import OtlpIngest as OtlpIngest
+    from llmops.tracing._otlp import MAX_BODY_BYTES as MAX_BODY_BYTES
+    from llmops.tracing._otlp import PayloadTooLargeError as PayloadTooLargeError
+    from llmops.tracing._otlp import UnsupportedContentError as UnsupportedContentError
+
+# Names imported ``as`` themselves (``count as count``) and left out of ``__all__`` are for the
+# layers above (server, CLI, evals, rag, tracking), not the public API: query helpers, pricing,
+# redaction, GenAI message parsing and OTLP ingest, so that no one imports a private module.
+#: OTLP decoding, loaded on first use (only the server needs it).
+_LAZY = {
+    "MAX_BODY_BYTES": "llmops.tracing._otlp",
+    "OtlpIngest": "llmops.tracing._ingest",
+    "PayloadTooLargeError": "llmops.tracing._otlp",
+    "UnsupportedContentError": "llmops.tracing._otlp",
+}
 
 __all__ = [
+    "MAX_SCORES_PER_REQUEST",
+    "SCORE_SOURCES",
     "SPAN_KINDS",
+    "Integration",
     "PipelineStats",
     "Redactor",
+    "ScoreCondition",
+    "ScoreSort",
     "Span",
     "SpanPipeline",
     "TraceFilter",
+    "TraceScore",
     "TraceSummary",
+    "add_scores",
     "configure_tracing",
     "current_span",
+    "current_trace_id",
+    "delete_score",
+    "eval_run_scores",
     "extract_traceparent",
+    "feedback",
     "flush",
     "get_pipeline",
     "get_trace",
     "instrument",
+    "instrumentable",
+    "list_scores",
     "list_traces",
+    "make_score",
+    "parse_score_filter",
+    "parse_score_sort",
+    "parse_score_value",
+    "register_integration",
+    "score_matches",
+    "score_order",
+    "score_summaries",
     "set_pipeline",
     "shutdown_tracing",
     "span",
@@ -63,6 +142,13 @@ __all__ = [
     "trace_context",
     "uninstrument",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def configure_tracing(store: Store | None = None, config: Config | None = None) -> SpanPipeline:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from llmops import __version__
+from llmops._version import __version__
 from llmops.tracing._cost import COST, Pricing
 from llmops.tracing._redact import Redactor
 from llmops.tracing._semconv import otel_kind_for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Float, String, case, cast, func, literal_column, or_
@@ -13,6 +13,13 @@ from sqlmodel import col, select
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
 from llmops.store.models import SpanRecord
+from llmops.tracing._scores import (
+    ScoreCondition,
+    ScoreSort,
+    score_matches,
+    score_order,
+    score_summaries,
+)
 
 __all__ = [
     "TAG_ATTRIBUTES",
@@ -49,6 +56,8 @@ class TraceSummary:
     input_tokens: int = 0
     output_tokens: int = 0
     error_count: int = 0
+    #: per score name: ``{value, mean, n}`` (see :func:`score_summaries`)
+    scores: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +72,7 @@ class TraceSummary:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "error_count": self.error_count,
+            "scores": self.scores,
         }
 
 
@@ -72,7 +82,8 @@ class TraceFilter:
 
     Time, name and latency apply to the root span; status to the trace (ERROR: any span
     failed; OK or UNSET: none did, and the root span's status is that); session, user, model,
-    tag and text (name, attributes, status message, events) match when any span does.
+    tag and text (name, attributes, status message, events) match when any span does;
+    every score condition must hold (see :class:`ScoreCondition`).
     """
 
     since_ns: int | None = None
@@ -85,6 +96,7 @@ class TraceFilter:
     tag: str | None = None
     min_duration_ms: float | None = None
     text: str | None = None
+    scores: tuple[ScoreCondition, ...] = ()
 
 
 def _like(value: str) -> str:
@@ -196,9 +208,15 @@ def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
 
 
 def list_traces(
-    store: Store, *, limit: int = 50, offset: int = 0, where: TraceFilter | None = None
+    store: Store,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    where: TraceFilter | None = None,
+    sort: ScoreSort | None = None,
 ) -> list[TraceSummary]:
-    """The newest traces matching ``where``, by the start of their root span."""
+    """The newest traces matching ``where``, by the start of their root span (``sort``: by a
+    score's mean first), each with its scores summarized."""
     where = where or TraceFilter()
     query = select(SpanRecord).where(col(SpanRecord.parent_span_id).is_(None))
     if where.since_ns is not None:
@@ -217,6 +235,11 @@ def list_traces(
     if span_conditions:
         matching = select(SpanRecord.trace_id).where(*span_conditions)
         query = query.where(col(SpanRecord.trace_id).in_(matching))
+    for condition in where.scores:
+        query = query.where(score_matches(condition))
+    if sort is not None:
+        means, order = score_order(sort)
+        query = query.outerjoin(means, means.c.trace_id == SpanRecord.trace_id).order_by(*order)
     query = query.order_by(col(SpanRecord.start_ns).desc()).offset(offset).limit(limit)
     with store.session() as session:
         roots = session.exec(query).all()
@@ -246,6 +269,7 @@ def list_traces(
             totals = {
                 row[0]: (row[1], count(row[2]), count(row[3]), int(row[4] or 0)) for row in rows
             }
+    scores = score_summaries(store, ids)
     summaries = []
     for root in roots:
         spans, input_count, output_count, errors = totals.get(root.trace_id, (1, 0, 0, 0))
@@ -262,6 +286,7 @@ def list_traces(
                 input_tokens=input_count,
                 output_tokens=output_count,
                 error_count=errors,
+                scores=scores.get(root.trace_id, {}),
             )
         )
     return summaries

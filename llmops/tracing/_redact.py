@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmops._exceptions import ConfigError
+from llmops._json import JSONValue
 
 __all__ = ["DEFAULT_PATTERNS", "REDACTED", "Redactor", "utf8_text"]
 
@@ -245,7 +246,7 @@ class Redactor:
             found += [match.span() for match in _URL_PASSWORD.finditer(probe)]
         return found
 
-    def label(self, value: Any, limit: int = 400) -> str:
+    def label(self, value: object, limit: int = 400) -> str:
         """A short name (span, event, kind, scope) masked, then cut to ``limit``."""
         cache = self._labels.get(limit)
         if cache is None:
@@ -276,7 +277,7 @@ class Redactor:
         return cached
 
     # -- values -------------------------------------------------------------------------------
-    def value(self, value: Any, depth: int = 0) -> Any:
+    def value(self, value: object, depth: int = 0) -> JSONValue:
         """Any JSON-like value with every string in it (mapping keys too) masked."""
         if isinstance(value, str):
             return self.text(value)
@@ -294,7 +295,7 @@ class Redactor:
             return value
         return self.text(str(value))
 
-    def attributes(self, attributes: dict[Any, Any], depth: int = 0) -> dict[str, Any]:
+    def attributes(self, attributes: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
         """A redacted copy: keys masked, values under secret-looking keys masked whole."""
         cleaned: dict[str, Any] = {}
         min_len = self._min_len

@@ -97,7 +97,7 @@ def trace_context(
     session_id: str | None = None,
     user_id: str | None = None,
     tags: list[str] | None = None,
-    **metadata: Any,
+    **metadata: object,
 ) -> Iterator[None]:
     """Attach a session, user, tags and metadata to every span started inside the block."""
     merged = dict(_CONTEXT.get() or {})

@@ -809,3 +809,9 @@ _OUTPUT_VALUES = (
     "langfuse.observation.output",
     "langfuse.trace.output",
 )
+
+
+# The names the server reads stored messages with (through ``llmops.tracing``).
+parse_json = _json
+parse_genai_messages = _genai_messages
+message_text = _text

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from llmops._exceptions import ConfigError
+from llmops.store import open_store
 from llmops.tracing._cost import Price, Pricing
 from llmops.tracing._pipeline import SpanPipeline, SpanSink, install_exit_handlers
 from llmops.tracing._redact import Redactor
@@ -49,6 +50,7 @@ def fallback_pipeline(exc: Exception) -> SpanPipeline:
         "llmops tracing: cannot open the span store (%s); spans are spilled to disk", reason
     )
     try:
+        # lazy: keeps import llmops light
         from llmops.config import load_config
 
         spill = load_config().data_dir / "spill"
@@ -59,6 +61,7 @@ def fallback_pipeline(exc: Exception) -> SpanPipeline:
 
 def build_pipeline(config: Config | None = None, store: Store | None = None) -> SpanPipeline:
     """Sinks, redaction, batching and the spill folder as configured; exit handlers installed."""
+    # lazy: keeps import llmops light
     from llmops.config import load_config
 
     config = config or load_config()
@@ -66,7 +69,6 @@ def build_pipeline(config: Config | None = None, store: Store | None = None) -> 
     sinks: list[SpanSink] = []
     enabled = settings.enabled and os.environ.get("LLMOPS_TRACING", "1") != "0"
     if enabled and (settings.store or store is not None):
-        from llmops.store import open_store
         from llmops.tracing._sinks import StoreSink
 
         sinks.append(StoreSink(store or open_store(config.resolved_store_url)))
@@ -160,6 +162,7 @@ def current_redactor(config: Config | None = None) -> Redactor:
     pipeline = _pipeline._pipeline
     if pipeline is not None:
         return pipeline.redactor
+    # lazy: keeps import llmops light
     from llmops.config import load_config
 
     return redactor_for(load_config().tracing)

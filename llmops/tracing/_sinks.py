@@ -292,6 +292,7 @@ class OTelExporterSink:
         the environment's, as ``tracing.resource_attributes`` documents); ``openinference``:
         also send the OpenInference attribute names (for Phoenix)."""
         if resource is None:
+            # lazy: keeps import llmops light
             from llmops.config import TracingConfig
             from llmops.tracing._setup import current_redactor, resource_for
 

@@ -128,7 +128,7 @@ class Span(otel_trace.Span):
         self._token: Token[Context] | None = None
 
     # -- recording -------------------------------------------------------------------------
-    def set(self, key: str | Mapping[str, Any], value: Any = None) -> Span:
+    def set(self, key: str | Mapping[str, Any], value: object = None) -> Span:
         """Set one attribute (``set("k", v)``) or several (``set({"k": v})``)."""
         if isinstance(key, str):
             self.attributes[key] = value

@@ -47,6 +47,7 @@ def artifact_root(config: Config | None = None) -> str:
     if configured:
         return configured
     if config is None:
+        # lazy: keeps import llmops light
         from llmops.config import load_config
 
         config = load_config()

@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops._json import JSONValue
 from llmops.store import Store
 from llmops.store.models import (
     ArtifactRecord,
@@ -108,7 +109,7 @@ class TrackingComparison:
     """Runs side by side: one value per run for each param and latest metric (None: absent)."""
 
     runs: list[TrackingRun]
-    params: dict[str, list[Any]]
+    params: dict[str, list[JSONValue]]
     metrics: dict[str, list[float | None]]
     differing_params: list[str]
     differing_metrics: list[str]

@@ -80,7 +80,8 @@ def _redacted(values: dict[str, Any], config: Config | None) -> dict[str, Any]:
     """Params or tags with secrets masked as the tracing settings say (never cut)."""
     if not values:
         return values
-    from llmops.tracing._setup import current_redactor
+    # lazy: keeps import llmops light
+    from llmops.tracing import current_redactor
 
     return current_redactor(config).with_max_chars(2**62).attributes(values)
 
@@ -159,7 +160,7 @@ class ActiveRun:
         """The tags set so far."""
         return dict(self._tags)
 
-    def log_param(self, key: str, value: Any) -> None:
+    def log_param(self, key: str, value: object) -> None:
         """Record a param; logging another value for a logged key is an ``InputError``."""
         self.log_params({key: value})
 
@@ -191,7 +192,7 @@ class ActiveRun:
             f"change, so it cannot be set to {_show(value)} (use a new key or a new run)"
         )
 
-    def set_tag(self, key: str, value: Any) -> None:
+    def set_tag(self, key: str, value: object) -> None:
         """Set a tag (tags, unlike params, may change)."""
         self.set_tags({key: value})
 
@@ -368,6 +369,7 @@ def start_run(
     if not isinstance(store, Store):
         if store is None:
             if config is None:
+                # lazy: keeps import llmops light
                 from llmops.config import load_config
 
                 config = load_config()

@@ -38,8 +38,7 @@ def spans(prefix: str, flush_every: int) -> None:
 def prompts(start: int) -> None:
     """Versions of prompt ``crash`` from ``start`` on, each then aliased ``staging``."""
     from llmops.prompts import PromptSpec, register_prompt
-    from llmops.prompts._registry import set_alias
-    from llmops.store import open_store
+    from llmops.store import open_store, set_alias
 
     store = open_store(os.environ["LLMOPS_STORE_URL"])
     i = start
@@ -50,7 +49,9 @@ def prompts(start: int) -> None:
             model_params={"temperature": i % 3 / 10},
         )
         version = register_prompt(store, spec, message=f"push {i}")
-        set_alias(store, "crash", "staging", version.version, reason=f"push {i}", actor="crash")
+        set_alias(
+            store, "prompt", "crash", "staging", version.version, reason=f"push {i}", actor="crash"
+        )
         _say(f"pushed {version.version}")
         i += 1
 

@@ -577,13 +577,13 @@ def test_sigkill_during_prompt_push(
         kept = {v.version: v.content_hash for v in versions}
         alias = _rows(
             store,
-            "SELECT a.version FROM prompt_aliases a JOIN prompts p ON p.id = a.prompt_id "
-            "WHERE p.name = 'crash' AND a.alias = 'staging'",
+            "SELECT version FROM aliases "
+            "WHERE kind = 'prompt' AND name = 'crash' AND alias = 'staging'",
         )
         moves = _rows(
             store,
-            "SELECT e.from_version, e.to_version FROM prompt_alias_events e JOIN prompts p "
-            "ON p.id = e.prompt_id WHERE p.name = 'crash' ORDER BY e.id",
+            "SELECT from_version, to_version FROM alias_events "
+            "WHERE kind = 'prompt' AND name = 'crash' ORDER BY id",
         )
         targets = [to for _, to in moves]
         chained = all(a[1] == b[0] for a, b in itertools.pairwise(moves))

@@ -261,7 +261,7 @@ def _gates(project: Path, path: Path) -> Any:
 
 
 def _protected(project: Path, path: Path) -> Any:
-    from llmops.gates._protect import protected_aliases
+    from llmops.store import protected_aliases
 
     return protected_aliases(project)
 

@@ -259,9 +259,7 @@ def test_ctrl_c_during_eval_run_on_the_local_model_then_resume(
         problems.append(f"the message says {line[0]}, the store has {len(stored)} cases")
 
     resumed, result = _resume(project, run_id)
-    if f"resuming run {run_id[:12]} (interrupted): {len(stored)} case(s) already done" not in (
-        resumed.stderr
-    ):
+    if f"resuming: {len(stored)} of {cases} cases already done" not in resumed.stderr:
         problems.append(f"resume did not say what was done: {resumed.stderr[-1000:]}")
     final = _stored_cases(resumed, run_id)
     if (result["status"], result["cases"]) != ("completed", cases) or final != dict.fromkeys(

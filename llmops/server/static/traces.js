@@ -2,7 +2,7 @@
 // span tree, the waterfall window and the selected span's details.
 
 import {
-  AuthRequired, POLL_MS, add, api, clear, every, fmtCost, fmtMs, fmtTimeNs, fmtTokens, h, isAbort, isEmpty, navigate,
+  AuthRequired, POLL_MS, add, api, clear, every, fmtCost, fmtDate, fmtMs, fmtNum, fmtTimeNs, fmtTokens, h, isAbort, isEmpty, navigate,
   num, routeHref, seg, setVar, tail,
 } from "./core.js";
 import {
@@ -24,6 +24,7 @@ const FILTERS = [
   ["min_latency_ms", "Min ms", "number", ""],
   ["max_latency_ms", "Max ms", "number", ""],
   ["min_cost", "Min $", "number", ""],
+  ["score", "Score", "text", "helpful<0.5"],
 ];
 const RANGES = [["", "any time"], ["15m", "last 15 min"], ["1h", "last hour"], ["24h", "last 24 h"], ["7d", "last 7 days"]];
 const RANGE_MS = { "15m": 9e5, "1h": 3.6e6, "24h": 8.64e7, "7d": 6.048e8 };
@@ -69,6 +70,50 @@ function filterForm(query) {
   return form;
 }
 
+// Scores: a value as given (a number, true/false or a label).
+function scoreText(value) {
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return fmtNum(value);
+  return String(value ?? "");
+}
+
+function cut(text, max) {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+// One chip per score name: its latest value, and the mean when there are several.
+function scoreChips(scores) {
+  if (!scores || typeof scores !== "object") return "";
+  return Object.entries(scores).map(([name, s]) => {
+    const n = num(s && s.n) ?? 0;
+    const mean = n > 1 && num(s.mean) !== null ? ` (mean ${fmtNum(s.mean)}, n=${n})` : "";
+    return badge(`${cut(name, 40)} ${cut(scoreText(s && s.value), 40)}${mean}`, "score");
+  });
+}
+
+const SCORE_COLUMNS = [
+  ["Name", (s) => String(s.name ?? "")],
+  ["Value", (s) => (s.data_type === "CATEGORICAL" ? String(s.label ?? "") : s.data_type === "BOOLEAN" ? scoreText(num(s.value) === 1) : fmtNum(s.value)), "num"],
+  ["Source", (s) => badge(s.source, "tag")],
+  ["Author", (s) => String(s.author ?? "")],
+  ["Comment", (s) => (s.comment ? longText(s.comment) : "")],
+  ["Span", (s) => (s.span_id ? h("code", null, String(s.span_id)) : "")],
+  ["At", (s) => (s.created_at ? fmtDate(s.created_at) || String(s.created_at) : ""), "nowrap"],
+];
+
+async function scoresPanel(traceId) {
+  const box = h("div", { class: "scores" });
+  try {
+    const found = await api(`/traces${seg(traceId)}/scores`);
+    const items = found.items || [];
+    box.append(items.length ? table(SCORE_COLUMNS, items) : empty("No scores yet."));
+  } catch (err) {
+    if (isAbort(err) || err instanceof AuthRequired) throw err;
+    box.append(errorBox(err.message || String(err)));
+  }
+  return box;
+}
+
 const TRACE_COLUMNS = [
   ["Started", (t) => fmtTimeNs(t.start_ns), "nowrap"],
   ["Name", (t) => h("a", { route: ["traces", t.trace_id], class: "trace-link" }, t.name || tail(t.trace_id, 16))],
@@ -82,6 +127,7 @@ const TRACE_COLUMNS = [
   ["Session", (t) => (t.session_id ? h("a", { route: ["sessions", t.session_id] }, clip(t.session_id, 24)) : "")],
   ["User", (t) => (t.user_id ? clip(t.user_id, 24) : "")],
   ["Tags", (t) => (Array.isArray(t.tags) ? t.tags.map((tag) => badge(tag, "tag")) : "")],
+  ["Scores", (t) => scoreChips(t.scores)],
   ["Input", (t) => clip(t.input_preview, 80), "preview"],
   ["Output", (t) => clip(t.output_preview, 80), "preview"],
 ];
@@ -184,6 +230,7 @@ class TracePage {
         h("div", { class: "trace-main" }, section("Spans", this.tree), section("Timeline", this.timeline)),
         this.details,
       ),
+      section("Scores", await scoresPanel(this.traceId)),
     ]);
     await this.loadRoots(root);
     this.loadTimeline(0);

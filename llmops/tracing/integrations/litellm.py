@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from llmops._litellm import import_litellm
 from llmops.tracing._sdk import span as start_span
 from llmops.tracing._span import Span
 
@@ -69,9 +70,7 @@ def instrument_litellm() -> None:
     """Trace every litellm completion and embedding call as an llmops span (idempotent)."""
     if _installed[0] is not None:
         return
-    from llmops.llm._client import _litellm
-
-    litellm = _litellm()
+    litellm = import_litellm()
     base = importlib.import_module("litellm.integrations.custom_logger").CustomLogger
     logger = type("LlmopsLitellmLogger", (_Tracer, base), {})()
     manager = getattr(litellm, "logging_callback_manager", None)
@@ -87,9 +86,7 @@ def uninstrument_litellm() -> None:
     logger, _installed[0] = _installed[0], None
     if logger is None:
         return
-    from llmops.llm._client import _litellm
-
-    litellm = _litellm()
+    litellm = import_litellm()
     for name in _CALLBACK_LISTS:
         callbacks = getattr(litellm, name, None)
         if isinstance(callbacks, list):

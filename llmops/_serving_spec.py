@@ -10,20 +10,31 @@ models:
     tensor_parallel_size: 2
     enable_lora: true
     vllm_python: /opt/vllm/bin/python   # vLLM in its own venv (it pins fastapi and numpy)
+
+Core, not ``llmops.serving``: evals load these settings too (``--backend vllm-offline`` runs the
+weights ``llmops serve`` would), and evals sit below serving.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmops._exceptions import ConfigError
 from llmops._yaml import YamlDocument, load_model
 
-__all__ = ["Backend", "LoadedServing", "ServeSettings", "ServingFile", "load_serving"]
+__all__ = [
+    "Backend",
+    "LoadedServing",
+    "ServeSettings",
+    "ServedVersion",
+    "ServingFile",
+    "base_model_of",
+    "load_serving",
+]
 
 Backend = Literal["vllm", "llamacpp"]
 
@@ -90,3 +101,24 @@ def load_serving(project_dir: Path | None) -> LoadedServing:
         return LoadedServing(ServingFile())
     spec, doc = load_model(path, ServingFile, ConfigError, what="serving settings")
     return LoadedServing(spec=spec, path=path, doc=doc)
+
+
+class ServedVersion(Protocol):
+    """What the settings need of a registered model version (``ModelVersion`` is one)."""
+
+    @property
+    def base_model(self) -> str: ...
+
+    @property
+    def serve_model(self) -> str: ...
+
+
+_PROVIDERS = ("hosted_vllm/", "vllm/", "openai/")
+
+
+def base_model_of(version: ServedVersion, settings: ServeSettings) -> str:
+    """The weights to load: the setting, the version's base model, else its serve model."""
+    base = settings.base_model or version.base_model or version.serve_model
+    for prefix in _PROVIDERS:
+        base = base.removeprefix(prefix)
+    return base
