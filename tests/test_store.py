@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _reliability_report import ReliabilityLog
 from sqlalchemy import text
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
 from llmops import StoreError
@@ -44,6 +47,107 @@ def test_migrations_build_the_same_schema_as_the_models(store_url: str) -> None:
     assert diff == []
     store.ensure_schema()  # a migrated store is accepted as it is
     store.close()
+
+
+def _stored(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The type a column stores: the implementation behind a ``TypeDecorator``."""
+    return type_.impl_instance if isinstance(type_, TypeDecorator) else type_
+
+
+def test_core_tables_match_the_models() -> None:
+    """The Core tables of the hot paths describe the models' tables: the same names, types,
+    lengths, nullability and keys; the tables written or read whole have every column."""
+    from llmops.store import _tables
+
+    whole = {_tables.aliases, _tables.alias_events, _tables.tracking_runs}
+    for light in [getattr(_tables, name) for name in _tables.__all__]:
+        model = SQLModel.metadata.tables[light.name]
+        if light in whole:
+            assert set(light.columns.keys()) == set(model.columns.keys()), light.name
+        for column in light.columns:
+            other = model.columns[column.name]
+            where = f"{light.name}.{column.name}"
+            # sqlmodel's AutoString is a String; _tables' own _UTCDateTime is its UTCDateTime
+            light_type = type(column.type).__name__.lstrip("_")
+            assert light_type == type(other.type).__name__.replace("AutoString", "String"), where
+            for attribute in ("length", "timezone"):
+                assert getattr(_stored(other.type), attribute, None) == getattr(
+                    _stored(column.type), attribute, None
+                ), where
+            assert (other.nullable, other.primary_key) == (column.nullable, column.primary_key), (
+                where
+            )
+
+
+def test_prompt_listing_reads_versions_and_aliases(store: Store) -> None:
+    from llmops.store import alias_history, prompt_listing, set_alias
+
+    assert prompt_listing(store) == []
+    for name, bodies in (("zeta", ["A {{ a }}"]), ("alpha", ["B {{ b }}", "C {{ c }}"])):
+        for body in bodies:
+            register_prompt(
+                store, PromptSpec(name=name, template=body, description=f"{name} d", tags=["t"])
+            )
+    set_alias(store, "prompt", "alpha", "canary", 1, reason="first")
+    set_alias(store, "prompt", "alpha", "staging", 2, reason="next")
+    listed = prompt_listing(store)
+    assert [(p.name, p.latest, p.aliases, p.tags) for p in listed] == [
+        ("alpha", 2, {"canary": 1, "staging": 2}, ["t"]),
+        ("zeta", 1, {}, ["t"]),
+    ]
+    assert listed[0].description == "alpha d"
+    assert listed[0].created_at is not None and listed[0].created_at.tzinfo == UTC
+    events = alias_history(store, "prompt", "alpha")  # written and read through the Core tables
+    assert [(e.alias, e.to_version) for e in events] == [("staging", 2), ("canary", 1)]
+    assert all(e.created_at.tzinfo == UTC for e in events)
+
+
+def test_list_commands_on_the_hot_path_build_no_models(tmp_path: Path) -> None:
+    """``prompts list`` and ``runs list`` read through Core: no SQLModel classes, ORM,
+    PostgreSQL dialect, templates, evals or gates are imported for them (each costs the
+    command tens of milliseconds)."""
+    import os
+    import subprocess
+    import sys
+
+    heavy = [
+        "sqlmodel",
+        "sqlalchemy.orm",
+        "sqlalchemy.dialects.postgresql",
+        "llmops.store.models",
+        "llmops.prompts",
+        "llmops.evals",
+        "llmops.tracking",
+        "llmops.gates",
+        "jinja2",
+        "litellm",
+    ]
+    seed = (
+        "import llmops\n"
+        "from llmops.prompts import PromptSpec, register_prompt\n"
+        "register_prompt(llmops.open_store(), PromptSpec(name='qa', template='Q {{ q }}'))\n"
+        "with llmops.start_run(experiment='exp', name='first') as run:\n"
+        "    run.log_param('lr', 0.1)\n"
+    )
+    env = {**os.environ, "LLMOPS_STORE_URL": f"sqlite:///{tmp_path / 'hot.db'}"}
+    subprocess.run([sys.executable, "-c", seed], check=True, env=env, cwd=tmp_path)
+    for command, shown in (
+        (["prompts", "list", "--json"], '"name": "qa"'),
+        (["runs", "list", "--json"], '"experiment": "exp"'),
+        (["runs", "list"], "lr=0.1"),
+    ):
+        probe = (
+            "import sys\n"
+            "from llmops.cli import main\n"
+            f"code = main({command!r})\n"
+            f"print(code, [m for m in {heavy!r} if m in sys.modules])\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], check=True, env=env, cwd=tmp_path, capture_output=True
+        )
+        out = done.stdout.decode()
+        assert shown in out, command
+        assert out.splitlines()[-1] == "0 []", command
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

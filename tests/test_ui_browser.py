@@ -656,6 +656,41 @@ def test_sessions_prompts_and_gates(page: tuple[Page, Watch], site: Site) -> Non
     expect(decisions).to_have_count(2)
 
 
+def test_datasets_their_versions_and_hostile_rows_as_text(
+    page: tuple[Page, Watch], site: Site
+) -> None:
+    from playwright.sync_api import expect
+
+    from llmops.evals import create_dataset
+    from llmops.store import set_alias
+
+    browser_page, watch = page
+    rows = [{"input": payload, "expected": HOSTILE} for payload in OWN_XSS]
+    create_dataset(site.store, "ui-data", rows[:2], description=HOSTILE)
+    create_dataset(site.store, "ui-data", rows, note=OWN_XSS[0])
+    set_alias(site.store, "dataset", "ui-data", "staging", 1, reason="t")
+    _open(browser_page, site, "datasets")
+    row = browser_page.locator("table.grid tbody tr", has_text="ui-data")
+    expect(row).to_contain_text("v2")
+    expect(row).to_contain_text("staging → v1")
+    expect(row).to_contain_text(HOSTILE)
+    row.get_by_role("link", name="ui-data").click()
+    versions = browser_page.locator(".versions details")
+    expect(versions).to_have_count(2)
+    newest = browser_page.locator(".versions details[open]")
+    expect(newest).to_contain_text(OWN_XSS[0])  # the note, as text
+    cells = newest.locator(".dataset-rows tbody tr")
+    expect(cells).to_have_count(len(OWN_XSS))
+    for index, payload in enumerate(OWN_XSS):
+        # the row as JSON text: escaped quotes, never markup
+        expect(cells.nth(index)).to_contain_text(json.dumps(payload)[1:-1])
+        expect(cells.nth(index)).to_contain_text(HOSTILE)
+    versions.nth(1).locator("summary").click()
+    expect(versions.nth(1).locator(".dataset-rows tbody tr")).to_have_count(2)
+    assert browser_page.locator("main img, main svg, main iframe").count() == 0
+    watch.check(browser_page)
+
+
 # ---- evals ------------------------------------------------------------------------------------
 
 

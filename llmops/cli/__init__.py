@@ -20,7 +20,9 @@ from llmops._aio import interrupted_exit_code
 from llmops._exceptions import Interrupted, LlmopsError
 from llmops.cli._aliases import alias_app
 from llmops.cli._app import app, state
+from llmops.cli._datasets import datasets_app
 from llmops.cli._eval import eval_app
+from llmops.cli._evaluate_traces import evaluate_traces_command
 from llmops.cli._gates import bundles_app, gate_app, promote_command
 from llmops.cli._models import models_app
 from llmops.cli._output import err_console
@@ -36,6 +38,7 @@ from llmops.cli._tracking import experiments_app
 __all__ = ["app", "main"]
 
 app.add_typer(alias_app, name="alias")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
@@ -48,6 +51,7 @@ app.add_typer(gate_app, name="gate")
 app.add_typer(bundles_app, name="bundles")
 app.add_typer(serve_app, name="serve")
 app.command("promote")(promote_command)
+app.command("evaluate-traces")(evaluate_traces_command)
 app.command("server")(server)
 app.command("ui")(ui)
 

@@ -46,9 +46,10 @@ def list_(wide: bool = WIDE, as_json: bool = _JSON) -> None:
     """List prompts with their newest version and aliases."""
     from rich.markup import escape
 
-    from llmops.prompts import list_prompts
+    # the store's Core read, not llmops.prompts: templates, jinja2 and the models stay unloaded
+    from llmops.store import prompt_listing
 
-    prompts = list_prompts(_store())
+    prompts = prompt_listing(_store())
     if as_json:
         print_json([p.to_dict() for p in prompts])
         return

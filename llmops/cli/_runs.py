@@ -41,6 +41,7 @@ def _run_dict(run: Any) -> dict[str, Any]:
         "cases": run.n_cases,
         "errors": run.n_errors,
         "dataset_hash": run.dataset_hash,
+        "dataset": (run.config or {}).get("dataset"),
         "config": run.config,
         "summary": run.summary or {},
     }
@@ -72,21 +73,20 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List eval and tracking runs, newest first (a running run counts its stored cases)."""
-    # lazy: keeps import llmops light
-    from llmops.evals import get_run, list_runs
-    from llmops.store import open_store
+    # lazy: keeps import llmops light; the store's Core reads, not llmops.evals and its models
+    from llmops.store import eval_case_counts, eval_run_listing, open_store
 
     store = open_store()
     want_eval, want_tracking = kinds_wanted(kind, suite, experiment)
-    runs = list_runs(store, limit=limit, suite=suite) if want_eval else []
+    runs = eval_run_listing(store, limit=limit, suite=suite) if want_eval else []
     tracked = list_tracking_rows(store, limit=limit, experiment=experiment) if want_tracking else []
+    # a running run writes its counts when it ends: count what is stored
+    counts = eval_case_counts(store, [run.id for run in runs if run.status == "running"])
     evals = []
     for run in runs:
         row = {**_run_dict(run), "kind": "eval"}
-        if run.status == "running":  # its counts are written when it ends: count what is stored
-            cases = get_run(store, run.id).cases
-            row["cases"] = len(cases)
-            row["errors"] = sum(case.error is not None for case in cases)
+        if run.id in counts:
+            row["cases"], row["errors"] = counts[run.id]
         evals.append(row)
     rows = newest_first(evals + tracked, limit)
     if as_json:
@@ -167,9 +167,12 @@ def show(
         print_json(data)
         return
     prompt = (run.config or {}).get("prompt", "-")
+    # a stored dataset is named by its version; a file by the hash of its content
+    dataset = (run.config or {}).get("dataset") or f"#{run.dataset_hash[:12]}"
     console.print(
         f"[bold]run {run.id}[/] · suite {run.suite} · model {run.model_name} ({run.model}) · "
-        f"prompt {prompt} · {run.status} · {fmt_time(run.started_at)}"
+        f"prompt {prompt} · dataset {escape(dataset)} · {run.status} · "
+        f"{fmt_time(run.started_at)}"
     )
     scorers = list((run.summary or {}).keys())
     table = Table()

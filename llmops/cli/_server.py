@@ -5,10 +5,19 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from llmops.cli._output import console
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from llmops.config import Config
+    from llmops.evals import Evaluator
+    from llmops.server import EvaluatorRunner
 
 __all__ = ["server", "ui"]
 
@@ -54,6 +63,15 @@ def server(
     otlp_grpc_port: int | None = _GRPC_PORT,
     otlp_http_port: int | None = _HTTP_PORT,
     open_browser: bool = typer.Option(False, "--open", hidden=True),
+    evaluators: bool = typer.Option(
+        False,
+        "--evaluators",
+        help="Run the online evaluators of configs/evaluators.yaml on new traces in the "
+        "background (counters at /api/v1/evaluators).",
+    ),
+    evaluators_file: Path | None = typer.Option(
+        None, "--evaluators-file", help="Another evaluators file (implies --evaluators)."
+    ),
 ) -> None:
     """Serve the REST API (/api/v1), the web UI (/ui) and the OTLP receiver: HTTP (/v1/traces,
     also on 4318) and gRPC (4317)."""
@@ -70,6 +88,12 @@ def server(
     http_port = config.server.otlp_http_port if otlp_http_port is None else otlp_http_port
     if http_port == port:
         http_port = 0  # the main port serves /v1/traces already
+    online = None  # read before binding: a bad evaluators file is one line and exit 2
+    if evaluators or evaluators_file is not None:
+        from llmops.cli._evaluate_traces import evaluators_path
+        from llmops.evals import load_evaluators
+
+        online = load_evaluators(evaluators_path(evaluators_file))
     # bound before anything starts, so a port in use is one line and exit 2, not a traceback
     sockets = [_listen(host, port), *([_listen(host, http_port)] if http_port else [])]
     redactor = redactor_for(config.tracing)
@@ -95,6 +119,7 @@ def server(
             for sock in sockets:
                 sock.close()
             raise
+    runner = None if online is None else _evaluator_runner(app, online, config)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     otlp = [f"{base}/v1/traces"]
@@ -113,8 +138,28 @@ def server(
         # one uvicorn server on both HTTP sockets: one event loop, one Ctrl-C
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=sockets)
     finally:
+        if runner is not None:
+            runner.stop()
         if grpc_server is not None:
             grpc_server.stop(grace=2).wait()
+
+
+def _evaluator_runner(app: FastAPI, loaded: list[Evaluator], config: Config) -> EvaluatorRunner:
+    """The background evaluators, started, their counters served by ``app``."""
+    # lazy: keeps import llmops light
+    from llmops.evals import ScorerEnv
+    from llmops.llm import ResponseCache
+    from llmops.server import EvaluatorRunner, attach_evaluators
+
+    store = app.state.store
+    env = ScorerEnv(config=config, store=store, cache=ResponseCache(store))
+    runner = EvaluatorRunner(store, loaded, env=env)
+    attach_evaluators(app, runner)
+    # on uvicorn's graceful shutdown: it re-raises SIGTERM/SIGINT afterwards, and the process
+    # then ends without reaching this command's ``finally``
+    app.router.on_shutdown.append(runner.stop)
+    console.print(f"online evaluators: {', '.join(e.key for e in loaded) or 'none'}")
+    return runner.start()
 
 
 def _listen(host: str, port: int) -> socket.socket:

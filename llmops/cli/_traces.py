@@ -159,6 +159,8 @@ _SORT = typer.Option(
 
 
 def _shown(value: Any) -> str:
+    if value is None:  # an online evaluator's unmeasured score (its comment says why)
+        return "unmeasured"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

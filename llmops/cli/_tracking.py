@@ -77,9 +77,14 @@ def list_tracking_rows(
 ) -> list[dict[str, Any]]:
     """Tracking runs newest first, as the JSON rows of ``llmops runs list``."""
     # lazy: keeps import llmops light
-    from llmops.tracking import list_tracking_runs
+    if status is None:  # `runs list`: the store's Core read, without loading llmops.tracking
+        from llmops.store import tracking_run_listing
 
-    runs = list_tracking_runs(store, experiment=experiment, status=status, limit=limit)
+        runs = tracking_run_listing(store, limit=limit, experiment=experiment)
+    else:
+        from llmops.tracking import list_tracking_runs  # which checks the status
+
+        runs = list_tracking_runs(store, experiment=experiment, status=status, limit=limit)
     return [_run_dict(run) for run in runs]
 
 

@@ -11,7 +11,31 @@ from llmops.evals._calibrate import latest_calibration as latest_calibration
 from llmops.evals._compare import CaseChange as CaseChange
 from llmops.evals._compare import RunComparison, compare_runs
 from llmops.evals._compare import run_info as run_info
+from llmops.evals._dataset_registry import (
+    MAX_ROW_BYTES,
+    MAX_ROWS,
+    DatasetDiff,
+    DatasetInfo,
+    DatasetRow,
+    DatasetVersion,
+    create_dataset,
+    dataset_rows,
+    diff_dataset_versions,
+    get_dataset_version,
+    list_dataset_versions,
+    list_datasets,
+    load_registered_dataset,
+)
+from llmops.evals._dataset_registry import parse_dataset_ref as parse_dataset_ref
+from llmops.evals._dataset_sources import create_dataset_from_file, create_dataset_from_traces
 from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset
+from llmops.evals._online import (
+    EvaluationSummary,
+    Evaluator,
+    EvaluatorSpec,
+    evaluate_traces,
+    load_evaluators,
+)
 from llmops.evals._report import render_report
 from llmops.evals._results import RunDetail, get_run, list_runs
 from llmops.evals._results import resolve_run_id as resolve_run_id
@@ -52,13 +76,22 @@ from llmops.evals._stats import PairedStats, Stats, paired_comparison, summarize
 from llmops.evals._suite import LoadedSuite, SuiteSpec, load_suite
 
 __all__ = [
+    "MAX_ROWS",
+    "MAX_ROW_BYTES",
     "SCORER_TYPES",
     "Case",
     "CaseResult",
     "Context",
     "Dataset",
+    "DatasetDiff",
+    "DatasetInfo",
+    "DatasetRow",
     "DatasetSpec",
+    "DatasetVersion",
     "EvalRun",
+    "EvaluationSummary",
+    "Evaluator",
+    "EvaluatorSpec",
     "FunctionScorer",
     "LoadedSuite",
     "PairedStats",
@@ -80,11 +113,22 @@ __all__ = [
     "build_scorer",
     "compare_runs",
     "contains",
+    "create_dataset",
+    "create_dataset_from_file",
+    "create_dataset_from_traces",
+    "dataset_rows",
+    "diff_dataset_versions",
     "evaluate",
+    "evaluate_traces",
     "exact_match",
+    "get_dataset_version",
     "get_run",
+    "list_dataset_versions",
+    "list_datasets",
     "list_runs",
     "load_dataset",
+    "load_evaluators",
+    "load_registered_dataset",
     "load_suite",
     "normalize_answer",
     "paired_comparison",

@@ -66,12 +66,15 @@ class Case:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The cases of a dataset, the hash of its content, and the rows skipped as invalid."""
+    """The cases of a dataset, the hash of its content, the rows skipped as invalid, and the
+    stored version it came from."""
 
     path: Path | None
     cases: list[Case]
     content_hash: str
     skipped: list[str] = field(default_factory=list)
+    #: the stored version it was read from (``qa@3``), for datasets in the store
+    ref: str | None = None
 
 
 @dataclass(frozen=True)

@@ -469,8 +469,8 @@ def run_matrix(
         config = config or load_config(suite_path.parent)
         suite = _with_target(load_suite(suite_path), prompt, rag)
         spec = suite.spec
-        dataset = suite.load_dataset()
         store = open_run_store(config, store)
+        dataset = suite.load_dataset(store)
         cache = ResponseCache(store) if (spec.cache if use_cache is None else use_cache) else None
         cells = _cells(suite, dataset, config, store, model, cache, backend)
         cases = dataset.cases[:limit] if limit else dataset.cases
@@ -544,6 +544,7 @@ def _new_run(
                 "timeout_s": timeout_s,
                 "cache": cache is not None,
                 "skipped_rows": dataset.skipped,
+                "dataset": dataset.ref,
                 "error_budget": error_budget,
                 "allow_errors": allow_errors,
             },
@@ -629,7 +630,7 @@ def resume_run(
     config = config or load_config(suite_path.parent)
     store = open_run_store(config, probe)
     suite = load_suite(suite_path)
-    dataset = suite.load_dataset()
+    dataset = suite.load_dataset(store)
     if dataset.content_hash != record.dataset_hash:
         raise InputError(
             f"run {record.id[:12]}: the dataset changed since the run started; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,8 +25,12 @@ from pydantic import (
 from llmops._exceptions import NotFoundError, SuiteError
 from llmops._suggest import did_you_mean_file
 from llmops._yaml import YamlDocument, describe_validation_error, load_yaml
+from llmops.evals._dataset_registry import load_registered_dataset, parse_dataset_ref
 from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset, rows_to_dataset
 from llmops.evals._scoring import Scorer, build_scorer, scorer_threshold
+
+if TYPE_CHECKING:
+    from llmops.store import Store
 
 __all__ = ["Case", "Dataset", "LoadedSuite", "SuiteSpec", "load_dataset", "load_suite"]
 
@@ -56,7 +60,8 @@ class SuiteSpec(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     dataset: str | DatasetSpec | list[dict[str, Any]] = Field(
-        description="a file relative to the suite (JSONL, CSV, JSON, parquet), or inline rows"
+        description="a file relative to the suite (JSONL, CSV, JSON, parquet), a stored "
+        "dataset version (NAME@3, NAME@production), or inline rows"
     )
     prompt: str | None = Field(default=None, description="prompt in prompts/ or name@version")
     prompts: list[str] | None = Field(default=None, description="several prompts: a matrix")
@@ -185,9 +190,30 @@ class LoadedSuite:
         """Fresh scorer objects for one run (custom ``python:`` scorers import from the root)."""
         return [build_scorer(item, root=self.root) for item in self.spec.scorers]
 
-    def load_dataset(self) -> Dataset:
+    def load_dataset(self, store: Store | None = None) -> Dataset:
+        """The suite's rows: inline, from a file, or a stored version (``qa@production``).
+
+        A string that names an existing file is that file; otherwise ``NAME@SELECTOR`` (a
+        version number or an alias) is a dataset in ``store`` (the configured one when None).
+        """
         spec = self.spec
         input_field = spec.input
+        if isinstance(spec.dataset, str) and not (self.root / spec.dataset).exists():
+            ref = parse_dataset_ref(spec.dataset)
+            if ref is not None:
+                if store is None:
+                    # lazy: a suite of files never opens the store
+                    from llmops.store import open_store
+
+                    store = open_store()
+                return load_registered_dataset(
+                    store,
+                    *ref,
+                    expected_field=spec.expected,
+                    input_field=input_field,
+                    required=spec.required,
+                    on_invalid_row=spec.on_invalid_row,
+                )
         if isinstance(spec.dataset, list):
             return rows_to_dataset(
                 spec.dataset,

@@ -153,7 +153,7 @@ def evidence_run(
             f"{suite_path}: the suite runs a {suite.spec.target_kind} target; it cannot "
             f"evaluate {subject}"
         )
-    dataset = suite.load_dataset()
+    dataset = suite.load_dataset(store)
     n_cases = len(dataset.cases) * suite.spec.repeats
     if not rerun:
         stale: list[str] = []

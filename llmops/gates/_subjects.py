@@ -119,7 +119,9 @@ def load_owner(kind: str) -> None:
     elif kind == "model":
         import llmops.registry
     elif kind == "index":
-        import llmops.rag  # noqa: F401
+        import llmops.rag
+    elif kind == "dataset":
+        import llmops.evals  # noqa: F401
 
 
 def move_alias(

@@ -4,8 +4,6 @@ through the store's one alias service, registered here as kind ``prompt``."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,7 +16,7 @@ from llmops._suggest import did_you_mean
 from llmops.prompts._files import PromptSpec, check_prompt_name
 from llmops.prompts._template import Template, declared_variables
 from llmops.prompts._version import LATEST, PromptVersion
-from llmops.store import Store, aliases_of_kind, register_alias_subject
+from llmops.store import PromptInfo, Store, prompt_listing, register_alias_subject
 from llmops.store.models import (
     AliasRecord,
     PromptRecord,
@@ -50,28 +48,6 @@ def content_hash(kind: str, template: Template, model_params: dict[str, Any]) ->
         option=orjson.OPT_SORT_KEYS,
     )
     return hashlib.sha256(canonical).hexdigest()
-
-
-@dataclass(frozen=True)
-class PromptInfo:
-    """A prompt as listed: metadata, newest version number and aliases."""
-
-    name: str
-    description: str
-    tags: list[str]
-    latest: int
-    aliases: dict[str, int] = field(default_factory=dict)
-    created_at: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "tags": self.tags,
-            "latest": self.latest,
-            "aliases": self.aliases,
-            "created_at": self.created_at,
-        }
 
 
 def _version_of(name: str, row: Any) -> PromptVersion:
@@ -220,25 +196,7 @@ def list_versions(store: Store, name: str) -> list[PromptVersion]:
 
 def list_prompts(store: Store) -> list[PromptInfo]:
     """Every prompt with its newest version number and aliases, by name."""
-    with store.engine.connect() as connection:
-        latest = dict(
-            connection.execute(
-                select(_V.c.prompt_id, func.max(_V.c.version)).group_by(_V.c.prompt_id)
-            ).all()
-        )
-        prompts = connection.execute(select(_P).order_by(_P.c.name)).all()
-    aliases = aliases_of_kind(store, "prompt")
-    return [
-        PromptInfo(
-            name=p.name,
-            description=p.description,
-            tags=list(p.tags or []),
-            latest=latest.get(p.id, 0),
-            aliases=aliases.get(p.name, {}),
-            created_at=p.created_at,
-        )
-        for p in prompts
-    ]
+    return prompt_listing(store)
 
 
 def _check_version(connection: Connection, name: str, version: int) -> None:

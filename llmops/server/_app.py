@@ -223,6 +223,7 @@ def create_app(
     ``other_ports`` are further ports it listens on (OTLP/HTTP's 4318), answered like ``port``.
     """
     from llmops.server import (
+        _api_datasets,
         _api_evals,
         _api_gates,
         _api_prompts,
@@ -263,6 +264,7 @@ def create_app(
         _api_sessions,
         _api_users,
         _api_prompts,
+        _api_datasets,
         _api_evals,
         _api_gates,
     ):

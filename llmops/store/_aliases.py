@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from llmops._exceptions import GateRequired, InputError, NotFoundError, StoreError
 from llmops._identity import current_actor
 from llmops.store._protection import GateToken, check_gate_token
-from llmops.store.models import AliasEventRecord, AliasRecord, table_of, utcnow
+from llmops.store._tables import alias_events as _E
+from llmops.store._tables import aliases as _A
 
 if TYPE_CHECKING:
     from llmops.store._store import Store
@@ -45,8 +46,6 @@ ALIAS_KINDS = ("prompt", "model", "index", "dataset", "bundle")
 LATEST = "latest"
 _ALIAS = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 _RETRIES = 8
-_A = table_of(AliasRecord)
-_E = table_of(AliasEventRecord)
 
 VersionCheck = Callable[[Connection, str, int], None]
 """Raises ``NotFoundError`` (naming what is missing) unless ``name@version`` exists."""
@@ -152,7 +151,7 @@ def _try_move(
         key = _key(kind, name, alias)
         # the row lock (PostgreSQL) makes concurrent moves of one alias record a true history
         current = connection.execute(select(_A.c.version).where(key).with_for_update()).scalar()
-        now = utcnow()
+        now = datetime.now(UTC)
         if current is None:
             connection.execute(
                 _A.insert().values(

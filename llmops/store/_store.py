@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session, SQLModel
 
 from llmops._exceptions import StoreError
-from llmops.store import models
 from llmops.store._engine import IMMEDIATE, create_store_engine, display_url
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlmodel import Session
 
 __all__ = ["Store", "head_revision", "open_store"]
 
@@ -152,6 +151,12 @@ class Store:
                 if current is not None and current not in _known_revisions():
                     raise _newer_store(self.url, current)
                 if current is None:
+                    # lazy: building the models costs every command that only reads
+                    from sqlmodel import SQLModel
+
+                    from llmops.store import models
+
+                    _ = models  # the tables must be on SQLModel.metadata before create_all
                     known = set(inspect(connection).get_table_names()) & set(
                         SQLModel.metadata.tables
                     )
@@ -189,6 +194,8 @@ class Store:
 
     def session(self) -> Session:
         """A session for reading (and short writes that may share the lock)."""
+        from sqlmodel import Session  # lazy: the hot reads (llmops.store._light) use Core
+
         return Session(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -202,6 +209,8 @@ class Store:
         if active is not None:
             yield active
             return
+        from sqlmodel import Session  # lazy: the hot reads (llmops.store._light) use Core
+
         with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
             token = self._active.set(session)
             try:
@@ -247,6 +256,3 @@ def _forget_stores() -> None:
         for store in _open.values():
             store.close()
         _open.clear()
-
-
-_ = models  # the tables must be registered on SQLModel.metadata before create_all

@@ -16,6 +16,9 @@ __all__ = [
     "AliasRecord",
     "ArtifactRecord",
     "BundleVersionRecord",
+    "DatasetRecord",
+    "DatasetRowRecord",
+    "DatasetVersionRecord",
     "EvalCaseRecord",
     "EvalRunRecord",
     "EvalScoreRecord",
@@ -506,3 +509,53 @@ class ScoreRecord(SQLModel, table=True):
     # the online evaluator (name@version) that produced it, and the eval run it maps
     evaluator: str | None = Field(default=None, max_length=264)
     run_id: str | None = Field(default=None, max_length=32)
+
+
+class DatasetRecord(SQLModel, table=True):
+    """A named dataset of eval cases; its rows live in immutable versions."""
+
+    __tablename__ = "datasets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    description: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetVersionRecord(SQLModel, table=True):
+    """An immutable, content-hashed version of a dataset: where its rows came from, and who
+    made it. ``source`` says how it was built (``{"file": ...}``, ``{"traces": filter}``)."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_number"),
+        UniqueConstraint("dataset_id", "content_hash", name="uq_dataset_versions_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="datasets.id", index=True)
+    version: int
+    content_hash: str = Field(max_length=64)
+    row_count: int = 0
+    columns: Any = _json()
+    source: Any = _json(nullable=True)
+    created_by: str = Field(default="", max_length=200)
+    note: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DatasetRowRecord(SQLModel, table=True):
+    """One row of a dataset version: the whole row as read (``data``), the reference answer
+    when known, and the trace it was taken from."""
+
+    __tablename__ = "dataset_rows"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", "idx", name="uq_dataset_rows_idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="datasets.id")
+    version: int
+    idx: int
+    data: Any = _json()
+    expected: Any = _json(nullable=True)
+    metadata_: Any = Field(default=None, sa_column=Column("metadata", JSON, nullable=True))
+    trace_id: str | None = Field(default=None, max_length=32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from llmops._exceptions import InputError, NotFoundError
 from llmops._json import JSONValue
-from llmops.store import Store
+from llmops.store import Store, TrackingRun, tracking_run_listing
 from llmops.store.models import (
     ArtifactRecord,
     ExperimentRecord,
@@ -50,30 +50,6 @@ class Experiment:
     created_at: datetime
     runs: int
     last_run_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TrackingRun:
-    """A run's provenance, status, params and tags."""
-
-    id: str
-    experiment: str
-    name: str
-    status: str
-    started_at: datetime
-    ended_at: datetime | None
-    git_commit: str | None
-    source: str
-    user: str
-    params: dict[str, Any] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float | None:
-        """Seconds from start to end, None while running."""
-        if self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,23 +170,7 @@ def list_tracking_runs(
     """Runs newest first, optionally of one experiment and one status."""
     if status is not None and status not in STATUSES:
         raise InputError(f"unknown run status '{status}': expected one of {', '.join(STATUSES)}")
-    query = _runs_query().order_by(col(TrackingRunRecord.started_at).desc()).limit(limit)
-    if status is not None:
-        query = query.where(col(TrackingRunRecord.status) == status)
-    with store.session() as session:
-        if experiment is not None:
-            found = session.exec(
-                select(ExperimentRecord.id).where(col(ExperimentRecord.name) == experiment)
-            ).first()
-            if found is None:
-                names = session.exec(select(ExperimentRecord.name)).all()
-                raise NotFoundError(
-                    f"experiment '{experiment}' not found; experiments: "
-                    f"{', '.join(sorted(names)) or '(none)'}"
-                )
-            query = query.where(col(TrackingRunRecord.experiment_id) == found)
-        rows = session.exec(query).all()
-    return [_run(record, name) for record, name in rows]
+    return tracking_run_listing(store, limit=limit, experiment=experiment, status=status)
 
 
 def _latest_metrics(session: Session, run_ids: list[str]) -> dict[str, dict[str, MetricPoint]]:

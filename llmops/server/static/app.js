@@ -1,8 +1,9 @@
 // The llmops viewer: a hash-routed page over the JSON API at /api/v1. No framework, no build.
 //   #/traces  #/traces/<id>  #/sessions  #/sessions/<id>  #/prompts  #/prompts/<name>
-//   #/evals  #/evals/<id>  #/evals/compare?a=&b=  #/gates
+//   #/datasets  #/datasets/<name>  #/evals  #/evals/<id>  #/evals/compare?a=&b=  #/gates
 
 import { AuthRequired, TOKEN_KEY, clear, h, isAbort, newView, parseHash } from "./core.js";
+import { datasetView, datasetsView } from "./datasets.js";
 import { compareView, evalsView, runView } from "./evals.js";
 import { gatesView } from "./gates.js";
 import { promptView, promptsView } from "./prompts.js";
@@ -23,6 +24,8 @@ function pick(parts, query) {
       return id === undefined ? (el) => sessionsView(el, query) : (el) => sessionView(el, id, query);
     case "prompts":
       return id === undefined ? (el) => promptsView(el, query) : (el) => promptView(el, id, query);
+    case "datasets":
+      return id === undefined ? (el) => datasetsView(el, query) : (el) => datasetView(el, id, query);
     case "evals":
       if (id === "compare") return (el) => compareView(el, query);
       return id === undefined ? (el) => evalsView(el, query) : (el) => runView(el, id, query);

@@ -1,0 +1,153 @@
+"""SQLAlchemy Core tables for the hot paths: the alias service and the listings of prompts
+and runs.
+
+Building the SQLModel classes of ``llmops.store.models`` (and importing sqlmodel and the ORM)
+costs a list command about half of its time; these tables need only SQLAlchemy Core. They
+describe the same tables as the models, on their own ``MetaData`` (never used to create or
+migrate a schema): the models stay the one definition of the schema, and
+tests/test_store.py checks that every column here matches its model's column.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Integer, MetaData, String, Table
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "alias_events",
+    "aliases",
+    "eval_cases",
+    "eval_runs",
+    "experiments",
+    "prompt_versions",
+    "prompts",
+    "tracking_runs",
+]
+
+_metadata = MetaData()
+
+
+class _UTCDateTime(TypeDecorator[datetime]):
+    """The models' ``datetime`` columns (sqlmodel's ``UTCDateTime``, whose module would load
+    sqlmodel): aware datetimes stored in UTC, read back in UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("a stored datetime must carry its timezone")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite keeps no offset: what it holds is UTC
+        return value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+
+
+#: Written by the alias service: every column of ``AliasRecord``.
+aliases = Table(
+    "aliases",
+    _metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", _UTCDateTime(), nullable=False),
+)
+
+#: Written by the alias service: every column of ``AliasEventRecord``.
+alias_events = Table(
+    "alias_events",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", String, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("gate_decision_id", Integer, nullable=True),
+    Column("created_at", _UTCDateTime(), nullable=False),
+)
+
+#: Read only (the prompt listing): the columns it shows.
+prompts = Table(
+    "prompts",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", String, nullable=False),
+    Column("tags", JSON, nullable=True),
+    Column("created_at", _UTCDateTime(), nullable=False),
+)
+
+#: Read only (the prompt listing): enough to find each prompt's newest version.
+prompt_versions = Table(
+    "prompt_versions",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("prompt_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+#: Read only (the run listing): the columns of an eval run's row in ``llmops runs list``.
+eval_runs = Table(
+    "eval_runs",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("suite", String(200), nullable=False),
+    Column("dataset_hash", String(64), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model", String(400), nullable=False),
+    Column("prompt_version_id", Integer, nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("started_at", _UTCDateTime(), nullable=False),
+    Column("ended_at", _UTCDateTime(), nullable=True),
+    Column("n_cases", Integer, nullable=False),
+    Column("n_errors", Integer, nullable=False),
+    Column("config", JSON, nullable=True),
+    Column("summary", JSON, nullable=True),
+)
+
+#: Read only (the run listing): enough to count the cases of a run still running.
+eval_cases = Table(
+    "eval_cases",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("error", String, nullable=True),
+)
+
+#: Read only (the run listing): every column of ``TrackingRunRecord``.
+tracking_runs = Table(
+    "tracking_runs",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", _UTCDateTime(), nullable=False),
+    Column("ended_at", _UTCDateTime(), nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("source", String(400), nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("params", JSON, nullable=True),
+    Column("tags", JSON, nullable=True),
+)
+
+#: Read only (the run listing): an experiment's name.
+experiments = Table(
+    "experiments",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+)
