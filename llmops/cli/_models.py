@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops.cli._aliases import events_table
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
 
@@ -122,25 +123,6 @@ def list_(wide: bool = WIDE, as_json: bool = _JSON) -> None:
     )
 
 
-def _events_table(title: str, events: list[Any]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in ("when", "alias", "from", "to", "action", "who", "why"):
-        table.add_column(column)
-    for e in events:
-        table.add_row(
-            fmt_time(e.created_at),
-            e.alias,
-            str(e.from_version or "-"),
-            str(e.to_version),
-            e.action,
-            e.actor,
-            short(e.reason, 50),
-        )
-    return table
-
-
 @models_app.command("show")
 def show(
     ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@ALIAS."), as_json: bool = _JSON
@@ -199,7 +181,7 @@ def show(
             )
         console.print(runs)
     if events:
-        console.print(_events_table(f"{version.name} · alias moves", events))
+        console.print(events_table(f"{version.name} · alias moves", events))
 
 
 @models_app.command("history")
@@ -239,7 +221,7 @@ def history(
         )
     console.print(table)
     if events:
-        console.print(_events_table(f"{name} · alias moves", events))
+        console.print(events_table(f"{name} · alias moves", events))
     elif alias_name is not None:
         console.print(f"alias '{alias_name}' of model '{name}' has never moved")
 

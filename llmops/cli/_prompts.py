@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from llmops._exceptions import CheckFailed, InputError
+from llmops.cli._aliases import events_table
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
 
@@ -129,20 +130,7 @@ def history(name: str = typer.Argument(..., help="Prompt name."), as_json: bool 
         )
     console.print(table)
     if events:
-        moves = Table(title=f"{name} · alias moves", title_justify="left")
-        for column in ("when", "alias", "from", "to", "action", "who", "why"):
-            moves.add_column(column)
-        for e in events:
-            moves.add_row(
-                fmt_time(e.created_at),
-                e.alias,
-                str(e.from_version or "-"),
-                str(e.to_version),
-                e.action,
-                e.actor,
-                short(e.reason, 50),
-            )
-        console.print(moves)
+        console.print(events_table(f"{name} · alias moves", events))
 
 
 @prompts_app.command("diff")

@@ -26,7 +26,15 @@ from llmops._exceptions import InputError, NotFoundError, StoreError
 from llmops._identity import current_actor
 from llmops._suggest import did_you_mean
 from llmops.evals._datasets import Dataset, _Unreadable, rows_to_dataset
-from llmops.store import LATEST, Store, aliases_of, aliases_of_kind, register_alias_subject
+from llmops.store import (
+    LATEST,
+    Store,
+    aliases_of_kind,
+    missing_version,
+    register_alias_subject,
+    select_version,
+    version_check,
+)
 from llmops.store.models import (
     AliasRecord,
     DatasetRecord,
@@ -371,23 +379,12 @@ def create_dataset(
 def get_dataset_version(store: Store, name: str, selector: int | str = LATEST) -> DatasetVersion:
     """A version by number, by alias, or the newest (``latest``)."""
     query = select(_V).join(_D, _D.c.id == _V.c.dataset_id).where(_D.c.name == name)
-    if isinstance(selector, int):
-        query = query.where(_V.c.version == selector)
-    elif selector == LATEST:
-        query = query.order_by(_V.c.version.desc()).limit(1)
-    else:
-        query = query.join(
-            _A,
-            (_A.c.kind == "dataset") & (_A.c.name == _D.c.name) & (_A.c.version == _V.c.version),
-        ).where(_A.c.alias == selector)
+    query = select_version(query, _V, _D.c.name, "dataset", selector)
     with store.engine.connect() as connection:
         row = connection.execute(query).first()
         if row is None:
             _dataset_row(connection, name)  # a missing dataset is named as such
-            if isinstance(selector, int):
-                raise NotFoundError(f"dataset '{name}' has no version {selector}")
-            known = ", ".join(sorted(aliases_of(store, "dataset", name))) or "none"
-            raise NotFoundError(f"dataset '{name}' has no alias '{selector}' (aliases: {known})")
+            raise missing_version(connection, "dataset", name, selector)
     return _version_of(name, row, created=False)
 
 
@@ -507,13 +504,6 @@ def load_registered_dataset(
     )
 
 
-def _check_version(connection: Connection, name: str, version: int) -> None:
-    dataset = _dataset_row(connection, name)
-    exists = connection.execute(
-        select(_V.c.id).where(_V.c.dataset_id == dataset.id, _V.c.version == version)
-    ).first()
-    if exists is None:
-        raise NotFoundError(f"dataset '{name}' has no version {version}")
-
-
-register_alias_subject("dataset", check_version=_check_version)
+register_alias_subject(
+    "dataset", check_version=version_check("dataset", _V, _V.c.dataset_id, _dataset_row)
+)

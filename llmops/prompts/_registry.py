@@ -16,7 +16,15 @@ from llmops._suggest import did_you_mean
 from llmops.prompts._files import PromptSpec, check_prompt_name
 from llmops.prompts._template import Template, declared_variables
 from llmops.prompts._version import LATEST, PromptVersion
-from llmops.store import PromptInfo, Store, prompt_listing, register_alias_subject
+from llmops.store import (
+    PromptInfo,
+    Store,
+    missing_version,
+    prompt_listing,
+    register_alias_subject,
+    select_version,
+    version_check,
+)
 from llmops.store.models import (
     AliasRecord,
     PromptRecord,
@@ -144,30 +152,12 @@ def get_version(store: Store, name: str, selector: int | str = LATEST) -> Prompt
     """A version by number, by alias, or the newest (``latest``)."""
     check_prompt_name(name)
     query = select(_V).join(_P, _P.c.id == _V.c.prompt_id).where(_P.c.name == name)
-    if isinstance(selector, int):
-        query = query.where(_V.c.version == selector)
-    elif selector == LATEST:
-        query = query.order_by(_V.c.version.desc()).limit(1)
-    else:
-        query = query.join(
-            _A,
-            (_A.c.kind == "prompt") & (_A.c.name == _P.c.name) & (_A.c.version == _V.c.version),
-        ).where(_A.c.alias == selector)
+    query = select_version(query, _V, _P.c.name, "prompt", selector)
     with store.engine.connect() as connection:
         row = connection.execute(query).first()
         if row is None:
             _prompt_row(connection, name)  # a missing prompt is named as such
-            if isinstance(selector, int):
-                raise NotFoundError(f"prompt '{name}' has no version {selector}")
-            aliases = (
-                connection.execute(
-                    select(_A.c.alias).where(_A.c.kind == "prompt", _A.c.name == name)
-                )
-                .scalars()
-                .all()
-            )
-            known = ", ".join(sorted(aliases)) or "none"
-            raise NotFoundError(f"prompt '{name}' has no alias '{selector}' (aliases: {known})")
+            raise missing_version(connection, "prompt", name, selector)
     return _version_of(name, row)
 
 
@@ -199,13 +189,6 @@ def list_prompts(store: Store) -> list[PromptInfo]:
     return prompt_listing(store)
 
 
-def _check_version(connection: Connection, name: str, version: int) -> None:
-    prompt = _prompt_row(connection, name)
-    exists = connection.execute(
-        select(_V.c.id).where(_V.c.prompt_id == prompt.id, _V.c.version == version)
-    ).first()
-    if exists is None:
-        raise NotFoundError(f"prompt '{name}' has no version {version}")
-
-
-register_alias_subject("prompt", check_version=_check_version)
+register_alias_subject(
+    "prompt", check_version=version_check("prompt", _V, _V.c.prompt_id, _prompt_row)
+)

@@ -15,7 +15,6 @@ from llmops._suggest import did_you_mean
 from llmops.config import ModelConfig
 from llmops.registry._adapter import adapter_digest
 from llmops.registry._version import (
-    LATEST,
     ModelInfo,
     ModelVersion,
     check_json_object,
@@ -23,7 +22,14 @@ from llmops.registry._version import (
     normalize_lineage,
     parse_model_ref,
 )
-from llmops.store import Store, aliases_of_kind, register_alias_subject
+from llmops.store import (
+    Store,
+    aliases_of_kind,
+    missing_version,
+    register_alias_subject,
+    select_version,
+    version_check,
+)
 from llmops.store.models import (
     AliasRecord,
     ModelVersionRecord,
@@ -172,30 +178,12 @@ def get_model_version(store: Store, name: str, selector: int | str | None = None
         if isinstance(selector, str) and selector.isdigit():
             selector = int(selector)
     query = select(_V).join(_M, _M.c.id == _V.c.model_id).where(_M.c.name == name)
-    if isinstance(selector, int):
-        query = query.where(_V.c.version == selector)
-    elif selector == LATEST:
-        query = query.order_by(_V.c.version.desc()).limit(1)
-    else:
-        query = query.join(
-            _A,
-            (_A.c.kind == "model") & (_A.c.name == _M.c.name) & (_A.c.version == _V.c.version),
-        ).where(_A.c.alias == selector)
+    query = select_version(query, _V, _M.c.name, "model", selector)
     with store.engine.connect() as connection:
         row = connection.execute(query).first()
         if row is None:
             model_row(connection, name)  # a missing model is named as such
-            if isinstance(selector, int):
-                raise NotFoundError(f"model '{name}' has no version {selector}")
-            aliases = (
-                connection.execute(
-                    select(_A.c.alias).where(_A.c.kind == "model", _A.c.name == name)
-                )
-                .scalars()
-                .all()
-            )
-            known = ", ".join(sorted(aliases)) or "none"
-            raise NotFoundError(f"model '{name}' has no alias '{selector}' (aliases: {known})")
+            raise missing_version(connection, "model", name, selector)
     return version_of(name, row)
 
 
@@ -247,14 +235,11 @@ def list_models(store: Store) -> list[ModelInfo]:
     ]
 
 
-def _check_version(connection: Connection, name: str, version: int) -> None:
+def _model_named(connection: Connection, name: str) -> Any:
     check_model_name(name)
-    model = model_row(connection, name)
-    exists = connection.execute(
-        select(_V.c.id).where(_V.c.model_id == model.id, _V.c.version == version)
-    ).first()
-    if exists is None:
-        raise NotFoundError(f"model '{name}' has no version {version}")
+    return model_row(connection, name)
 
 
-register_alias_subject("model", check_version=_check_version)
+register_alias_subject(
+    "model", check_version=version_check("model", _V, _V.c.model_id, _model_named)
+)

@@ -17,11 +17,14 @@ from llmops.store._aliases import (
     aliases_of_kind,
     check_alias,
     get_alias,
+    missing_version,
     on_alias_moved,
     register_alias_subject,
     rollback_alias,
     rollback_target,
+    select_version,
     set_alias,
+    version_check,
 )
 from llmops.store._engine import display_url as display_url  # for the CLI, not in __all__
 from llmops.store._light import (
@@ -59,6 +62,7 @@ __all__ = [
     "check_alias",
     "get_alias",
     "head_revision",
+    "missing_version",
     "on_alias_moved",
     "open_store",
     "prompt_listing",
@@ -67,6 +71,8 @@ __all__ = [
     "register_gate_verifier",
     "rollback_alias",
     "rollback_target",
+    "select_version",
     "set_alias",
     "tracking_run_listing",
+    "version_check",
 ]

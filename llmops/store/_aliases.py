@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Column, Connection, Select, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import GateRequired, InputError, NotFoundError, StoreError
@@ -35,11 +35,14 @@ __all__ = [
     "aliases_of_kind",
     "check_alias",
     "get_alias",
+    "missing_version",
     "on_alias_moved",
     "register_alias_subject",
     "rollback_alias",
     "rollback_target",
+    "select_version",
     "set_alias",
+    "version_check",
 ]
 
 ALIAS_KINDS = ("prompt", "model", "index", "dataset", "bundle")
@@ -229,6 +232,46 @@ def get_alias(store: Store, kind: str, name: str, alias: str) -> int | None:
             select(_A.c.version).where(_key(kind, name, alias))
         ).scalar()
     return found
+
+
+def version_check(
+    kind: str, versions: Table, owner_id: Column[Any], find_owner: Callable[[Connection, str], Any]
+) -> VersionCheck:
+    """The :data:`VersionCheck` of a subject whose ``versions`` table points at its owner row
+    through ``owner_id``; ``find_owner`` returns that row by name or raises naming it."""
+
+    def check(connection: Connection, name: str, version: int) -> None:
+        owner = find_owner(connection, name)
+        query = select(versions.c.version).where(owner_id == owner.id)
+        if connection.execute(query.where(versions.c.version == version)).first() is None:
+            raise NotFoundError(f"{kind} '{name}' has no version {version}")
+
+    return check
+
+
+def select_version(
+    query: Select[Any], versions: Table, names: Column[Any], kind: str, selector: int | str
+) -> Select[Any]:
+    """``query`` (over a subject's ``versions`` table, joined to its ``names`` column)
+    narrowed to one version: by number, by alias of ``kind``, or the newest (``latest``)."""
+    if isinstance(selector, int):
+        return query.where(versions.c.version == selector)
+    if selector == LATEST:
+        return query.order_by(versions.c.version.desc()).limit(1)
+    joined = (_A.c.kind == kind) & (_A.c.name == names) & (_A.c.version == versions.c.version)
+    return query.join(_A, joined).where(_A.c.alias == selector)
+
+
+def missing_version(
+    connection: Connection, kind: str, name: str, selector: int | str
+) -> NotFoundError:
+    """The error for a :func:`select_version` that found nothing, for a subject that exists:
+    the version, or the alias with the aliases it has."""
+    if isinstance(selector, int):
+        return NotFoundError(f"{kind} '{name}' has no version {selector}")
+    query = select(_A.c.alias).where(_A.c.kind == kind, _A.c.name == name)
+    known = ", ".join(sorted(connection.execute(query).scalars().all())) or "none"
+    return NotFoundError(f"{kind} '{name}' has no alias '{selector}' (aliases: {known})")
 
 
 def aliases_of(store: Store, kind: str, name: str) -> dict[str, int]:
