@@ -20,7 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=40
 
 # The reliability suite alone (crash safety, concurrency, fuzzing, adversarial input), with its
 # table: scenario, runs, failures, data lost. `make test` runs it too.
