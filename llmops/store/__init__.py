@@ -17,15 +17,15 @@ from llmops.store._aliases import (
     aliases_of_kind,
     check_alias,
     get_alias,
-    missing_version,
     on_alias_moved,
     register_alias_subject,
     rollback_alias,
     rollback_target,
-    select_version,
     set_alias,
-    version_check,
 )
+from llmops.store._aliases import missing_version as missing_version  # for the registries
+from llmops.store._aliases import select_version as select_version  # (SQL types: not in __all__)
+from llmops.store._aliases import version_check as version_check
 from llmops.store._engine import display_url as display_url  # for the CLI, not in __all__
 from llmops.store._light import (
     PromptInfo,
@@ -62,7 +62,6 @@ __all__ = [
     "check_alias",
     "get_alias",
     "head_revision",
-    "missing_version",
     "on_alias_moved",
     "open_store",
     "prompt_listing",
@@ -71,8 +70,6 @@ __all__ = [
     "register_gate_verifier",
     "rollback_alias",
     "rollback_target",
-    "select_version",
     "set_alias",
     "tracking_run_listing",
-    "version_check",
 ]
