@@ -41,6 +41,7 @@ ORDER = [
     "server",
     "rag_beir",
     "rag_clapnq",
+    "local_model",
     "judges",
     "vllm_serving",
 ]

@@ -8,6 +8,11 @@ Targets (issue #8): ingest >= 20k spans/s per process; the trace list answers fa
 spans stored (``--spans 1000000``; the default 200k finishes in a few minutes); a 50k-span
 trace opens (trace + root children + first timeline window) in under 2 s. Floor for every
 API figure: a GET /health round trip to the same server. --quick: 20k spans, a 5k-span trace.
+
+Dashboards (issue #18): ``--dashboard-spans`` (default 1M; --quick 100k) spans spread over 30
+days, then GET /api/v1/stats (every chart of the home page) for 1h, 24h and 7d, ungrouped and
+by model; target <= 100 ms each; floor: a plain COUNT(*) of the range's spans.
+``--only-dashboard`` runs this section alone.
 """
 
 from __future__ import annotations
@@ -119,7 +124,17 @@ def main() -> None:
     add("--big-trace", type=int, default=None, help="spans of the big trace; default 50k")
     add("--requests", type=int, default=None, help="OTLP requests of 512 spans; default 100")
     add("--repeats", type=int, default=None, help="timed API calls per figure; default 30")
+    add("--dashboard-spans", type=int, default=None, help="dashboard section; default 1M")
+    add("--only-dashboard", action="store_true", help="run the dashboard section alone")
     args = arguments.parse_args()
+    if args.only_dashboard:
+        dashboard_spans = args.dashboard_spans or (100_000 if args.quick else 1_000_000)
+        report = Report.start(
+            __file__, args, f"dashboard queries on SQLite, {dashboard_spans} spans stored"
+        )
+        report.add(*_dashboard_figures(dashboard_spans, args.repeats or 10, report))
+        report.finish()
+        return
     spans = args.spans or (20_000 if args.quick else 200_000)
     big = args.big_trace or (5_000 if args.quick else 50_000)
     requests = args.requests or (20 if args.quick else 100)
@@ -162,6 +177,8 @@ def main() -> None:
         server.terminate()
         server.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
+    dashboard_spans = args.dashboard_spans or (100_000 if args.quick else 1_000_000)
+    report.add(*_dashboard_figures(dashboard_spans, max(3, repeats // 3), report))
     report.finish()
 
 
@@ -264,6 +281,126 @@ def _ingest_figures(client: httpx.Client, requests: int) -> list[Figure]:
             note=target(rate.median, 20_000, at_most=False, text=">= 20k/s"),
         )
     ]
+
+
+# -- dashboards (issue #18): GET /api/v1/stats over spans spread across 30 days -------------
+
+_DAY_NS = 86_400 * 10**9
+
+
+def fill_spread(store_url: str, spans: int, days: int = 30) -> float:
+    """``spans`` spans in 8-span traces spread evenly over the last ``days`` days, with
+    models, users, tags, tokens, costs and one score per 4 traces: rows written with
+    executemany in bulk (sqlite3 directly, the fastest path); returns seconds."""
+    import sqlite3
+    from contextlib import closing
+
+    import orjson
+
+    from llmops.store import open_store
+
+    open_store(store_url).close()  # the schema at head
+    started = time.perf_counter()
+    traces = max(1, spans // 8)
+    now = time.time_ns()
+    step = days * _DAY_NS // traces
+    columns = "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status_code, "
+    columns += "attributes, user_id"
+    sql = f"INSERT INTO spans ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    score_sql = (
+        "INSERT INTO scores (id, trace_id, name, source, data_type, value, created_at) "
+        "VALUES (?, ?, 'helpful', 'human', 'numeric', ?, '2026-12-01 00:00:00')"
+    )
+    with closing(sqlite3.connect(store_url.removeprefix("sqlite:///"))) as db:
+        rows: list[tuple[Any, ...]] = []
+        scores: list[tuple[Any, ...]] = []
+        for t in range(traces):
+            trace_id = f"{t + 1:032x}"
+            start = now - days * _DAY_NS + t * step
+            user = f"user-{t % 700}"
+            root = {"llmops.tags": ["bench", f"team-{t % 7}"], "input.value": "What is llmops?"}
+            duration = 2_000_000 + (t * 7919) % 900_000_000  # 2 ms to 0.9 s
+            rows.append(
+                (trace_id, f"{1:016x}", None, "answer question", "chain", start,
+                 start + duration, "OK", orjson.dumps(root).decode(), user)
+            )  # fmt: skip
+            for index in range(1, 8):
+                attributes = _genai(t * 8 + index)
+                status = "ERROR" if t % 50 == 0 and index == 1 else "OK"
+                rows.append(
+                    (trace_id, f"{index + 1:016x}", f"{1:016x}", "chat gpt-x", "llm",
+                     start + index * 1000, start + index * 1000 + 1_500_000, status,
+                     orjson.dumps(attributes).decode(), user)
+                )  # fmt: skip
+            if t % 4 == 0:
+                scores.append((f"s{t}", trace_id, (t % 5) / 4))
+            if len(rows) >= 20_000:
+                db.executemany(sql, rows)
+                rows = []
+        db.executemany(sql, rows)
+        db.executemany(score_sql, scores)
+        db.commit()
+    return time.perf_counter() - started
+
+
+def _dashboard_figures(spans: int, repeats: int, report: Report) -> list[Figure]:
+    """p50 of each dashboard request (GET /api/v1/stats: every chart of the page at once)
+    for 1h, 24h and 7d, grouped by model, over ``spans`` spans; beside it the floor, a plain
+    COUNT(*) of the spans of the range (through the root index, then each trace's spans)."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from llmops.server import create_app
+    from llmops.store import open_store
+
+    folder = Path(tempfile.mkdtemp(prefix="llmops-bench-dashboard-"))
+    store_url = f"sqlite:///{folder / 'dashboard.db'}"
+    try:
+        fill_s = fill_spread(store_url, spans)
+        report.note(f"dashboard: {spans} spans over 30 days written in {fill_s:.1f}s (executemany)")
+        store = open_store(store_url)
+        figures = []
+        count_sql = text(
+            "SELECT count(*) FROM spans AS root JOIN spans AS s ON s.trace_id = root.trace_id "
+            "WHERE root.parent_span_id IS NULL AND root.start_ns >= :since"
+        )
+        with (
+            TestClient(create_app(store), base_url="http://127.0.0.1") as client,
+            store.engine.connect() as db,
+        ):
+            for range_name, seconds in (("1h", 3600), ("24h", 86_400), ("7d", 7 * 86_400)):
+                for by in (None, "model"):
+                    params = {"since": range_name, **({"by": by} if by else {})}
+                    client.get("/api/v1/stats", params=params).raise_for_status()  # warm
+                    samples = []
+                    for _ in range(repeats):
+                        started = time.perf_counter()
+                        client.get("/api/v1/stats", params=params).raise_for_status()
+                        samples.append(time.perf_counter() - started)
+                    since = time.time_ns() - seconds * 10**9
+                    floor_samples = []
+                    for _ in range(repeats):
+                        started = time.perf_counter()
+                        in_range = db.execute(count_sql, {"since": since}).scalar_one()
+                        floor_samples.append(time.perf_counter() - started)
+                    median = statistics.median(samples)
+                    made = figure(
+                        f"dashboard: GET /stats?since={range_name}"
+                        + (f"&by={by}" if by else "")
+                        + f" ({in_range} spans in range)",
+                        "ms",
+                        Measurement.from_samples(samples),
+                        peer="floor: COUNT(*) of the range's spans",
+                        peer_value=Measurement.from_samples(floor_samples),
+                        note=target(median, 0.1, at_most=True, text="<= 100 ms"),
+                        scale=1e3,
+                    )
+                    made.spread_kind = f"min-max of {repeats} calls"
+                    figures.append(made)
+        store.close()
+        return figures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

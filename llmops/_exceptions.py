@@ -10,6 +10,7 @@ that user; the CLI prints it on one line and exits with ``exit_code``::
     │   ├── YamlError             malformed YAML (file:line)
     │   ├── SuiteError            an eval suite is inconsistent
     │   ├── GateRequired          a protected alias moved without a valid gate decision
+    │   ├── ConflictError         the thing was changed by someone else (another annotator)
     │   └── NotFoundError         a named thing (run, trace, prompt, file) does not exist
     ├── TemplateError             a prompt template cannot render (names the variable)
     ├── OutputParseError          a model output does not parse or match its JSON schema
@@ -27,6 +28,7 @@ from __future__ import annotations
 __all__ = [
     "CheckFailed",
     "ConfigError",
+    "ConflictError",
     "GateRequired",
     "InputError",
     "Interrupted",
@@ -77,6 +79,11 @@ class SuiteError(InputError):
 
 class GateRequired(InputError):
     """A protected alias (``production``) was moved without a valid gate decision."""
+
+
+class ConflictError(InputError):
+    """The request conflicts with what someone else did (a queue item another annotator
+    labelled); the API answers 409."""
 
 
 class NotFoundError(InputError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmops._exceptions import ConfigError, UnknownModelError
 from llmops._yaml import load_model
@@ -20,6 +20,7 @@ __all__ = [
     "CONFIG_RELPATH",
     "SETTINGS",
     "Config",
+    "LocalRuntime",
     "ModelConfig",
     "ModelPrice",
     "PathsConfig",
@@ -72,6 +73,22 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+class LocalRuntime(BaseModel):
+    """How llama.cpp runs a ``local/`` model (``models.NAME.local``). The defaults are measured
+    by benchmarks/local_model.py on 2 shared cores: one thread generates faster than two there,
+    two threads contend with each other and with everything else on the machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threads: int = Field(default=1, ge=1, le=256, description="CPU threads of llama.cpp")
+    batch_size: int = Field(
+        default=512, ge=8, le=8192, description="prompt tokens evaluated per step"
+    )
+    ctx_size: int = Field(
+        default=4096, ge=256, le=131_072, description="context tokens, shared by 2 parallel slots"
+    )
+
+
 class ModelConfig(BaseModel):
     """A named model: a litellm model string (or ``local/<name>``) and its call parameters."""
 
@@ -83,6 +100,15 @@ class ModelConfig(BaseModel):
     api_key_env: str | None = None
     rpm: float | None = Field(default=None, gt=0, description="requests per minute, at most")
     max_concurrency: int | None = Field(default=None, ge=1, description="calls in flight, at most")
+    local: LocalRuntime | None = Field(
+        default=None, description="llama.cpp threads, batch and context of a local/ model"
+    )
+
+    @model_validator(mode="after")
+    def _local_runtime_for_local_models(self) -> ModelConfig:
+        if self.local is not None and not self.model.startswith("local/"):
+            raise ValueError(f"'local' applies to local/ models only, not '{self.model}'")
+        return self
 
 
 class PathsConfig(BaseModel):

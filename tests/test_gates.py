@@ -237,10 +237,10 @@ def test_a_bundle_moves_all_its_aliases_or_none(
     )
     assert created["components"] == {"prompt": "qa@1", "model": "bot@1"}
 
-    import llmops.store
+    from llmops.gates import _subjects
     from llmops.store import AliasEvent
 
-    real = llmops.store.set_alias
+    real = _subjects.set_alias
 
     def broken(store: Store, kind: str, *args: Any, **kwargs: Any) -> AliasEvent:
         if kind == "prompt":  # the model's alias (first, by kind) has moved by then
@@ -248,7 +248,7 @@ def test_a_bundle_moves_all_its_aliases_or_none(
         return real(store, kind, *args, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(llmops.store, "set_alias", broken)
+        patched.setattr(_subjects, "set_alias", broken)  # where the bundle's move calls it
         with pytest.raises(RuntimeError, match="disk full"):
             promote("bundle:support@1")
     with pytest.raises(NotFoundError):  # the model's move was rolled back with the prompt's

@@ -59,7 +59,13 @@ def test_core_tables_match_the_models() -> None:
     lengths, nullability and keys; the tables written or read whole have every column."""
     from llmops.store import _tables
 
-    whole = {_tables.aliases, _tables.alias_events, _tables.tracking_runs}
+    whole = {
+        _tables.aliases,
+        _tables.alias_events,
+        _tables.tracking_runs,
+        _tables.scores,
+        _tables.score_configs,
+    }
     for light in [getattr(_tables, name) for name in _tables.__all__]:
         model = SQLModel.metadata.tables[light.name]
         if light in whole:
@@ -103,7 +109,8 @@ def test_prompt_listing_reads_versions_and_aliases(store: Store) -> None:
 
 
 def test_list_commands_on_the_hot_path_build_no_models(tmp_path: Path) -> None:
-    """``prompts list`` and ``runs list`` read through Core: no SQLModel classes, ORM,
+    """``prompts list``, ``runs list`` and ``traces list`` (with its score filter and sort)
+    read through Core: no SQLModel classes, ORM,
     PostgreSQL dialect, templates, evals or gates are imported for them (each costs the
     command tens of milliseconds)."""
     import os
@@ -128,6 +135,10 @@ def test_list_commands_on_the_hot_path_build_no_models(tmp_path: Path) -> None:
         "register_prompt(llmops.open_store(), PromptSpec(name='qa', template='Q {{ q }}'))\n"
         "with llmops.start_run(experiment='exp', name='first') as run:\n"
         "    run.log_param('lr', 0.1)\n"
+        "with llmops.span('ask-once'):\n"
+        "    trace_id = llmops.current_trace_id()\n"
+        "llmops.flush()\n"
+        "llmops.feedback(trace_id, 'helpful', 0.75)\n"
     )
     env = {**os.environ, "LLMOPS_STORE_URL": f"sqlite:///{tmp_path / 'hot.db'}"}
     subprocess.run([sys.executable, "-c", seed], check=True, env=env, cwd=tmp_path)
@@ -135,6 +146,8 @@ def test_list_commands_on_the_hot_path_build_no_models(tmp_path: Path) -> None:
         (["prompts", "list", "--json"], '"name": "qa"'),
         (["runs", "list", "--json"], '"experiment": "exp"'),
         (["runs", "list"], "lr=0.1"),
+        (["traces", "list", "--score", "helpful>0.5", "--sort", "-score.helpful"], "ask-once"),
+        (["traces", "list", "--json", "--status", "UNSET", "--search", "ask"], '"mean": 0.75'),
     ):
         probe = (
             "import sys\n"

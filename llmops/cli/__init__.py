@@ -9,6 +9,7 @@ signal stops the work cleanly within seconds, a second one exits at once.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import warnings
@@ -27,10 +28,12 @@ from llmops.cli._gates import bundles_app, gate_app, promote_command
 from llmops.cli._models import models_app
 from llmops.cli._output import err_console
 from llmops.cli._prompts import prompts_app
+from llmops.cli._queues import queues_app, score_configs_app
 from llmops.cli._rag import rag_app
 from llmops.cli._runs import runs_app
 from llmops.cli._serve import serve_app
 from llmops.cli._server import server, ui
+from llmops.cli._stats import stats_command
 from llmops.cli._store import store_app
 from llmops.cli._traces import traces_app
 from llmops.cli._tracking import experiments_app
@@ -50,10 +53,13 @@ app.add_typer(store_app, name="store")
 app.add_typer(gate_app, name="gate")
 app.add_typer(bundles_app, name="bundles")
 app.add_typer(serve_app, name="serve")
+app.add_typer(score_configs_app, name="score-configs")
+app.add_typer(queues_app, name="queues")
 app.command("promote")(promote_command)
 app.command("evaluate-traces")(evaluate_traces_command)
 app.command("server")(server)
 app.command("ui")(ui)
+app.command("stats")(stats_command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +120,10 @@ def _entry() -> None:
     code = main()
     if interrupted_exit_code() is not None:
         _exit_interrupted(code)
+    # The exit handlers still run (spans flushed, runs ended, stores closed, servers stopped);
+    # the interpreter's last garbage collection then skips the objects the command made: walking
+    # them (sqlalchemy, pydantic, rich) cost a list command about 0.1 s of its 0.5 s
+    gc.freeze()
     sys.exit(code)
 
 

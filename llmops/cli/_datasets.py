@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -12,19 +11,7 @@ import typer
 from llmops._exceptions import InputError
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
-from llmops.cli._traces import (
-    _MIN_MS,
-    _MODEL,
-    _NAME,
-    _SCORE,
-    _SEARCH,
-    _SESSION,
-    _SINCE,
-    _STATUS,
-    _TAG,
-    _USER,
-    _filter,
-)
+from llmops.cli._trace_filter import NO_FILTER, TraceFilterOptions, with_trace_filter
 
 __all__ = ["datasets_app"]
 
@@ -57,6 +44,7 @@ def _ref(text: str) -> tuple[str, int | str]:
 
 
 @datasets_app.command("create")
+@with_trace_filter
 def create(
     name: str = typer.Argument(..., help="The dataset's name."),
     file: Path | None = typer.Argument(
@@ -68,16 +56,16 @@ def create(
     from_traces: bool = typer.Option(
         False, "--from-traces", help="Rows from the traces matching the filter options."
     ),
-    since: str | None = _SINCE,
-    trace_name: str | None = _NAME,
-    status: str | None = _STATUS,
-    session: str | None = _SESSION,
-    user: str | None = _USER,
-    model: str | None = _MODEL,
-    tag: str | None = _TAG,
-    min_ms: float | None = _MIN_MS,
-    search: str | None = _SEARCH,
-    score: list[str] | None = _SCORE,
+    from_queue: str | None = typer.Option(
+        None, "--from-queue", help="Rows from an annotation queue's labelled items."
+    ),
+    expected_from: str | None = typer.Option(
+        None,
+        "--expected-from",
+        help="With --from-queue: 'expected' is the item's label of this score config; items "
+        "without it are left out.",
+    ),
+    filters: TraceFilterOptions = NO_FILTER,
     limit: int = typer.Option(
         1000, "--limit", "-n", min=1, help="With --from-traces: at most this many, newest."
     ),
@@ -95,14 +83,22 @@ def create(
     from llmops.evals import create_dataset_from_file, create_dataset_from_traces
 
     store = _store()
-    filtering = any(
-        v is not None for v in (since, trace_name, status, session, user, model, tag, min_ms)
-    )
-    if from_traces == (file is not None):
-        raise InputError(f"dataset '{name}': give a FILE or --from-traces (one of them)")
-    if file is not None and (filtering or search or score or expected_from_score):
+    if expected_from is not None and from_queue is None:
+        raise InputError(f"dataset '{name}': --expected-from applies only with --from-queue")
+    if (file is not None) + from_traces + (from_queue is not None) != 1:
+        raise InputError(
+            f"dataset '{name}': give a FILE or --from-traces or --from-queue (one of them)"
+        )
+    if not from_traces and (filters.given or expected_from_score):
         raise InputError(f"dataset '{name}': trace filters apply only with --from-traces")
-    if file is not None:
+    if from_queue is not None:
+        # lazy: keeps import llmops light
+        from llmops.evals import create_dataset_from_queue
+
+        version = create_dataset_from_queue(
+            store, name, from_queue, expected_from=expected_from, description=description, note=note
+        )
+    elif file is not None:
         known = ("jsonl", "json", "csv", "parquet", "hf")
         if file_format is not None and file_format not in known:
             raise InputError(f"--format {file_format!r}: use one of {', '.join(known)}")
@@ -115,11 +111,7 @@ def create(
             note=note,
         )
     else:
-        # lazy: keeps import llmops light
-        from llmops.tracing import parse_score_filter
-
-        where = _filter(since, trace_name, status, session, user, model, tag, min_ms, search)
-        where = dataclasses.replace(where, scores=tuple(parse_score_filter(s) for s in score or ()))
+        where = filters.where()
         version = create_dataset_from_traces(
             store,
             name,

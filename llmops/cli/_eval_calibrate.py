@@ -63,7 +63,13 @@ def _print(result: Calibration) -> None:
     matrix.add_row("positive", str(c["tp"]), str(c["fn"]))
     matrix.add_row("negative", str(c["fp"]), str(c["tn"]))
     console.print(matrix)
+    left_out = (
+        f" · {result.n_left_out} left out without the label"
+        if result.source.get("kind") != "file"
+        else ""
+    )
     console.print(
+        f"labels from {result.labels_path}{left_out}\n"
         "chance floor: balanced accuracy 0.500, kappa 0.000 · "
         f"stored as calibration {result.id} · labels sha256 {result.labels_hash[:12]}"
     )
@@ -72,7 +78,28 @@ def _print(result: Calibration) -> None:
 @eval_app.command("calibrate")
 def calibrate(
     judge: str = typer.Argument(..., help="Scorer type: llm_rubric, faithfulness, pairwise..."),
-    labels: Path = typer.Option(..., "--labels", help="JSONL, JSON or CSV file of labelled rows."),
+    labels: Path | None = typer.Option(
+        None, "--labels", help="JSONL, JSON or CSV file of labelled rows."
+    ),
+    from_queue: str | None = typer.Option(
+        None, "--from-queue", help="Annotation queue whose done items carry the labels."
+    ),
+    from_dataset: str | None = typer.Option(
+        None,
+        "--from-dataset",
+        help="Dataset version (NAME@VERSION or NAME@ALIAS) of labelled rows.",
+    ),
+    label: str | None = typer.Option(
+        None, "--label", help="With --from-queue: the score config of the human label."
+    ),
+    label_column: str | None = typer.Option(
+        None, "--label-column", help="With --from-dataset: the label column (default: expected)."
+    ),
+    positive: str | None = typer.Option(
+        None,
+        "--positive",
+        help="The positive category of a categorical label, or the threshold of a numeric one.",
+    ),
     model: str | None = typer.Option(
         None, "--model", "-m", help="Configured judge model (default: the default model)."
     ),
@@ -90,13 +117,28 @@ def calibrate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Run a judge on human-labelled rows; print and store accuracy, balanced accuracy, kappa."""
+    """Run a judge on human-labelled rows; print and store accuracy, balanced accuracy, kappa.
+
+    The labels come from a file (--labels), an annotation queue's done items (--from-queue
+    with --label) or a dataset version's rows (--from-dataset).
+    """
     # lazy: keeps import llmops light
     from llmops.config import load_config
-    from llmops.evals import build_scorer
+    from llmops.evals import build_scorer, calibrate_from_dataset, calibrate_from_queue
     from llmops.evals import calibrate as run_calibration
     from llmops.store import open_store
 
+    sources = [given for given in (labels, from_queue, from_dataset) if given is not None]
+    if len(sources) != 1:
+        raise InputError("give one of --labels FILE, --from-queue NAME or --from-dataset REF")
+    if from_queue is not None and label is None:
+        raise InputError("--from-queue needs --label NAME (the score config of the human label)")
+    if (label is not None and from_queue is None) or (
+        label_column is not None and from_dataset is None
+    ):
+        raise InputError("--label goes with --from-queue, --label-column with --from-dataset")
+    if positive is not None and labels is not None:
+        raise InputError("--positive goes with --from-queue or --from-dataset")
     params = _params(param)
     if model is not None:
         params["model"] = model
@@ -105,16 +147,23 @@ def calibrate(
     except ValueError as exc:
         raise InputError(str(exc)) from None
     config = load_config()
-    result = run_calibration(
-        scorer,
-        labels,
-        store=open_store(config.resolved_store_url),
-        config=config,
-        label_field=label_field,
-        positive_threshold=threshold,
-        limit=limit,
-        concurrency=concurrency,
-    )
+    store = open_store(config.resolved_store_url)
+    common: dict[str, Any] = {
+        "store": store,
+        "config": config,
+        "positive_threshold": threshold,
+        "limit": limit,
+        "concurrency": concurrency,
+    }
+    if from_queue is not None and label is not None:
+        result = calibrate_from_queue(scorer, from_queue, label=label, positive=positive, **common)
+    elif from_dataset is not None:
+        result = calibrate_from_dataset(
+            scorer, from_dataset, label_column=label_column, positive=positive, **common
+        )
+    else:
+        assert labels is not None
+        result = run_calibration(scorer, labels, label_field=label_field, **common)
     if as_json:
         print_json(result.to_dict())
     else:

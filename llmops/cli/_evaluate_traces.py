@@ -9,7 +9,6 @@ from rich.markup import escape
 
 from llmops.cli._output import console, print_json
 from llmops.cli._table import Col, print_table
-from llmops.cli._traces import _parse_since
 
 __all__ = ["evaluate_traces_command", "evaluators_path"]
 
@@ -56,6 +55,7 @@ def evaluate_traces_command(
     from llmops.config import load_config
     from llmops.evals import evaluate_traces, load_evaluators
     from llmops.store import open_store
+    from llmops.tracing import since_ns
 
     evaluators = load_evaluators(evaluators_path(file))
     if evaluator:
@@ -71,7 +71,7 @@ def evaluate_traces_command(
         summaries = evaluate_traces(
             open_store(config.resolved_store_url),
             evaluators,
-            since_ns=_parse_since(since),
+            since_ns=since_ns(since, "--since"),
             limit=limit,
             config=config,
         )

@@ -243,3 +243,94 @@ def bundle_list(
         for bundle in bundles
     ]
     print_table(columns, rows, wide=wide, empty="no bundles yet")
+
+
+@bundles_app.command("show")
+def bundle_show(
+    ref: str = typer.Argument(..., help="NAME or NAME@VERSION (default: the newest version)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A bundle version: the versions it pins and the gate decisions on it."""
+    # lazy: keeps import llmops light
+    from rich.markup import escape
+
+    from llmops.config import load_config
+    from llmops.gates import bundle_history, get_bundle
+    from llmops.store import open_store
+
+    name, _, selector = ref.partition("@")
+    store = open_store(load_config().resolved_store_url)
+    bundle = get_bundle(store, name, selector or "latest")
+    decisions = [p for p in bundle_history(store, name) if p.ref == bundle.ref]
+    if as_json:
+        print_json({**bundle.to_dict(), "decisions": [p.to_dict() for p in decisions]})
+        return
+    console.print(
+        f"bundle {escape(bundle.ref)} · by {escape(bundle.author or '-')} · "
+        f"{fmt_time(bundle.created_at)}"
+    )
+    print_table(
+        (Col("kind", 0), Col("pinned", 0, id="full")),
+        [(escape(kind), escape(pinned)) for kind, pinned in bundle.components.items()],
+        wide=False,
+        empty="pins nothing",
+    )
+    for p in decisions:
+        console.print(
+            f"decision {p.decision_id}: {escape(p.decision)} -> {escape(p.alias)} "
+            f"by {escape(p.actor or '-')} {fmt_time(p.created_at)}"
+        )
+
+
+def _moves(moves: list[dict[str, object]]) -> str:
+    def start(m: dict[str, object]) -> str:
+        return f"v{m['from_version']}" if m["from_version"] is not None else "new"
+
+    return ", ".join(f"{m['kind']} {m['name']} {start(m)}->v{m['to_version']}" for m in moves)
+
+
+@bundles_app.command("history")
+def bundle_history_command(
+    name: str = typer.Argument(..., help="Bundle name."),
+    limit: int = typer.Option(100, "--limit", min=1, max=500, help="Newest decisions shown."),
+    wide: bool = WIDE,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Promotion history of a bundle: gate decisions, newest first, with the aliases moved."""
+    # lazy: keeps import llmops light
+    from rich.markup import escape
+
+    from llmops._exceptions import NotFoundError
+    from llmops.config import load_config
+    from llmops.gates import bundle_history, list_bundles
+    from llmops.store import open_store
+
+    store = open_store(load_config().resolved_store_url)
+    if not list_bundles(store, name):
+        raise NotFoundError(f"bundle '{name}' not found")
+    history = bundle_history(store, name, limit=limit)
+    if as_json:
+        print_json([p.to_dict() for p in history])
+        return
+    columns = (
+        Col("decision", 0),
+        Col("bundle", 0),
+        Col("alias", 1),
+        Col("verdict", 0),
+        Col("moved", 2),
+        Col("by", 3),
+        Col("when", 2),
+    )
+    rows = [
+        (
+            str(p.decision_id),
+            escape(p.ref),
+            escape(p.alias),
+            escape(p.decision),
+            escape(_moves(p.moves) or "-"),
+            escape(p.actor),
+            fmt_time(p.created_at),
+        )
+        for p in history
+    ]
+    print_table(columns, rows, wide=wide, empty=f"no gate decisions on bundle '{escape(name)}' yet")

@@ -19,6 +19,7 @@ from llmops.cli._tracking import (
     show_tracking_run,
     tracking_cells,
 )
+from llmops.cli._tracking_history import artifacts, metrics
 
 __all__ = ["runs_app"]
 
@@ -26,6 +27,8 @@ runs_app = typer.Typer(
     help="List, show and compare stored eval runs and tracking runs.", no_args_is_help=True
 )
 runs_app.command("compare")(compare)
+runs_app.command("metrics")(metrics)
+runs_app.command("artifacts")(artifacts)
 
 
 def _run_dict(run: Any) -> dict[str, Any]:

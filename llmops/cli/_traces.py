@@ -8,6 +8,17 @@ import typer
 
 from llmops.cli._output import console, fmt_ms, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
+from llmops.cli._trace_filter import (
+    MODEL,
+    NAME,
+    NO_FILTER,
+    SESSION,
+    STATUS,
+    TAG,
+    USER,
+    TraceFilterOptions,
+    with_trace_filter,
+)
 
 __all__ = ["traces_app"]
 
@@ -33,56 +44,6 @@ def _span_dict(span: Any) -> dict[str, Any]:
         "scope": span.scope,
         "trace_state": span.trace_state,
     }
-
-
-def _parse_since(value: str | None) -> int | None:
-    """``15m``, ``2h``, ``7d``, ``30s`` ago, or an ISO date/time, as nanoseconds since the epoch."""
-    import re
-    import time
-    from datetime import datetime
-
-    from llmops._exceptions import InputError
-
-    if value is None:
-        return None
-    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
-    if found:
-        seconds = float(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)]
-        return int((time.time() - seconds) * 1e9)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"--since {value!r}: expected e.g. 30m, 2h, 7d or 2026-11-29T10:00"
-        ) from None
-    return int(moment.timestamp() * 1e9)
-
-
-def _filter(
-    since: str | None,
-    name: str | None,
-    status: str | None,
-    session: str | None,
-    user: str | None,
-    model: str | None,
-    tag: str | None,
-    min_ms: float | None,
-    search: str | None,
-) -> Any:
-    # lazy: keeps import llmops light
-    from llmops.tracing import TraceFilter
-
-    return TraceFilter(
-        since_ns=_parse_since(since),
-        name=name,
-        status=status,
-        session_id=session,
-        user_id=user,
-        model=model,
-        tag=tag,
-        min_duration_ms=min_ms,
-        text=search,
-    )
 
 
 _TRACE_COLUMNS = (
@@ -127,32 +88,6 @@ def _rows(traces: list[Any]) -> list[tuple[str, ...]]:
     return rows
 
 
-_SINCE = typer.Option(
-    None, "--since", help="Only traces started since: 30m, 2h, 7d or an ISO time."
-)
-_NAME = typer.Option(None, "--name", help="Root span name contains this.")
-_STATUS = typer.Option(
-    None, "--status", help="OK, ERROR (any span failed) or UNSET (the root's, none failed)."
-)
-_SESSION = typer.Option(None, "--session", help="Session id.")
-_USER = typer.Option(None, "--user", help="User id.")
-_MODEL = typer.Option(None, "--model", help="A span called this model (gen_ai.request.model).")
-_TAG = typer.Option(None, "--tag", help="A span carries this tag.")
-_MIN_MS = typer.Option(None, "--min-ms", help="Root span took at least this many milliseconds.")
-_SEARCH = typer.Option(
-    None,
-    "--search",
-    "-s",
-    help="Text in any span's name, attributes (inputs, outputs), status message or events.",
-)
-
-
-_SCORE = typer.Option(
-    None,
-    "--score",
-    help="A score condition (repeatable, all must hold): 'helpful<0.5', 'tone=polite'. A "
-    "trace's value is the mean of its scores of that name; traces without one never match.",
-)
 _SORT = typer.Option(
     None, "--sort", help="score.NAME (lowest mean first) or -score.NAME (highest first)."
 )
@@ -181,31 +116,20 @@ def _scores_text(scores: dict[str, Any]) -> str:
 
 
 @traces_app.command("list")
+@with_trace_filter
 def list_(
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many traces, newest first."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many (pagination)."),
-    since: str | None = _SINCE,
-    name: str | None = _NAME,
-    status: str | None = _STATUS,
-    session: str | None = _SESSION,
-    user: str | None = _USER,
-    model: str | None = _MODEL,
-    tag: str | None = _TAG,
-    min_ms: float | None = _MIN_MS,
-    search: str | None = _SEARCH,
-    score: list[str] | None = _SCORE,
+    filters: TraceFilterOptions = NO_FILTER,
     sort: str | None = _SORT,
     wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List traces, newest first, with filters."""
-    import dataclasses
-
     from llmops.store import open_store
-    from llmops.tracing import list_traces, parse_score_filter, parse_score_sort
+    from llmops.tracing import list_traces, parse_score_sort
 
-    where = _filter(since, name, status, session, user, model, tag, min_ms, search)
-    where = dataclasses.replace(where, scores=tuple(parse_score_filter(s) for s in score or ()))
+    where = filters.where()
     order = parse_score_sort(sort) if sort is not None else None
     traces = list_traces(open_store(), limit=limit, offset=offset, where=where, sort=order)
     if as_json:
@@ -221,15 +145,16 @@ def tail(
     timeout: float | None = typer.Option(
         None, "--timeout", min=0, help="Stop after this many seconds."
     ),
-    name: str | None = _NAME,
-    status: str | None = _STATUS,
-    session: str | None = _SESSION,
-    user: str | None = _USER,
-    model: str | None = _MODEL,
-    tag: str | None = _TAG,
+    name: str | None = NAME,
+    status: str | None = STATUS,
+    session: str | None = SESSION,
+    user: str | None = USER,
+    model: str | None = MODEL,
+    tag: str | None = TAG,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per line."),
 ) -> None:
     """Print new traces as they arrive (Ctrl-C to stop)."""
+    import dataclasses
     import time
 
     import orjson
@@ -243,8 +168,10 @@ def tail(
     started = time.monotonic()
     shown = 0
     while True:
-        where = _filter(None, name, status, session, user, model, tag, None, None)
-        where = type(where)(**{**where.__dict__, "since_ns": since})
+        chosen = TraceFilterOptions(
+            name=name, status=status, session=session, user=user, model=model, tag=tag
+        )
+        where = dataclasses.replace(chosen.where(), since_ns=since)
         fresh = [
             t
             for t in reversed(list_traces(store, limit=500, where=where))

@@ -55,21 +55,7 @@ def kinds_wanted(kind: RunKind, suite: str | None, experiment: str | None) -> tu
 
 
 def _run_dict(run: TrackingRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "kind": "tracking",
-        "experiment": run.experiment,
-        "name": run.name,
-        "status": run.status,
-        "started_at": run.started_at,
-        "ended_at": run.ended_at,
-        "duration_s": run.duration_s,
-        "git_commit": run.git_commit,
-        "source": run.source,
-        "user": run.user,
-        "params": run.params,
-        "tags": run.tags,
-    }
+    return {"id": run.id, "kind": "tracking", **run.to_dict()}  # the key order of `runs list`
 
 
 def list_tracking_rows(
@@ -282,19 +268,7 @@ def list_experiments_command(
 
     experiments = list_experiments(open_store())
     if as_json:
-        print_json(
-            [
-                {
-                    "id": e.id,
-                    "name": e.name,
-                    "description": e.description,
-                    "runs": e.runs,
-                    "last_run_at": e.last_run_at,
-                    "created_at": e.created_at,
-                }
-                for e in experiments
-            ]
-        )
+        print_json([e.to_dict() for e in experiments])
         return
     if not experiments:
         console.print(

@@ -8,6 +8,8 @@ from llmops.evals import _catalog  # noqa: F401 - registers the scorer types
 from llmops.evals._calibrate import Calibration as Calibration
 from llmops.evals._calibrate import calibrate as calibrate
 from llmops.evals._calibrate import latest_calibration as latest_calibration
+from llmops.evals._calibrate_sources import calibrate_from_dataset as calibrate_from_dataset
+from llmops.evals._calibrate_sources import calibrate_from_queue as calibrate_from_queue
 from llmops.evals._compare import CaseChange as CaseChange
 from llmops.evals._compare import RunComparison, compare_runs
 from llmops.evals._compare import run_info as run_info
@@ -29,12 +31,30 @@ from llmops.evals._dataset_registry import (
 from llmops.evals._dataset_registry import parse_dataset_ref as parse_dataset_ref
 from llmops.evals._dataset_sources import create_dataset_from_file, create_dataset_from_traces
 from llmops.evals._datasets import Case, Dataset, DatasetSpec, load_dataset
+from llmops.evals._grid import MAX_GRID_RUNS as MAX_GRID_RUNS
+from llmops.evals._grid import EvalGrid as EvalGrid
+from llmops.evals._grid import eval_grid as eval_grid
 from llmops.evals._online import (
     EvaluationSummary,
     Evaluator,
     EvaluatorSpec,
     evaluate_traces,
     load_evaluators,
+)
+from llmops.evals._queues import (
+    MAX_QUEUE_ITEMS,
+    AnnotationQueue,
+    QueueItem,
+    complete_queue_item,
+    create_dataset_from_queue,
+    create_queue,
+    export_queue,
+    get_queue,
+    get_queue_item,
+    labelled_items,
+    list_queues,
+    next_queue_item,
+    queue_items,
 )
 from llmops.evals._report import render_report
 from llmops.evals._results import RunDetail, get_run, list_runs
@@ -76,9 +96,11 @@ from llmops.evals._stats import PairedStats, Stats, paired_comparison, summarize
 from llmops.evals._suite import LoadedSuite, SuiteSpec, load_suite
 
 __all__ = [
+    "MAX_QUEUE_ITEMS",
     "MAX_ROWS",
     "MAX_ROW_BYTES",
     "SCORER_TYPES",
+    "AnnotationQueue",
     "Case",
     "CaseResult",
     "Context",
@@ -95,6 +117,7 @@ __all__ = [
     "FunctionScorer",
     "LoadedSuite",
     "PairedStats",
+    "QueueItem",
     "RunComparison",
     "RunDetail",
     "RunObserver",
@@ -112,26 +135,36 @@ __all__ = [
     "TargetOutput",
     "build_scorer",
     "compare_runs",
+    "complete_queue_item",
     "contains",
     "create_dataset",
     "create_dataset_from_file",
+    "create_dataset_from_queue",
     "create_dataset_from_traces",
+    "create_queue",
     "dataset_rows",
     "diff_dataset_versions",
     "evaluate",
     "evaluate_traces",
     "exact_match",
+    "export_queue",
     "get_dataset_version",
+    "get_queue",
+    "get_queue_item",
     "get_run",
+    "labelled_items",
     "list_dataset_versions",
     "list_datasets",
+    "list_queues",
     "list_runs",
     "load_dataset",
     "load_evaluators",
     "load_registered_dataset",
     "load_suite",
+    "next_queue_item",
     "normalize_answer",
     "paired_comparison",
+    "queue_items",
     "register_scorer",
     "render_report",
     "resume_run",

@@ -41,8 +41,10 @@ from llmops.store.models import JudgeCalibrationRecord
 __all__ = [
     "Calibration",
     "CalibrationRow",
+    "LabelSet",
     "binary_agreement",
     "calibrate",
+    "calibrate_labelled",
     "latest_calibration",
     "parse_label",
     "read_labels",
@@ -200,6 +202,10 @@ class Calibration:
     positive_threshold: float
     swap_consistency: float | None = None
     rows: tuple[CalibrationRow, ...] = field(default=(), repr=False)
+    #: where the labels came from: ``{"kind": "file" | "queue" | "dataset", ...}``
+    source: dict[str, Any] = field(default_factory=dict)
+    #: labelled items or rows left out for lacking the label
+    n_left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +223,8 @@ class Calibration:
             "confusion": self.confusion,
             "positive_threshold": self.positive_threshold,
             "swap_consistency": self.swap_consistency,
+            "source": self.source,
+            "n_left_out": self.n_left_out,
         }
 
 
@@ -264,6 +272,29 @@ def _swap_consistency(rows: Sequence[CalibrationRow]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
+@dataclass(frozen=True)
+class LabelSet:
+    """Labelled cases ready for a judge, and where their labels came from.
+
+    ``path`` and ``digest`` are stored as the calibration's ``labels_path`` and
+    ``labels_hash``; ``source`` goes to its ``detail`` (kind, name, counts).
+    """
+
+    labels: list[bool]
+    samples: list[Sample]
+    path: str
+    digest: str
+    source: dict[str, Any]
+    left_out: int = 0
+
+
+def _check_options(positive_threshold: float, limit: int | None, concurrency: int) -> None:
+    if not 0.0 <= positive_threshold <= 1.0:
+        raise InputError("the positive threshold must be between 0 and 1")
+    if concurrency < 1 or (limit is not None and limit < 1):
+        raise InputError("concurrency and limit must be at least 1")
+
+
 def calibrate(
     judge: Scorer,
     labels_path: str | Path,
@@ -279,14 +310,8 @@ def calibrate(
 
     Raises ``InputError`` for a bad labels file, ``CheckFailed`` when no row is measured.
     """
-    # lazy: keeps import llmops light
-    from llmops.tracing import configure_tracing, flush
-
     path = Path(labels_path)
-    if not 0.0 <= positive_threshold <= 1.0:
-        raise InputError("the positive threshold must be between 0 and 1")
-    if concurrency < 1 or (limit is not None and limit < 1):
-        raise InputError("concurrency and limit must be at least 1")
+    _check_options(positive_threshold, limit, concurrency)
     rows = read_labels(path)[:limit]
     if not rows:
         raise InputError(f"labels file {path} has no rows")
@@ -300,6 +325,49 @@ def calibrate(
             samples.append(_sample(row))
         except ValueError as exc:
             raise InputError(f"{path}: row {number}: {exc}") from None
+    labelled = LabelSet(
+        labels,
+        samples,
+        str(path),
+        hashlib.sha256(path.read_bytes()).hexdigest(),
+        {"kind": "file", "path": str(path), "label_field": label_field, "rows": len(rows)},
+    )
+    return calibrate_labelled(
+        judge,
+        labelled,
+        store=store,
+        config=config,
+        positive_threshold=positive_threshold,
+        concurrency=concurrency,
+        detail={"label_field": label_field, "limit": limit},
+    )
+
+
+def calibrate_labelled(
+    judge: Scorer,
+    labelled: LabelSet,
+    *,
+    store: Store,
+    config: Config,
+    positive_threshold: float = 0.5,
+    concurrency: int = 4,
+    detail: Mapping[str, Any] | None = None,
+    what: str = "labelled cases",
+) -> Calibration:
+    """Run ``judge`` on ``labelled``'s cases, measure its agreement, store and return it.
+
+    ``InputError`` when there is no case (``what`` names what was looked for), ``CheckFailed``
+    when no case is measured; ``detail`` is added to the stored detail.
+    """
+    # lazy: keeps import llmops light
+    from llmops.tracing import configure_tracing, flush
+
+    _check_options(positive_threshold, None, concurrency)
+    labels, samples = labelled.labels, labelled.samples
+    if not samples:
+        raise InputError(
+            f"{labelled.path}: no {what} to calibrate on ({labelled.left_out} left out without it)"
+        )
     configure_tracing(store, config)
     judge.setup(ScorerEnv(config=config, store=store))
     try:
@@ -311,7 +379,7 @@ def calibrate(
     if not measured:
         reason, count = unmeasured.most_common(1)[0]
         raise CheckFailed(
-            f"judge '{judge.name}' measured none of the {len(rows)} rows ({count}: {reason})"
+            f"judge '{judge.name}' measured none of the {len(samples)} rows ({count}: {reason})"
         )
     agreement = binary_agreement(
         [row.label for row in measured],
@@ -319,12 +387,13 @@ def calibrate(
     )
     swap = _swap_consistency(measured)
     model = judge.model if isinstance(judge, JudgeScorer) else None
+    source = {**labelled.source, "left_out": labelled.left_out}
     record = JudgeCalibrationRecord(
         judge=judge.name,
         judge_hash=judge_hash(judge),
         model=model.name if model is not None else "",
-        labels_path=str(path),
-        labels_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+        labels_path=labelled.path,
+        labels_hash=labelled.digest,
         n=len(measured),
         n_unmeasured=len(results) - len(measured),
         accuracy=agreement["accuracy"],
@@ -334,10 +403,10 @@ def calibrate(
         detail={
             "judge": judge.describe(),
             "model_string": model.model if model is not None else None,
-            "label_field": label_field,
+            **(detail or {}),
             "positive_threshold": positive_threshold,
-            "limit": limit,
             "labels": {"positive": sum(labels), "negative": len(labels) - sum(labels)},
+            "source": source,
             "swap_consistency": swap,
             "unmeasured_reasons": dict(unmeasured.most_common(10)),
         },
@@ -364,6 +433,8 @@ def calibrate(
         positive_threshold=positive_threshold,
         swap_consistency=swap,
         rows=tuple(results),
+        source=source,
+        n_left_out=labelled.left_out,
     )
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import InputError, NotFoundError, StoreError
@@ -432,15 +432,27 @@ def dataset_rows(
     """The rows of ``name@version`` in order, from position ``after + 1`` (a cursor)."""
     with store.engine.connect() as connection:
         dataset = _dataset_row(connection, name)
+        # expected read as JSON text: SQLite's JSON column has numeric affinity, so a number
+        # stored there comes back as a number, which the JSON type then fails to decode
+        expected = cast(_R.c.expected, Text).label("expected")
         query = (
-            select(_R)
+            select(_R.c.idx, _R.c.data, expected, _R.c.metadata, _R.c.trace_id)
             .where(_R.c.dataset_id == dataset.id, _R.c.version == version, _R.c.idx > after)
             .order_by(_R.c.idx)
         )
         if limit is not None:
             query = query.limit(limit)
         rows = connection.execute(query).all()
-    return [DatasetRow(r.idx, dict(r.data), r.expected, r.metadata, r.trace_id) for r in rows]
+    return [
+        DatasetRow(
+            r.idx,
+            dict(r.data),
+            None if r.expected is None else orjson.loads(r.expected),
+            r.metadata,
+            r.trace_id,
+        )
+        for r in rows
+    ]
 
 
 def diff_dataset_versions(

@@ -4,6 +4,7 @@ match a filter of ``llmops traces list``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from llmops.store import Store
 from llmops.store.models import SpanRecord, table_of
 
 if TYPE_CHECKING:
-    from llmops.tracing import TraceFilter
+    from llmops.tracing import TraceFilter, TraceSummary
 
 __all__ = ["create_dataset_from_file", "create_dataset_from_traces"]
 
@@ -111,6 +112,36 @@ def _root_spans(store: Store, trace_ids: list[str]) -> dict[str, Any]:
     return roots
 
 
+def trace_data(
+    store: Store, traces: Sequence[TraceSummary]
+) -> list[tuple[TraceSummary, dict[str, Any], dict[str, Any]]]:
+    """(trace, data, metadata) of each trace, in the given order: ``data`` holds the root
+    span's full GenAI ``input`` and ``output``; metadata the trace, session, user, model and
+    latest scores. Shared by datasets and annotation queues taken from traces."""
+    # lazy: tracing's queries are only needed here
+    from llmops.tracing import to_genai
+
+    roots = _root_spans(store, [trace.trace_id for trace in traces])
+    found = []
+    for trace in traces:
+        root = roots.get(trace.trace_id)
+        attributes = dict(root.attributes or {}) if root is not None else {}
+        genai = to_genai(attributes)
+        data: dict[str, Any] = {"input": genai.get("llmops.input")}
+        if genai.get("llmops.output") is not None:
+            data["output"] = genai.get("llmops.output")
+        model = attributes.get("gen_ai.request.model") or attributes.get("gen_ai.response.model")
+        metadata = {
+            "trace_id": trace.trace_id,
+            "session_id": trace.session_id,
+            "user_id": trace.user_id,
+            "model": model,
+            "scores": {key: value.get("value") for key, value in trace.scores.items()},
+        }
+        found.append((trace, data, metadata))
+    return found
+
+
 def create_dataset_from_traces(
     store: Store,
     name: str,
@@ -127,34 +158,20 @@ def create_dataset_from_traces(
     output, ``expected`` the trace's latest value of score ``expected_from_score`` (traces
     without one are left out); metadata holds trace, session, user, model and scores."""
     # lazy: tracing's queries are only needed here
-    from llmops.tracing import list_traces, to_genai
+    from llmops.tracing import list_traces
 
     check_dataset_name(name)
     if not 1 <= limit <= MAX_ROWS:
         raise InputError(f"limit {limit}: must be between 1 and {MAX_ROWS}")
     traces = list_traces(store, limit=limit, where=where)
-    roots = _root_spans(store, [trace.trace_id for trace in traces])
     rows: list[DatasetRow] = []
-    for trace in reversed(traces):  # oldest first: appending traffic appends rows
-        root = roots.get(trace.trace_id)
-        attributes = dict(root.attributes or {}) if root is not None else {}
-        genai = to_genai(attributes)
-        data: dict[str, Any] = {"input": genai.get("llmops.input")}
-        if genai.get("llmops.output") is not None:
-            data["output"] = genai.get("llmops.output")
+    for trace, data, metadata in trace_data(store, list(reversed(traces))):
+        # oldest first: appending traffic appends rows
         if expected_from_score is not None:
             score = trace.scores.get(expected_from_score)
             if score is None or score.get("value") is None:
                 continue
             data["expected"] = score["value"]
-        model = attributes.get("gen_ai.request.model") or attributes.get("gen_ai.response.model")
-        metadata = {
-            "trace_id": trace.trace_id,
-            "session_id": trace.session_id,
-            "user_id": trace.user_id,
-            "model": model,
-            "scores": {key: value.get("value") for key, value in trace.scores.items()},
-        }
         rows.append(DatasetRow(len(rows), data, data.get("expected"), metadata, trace.trace_id))
     if not rows:
         why = f" with a score '{expected_from_score}'" if expected_from_score else ""

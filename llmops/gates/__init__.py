@@ -7,9 +7,11 @@ on eval evidence, and every decision is recorded with who, when, why and the evi
 """
 
 from llmops._exceptions import GateRequired
+from llmops.gates._bundle_history import BundlePromotion, bundle_history
 from llmops.gates._bundles import Bundle, create_bundle, get_bundle, list_bundles
 from llmops.gates._check import EvidenceRow, GateResult, check_gate, evidence_run
 from llmops.gates._decisions import DECISIONS, list_decisions, record_decision
+from llmops.gates._online import OnlineEvidence, OnlineRequirement, online_evidence
 from llmops.gates._policy import GatesFile, LoadedGates, Policy, load_gates
 from llmops.gates._promote import Promotion, promote, rollback, signoff
 from llmops.gates._protect import verify_gate_token
@@ -19,15 +21,19 @@ from llmops.store import GateToken, protected_aliases
 __all__ = [
     "DECISIONS",
     "Bundle",
+    "BundlePromotion",
     "EvidenceRow",
     "GateRequired",
     "GateResult",
     "GateToken",
     "GatesFile",
     "LoadedGates",
+    "OnlineEvidence",
+    "OnlineRequirement",
     "Policy",
     "Promotion",
     "Subject",
+    "bundle_history",
     "check_gate",
     "create_bundle",
     "evidence_run",
@@ -36,6 +42,7 @@ __all__ = [
     "list_decisions",
     "load_gates",
     "load_owner",
+    "online_evidence",
     "parse_subject",
     "promote",
     "protected_aliases",

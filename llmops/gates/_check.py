@@ -3,7 +3,8 @@
 Evidence is an eval run of each policy suite on the candidate: a finished run of the same
 suite, on the same dataset content (hash), of the same candidate, over the whole dataset is
 reused; otherwise the suite runs now. Non-regression compares the candidate with what the
-alias points to now, case by case (paired bootstrap CI of the difference, from #6).
+alias points to now, case by case (paired bootstrap CI of the difference, from #6). Online
+evidence is the mean of a score on live traces that ran the candidate (see ``_online``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel import col, select
 
 from llmops._exceptions import ConfigError, InputError
 from llmops.gates._decisions import record_decision
+from llmops.gates._online import online_evidence
 from llmops.gates._policy import LoadedGates, Policy, load_gates
 from llmops.gates._subjects import Subject, current_version, parse_subject, split_subject
 from llmops.store.models import EvalRunRecord, GateDecisionRecord
@@ -39,15 +41,20 @@ class EvidenceRow:
     measured: str
     passed: bool
     runs: tuple[str, ...] = ()
+    #: online evidence: the window, count, mean and score ids it used
+    online: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "suite": self.suite,
             "requirement": self.requirement,
             "measured": self.measured,
             "passed": self.passed,
             "runs": list(self.runs),
         }
+        if self.online is not None:
+            data["online"] = self.online
+        return data
 
 
 @dataclass
@@ -331,6 +338,30 @@ def _judge_rows(store: Store, policy: Policy) -> list[EvidenceRow]:
     return rows
 
 
+def _online_rows(store: Store, policy: Policy, subject: Subject) -> list[EvidenceRow]:
+    rows = []
+    for wanted in policy.online:
+        found = online_evidence(store, subject, wanted)
+        mean = "no mean" if found.mean is None else f"mean {found.mean:.3f}"
+        if found.n < wanted.min_n:  # too few is a failure, never a pass on little evidence
+            measured = f"{found.n} of {wanted.min_n} scores since {wanted.since} ({mean})"
+        else:
+            measured = f"{mean} (n={found.n}, {found.traces} traces, since {wanted.since})"
+        rows.append(
+            EvidenceRow(
+                "online",
+                f"{wanted.scorer} mean >= {wanted.min_mean:g}, n >= {wanted.min_n} since "
+                f"{wanted.since}",
+                measured,
+                found.n >= wanted.min_n
+                and found.mean is not None
+                and found.mean >= wanted.min_mean,
+                online=found.to_dict(),
+            )
+        )
+    return rows
+
+
 def _signoff_row(store: Store, subject: Subject) -> EvidenceRow:
     query = (
         select(GateDecisionRecord)
@@ -400,6 +431,7 @@ def check_gate(
                 f"'{unknown[0]}', which none of its suites has ({', '.join(sorted(seen))})"
             )
     rows.extend(_judge_rows(store, policy))
+    rows.extend(_online_rows(store, policy, subject))
     if policy.human_signoff:
         rows.append(_signoff_row(store, subject))
     result = GateResult(subject, alias, policy, rows, production, notes=notes)

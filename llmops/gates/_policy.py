@@ -10,6 +10,8 @@ policies:
     non_regression: {contains: 0.05}   # vs production: CI low of (candidate - prod) >= -0.05
     calibrated_judges: {faithfulness: 0.4}   # judge -> minimum Cohen's kappa
     human_signoff: false               # true: someone ran `llmops gate signoff` first
+    online: {scorer: helpful, min_mean: 0.7, since: 7d, min_n: 200}   # or a list of them:
+                                       # scores on live traces that ran the candidate
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llmops._exceptions import ConfigError, NotFoundError
 from llmops._yaml import YamlDocument, load_model
+from llmops.gates._online import OnlineRequirement
 
 __all__ = ["GatesFile", "LoadedGates", "Policy", "load_gates"]
 
@@ -38,11 +41,24 @@ class Policy(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     subject: SubjectKind
     names: list[str] | None = None
-    suites: list[str] = Field(min_length=1)
+    suites: list[str] = Field(default_factory=list)
     thresholds: dict[str, float] = Field(default_factory=dict)
     non_regression: dict[str, float] = Field(default_factory=dict)
     calibrated_judges: dict[str, float] = Field(default_factory=dict)
     human_signoff: bool = False
+    #: scores on live traces of the candidate (one mapping is read as a list of one)
+    online: list[OnlineRequirement] = Field(default_factory=list)
+
+    @field_validator("online", mode="before")
+    @classmethod
+    def _one_or_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _some_evidence(self) -> Policy:
+        if not self.suites and not self.online:
+            raise ValueError(f"policy '{self.name}' needs suites, online evidence or both")
+        return self
 
     @field_validator("thresholds", "non_regression")
     @classmethod
@@ -58,9 +74,10 @@ class Policy(BaseModel):
     @property
     def digest(self) -> str:
         """A hash of the policy, recorded with each decision it made."""
-        return hashlib.sha256(
-            orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-        ).hexdigest()
+        dumped = self.model_dump(mode="json")
+        if not dumped["online"]:  # policies without it keep the hash they had before it
+            del dumped["online"]
+        return hashlib.sha256(orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class GatesFile(BaseModel):

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmops._exceptions import InputError, NotFoundError
+from llmops.gates._bundles import get_bundle
+from llmops.store import GateToken, set_alias
+from llmops.store import rollback_target as last_move
 
 if TYPE_CHECKING:
-    from llmops.store import GateToken, Store
+    from llmops.store import Store
 
 __all__ = [
     "Subject",
@@ -68,14 +71,14 @@ def parse_subject(store: Store, text: str) -> Subject:
     """``prompt:qa@3``, ``model:support@staging`` or ``index:docs`` (latest) -> a version."""
     kind, name, selector = split_subject(text)
     if kind == "bundle":
-        from llmops.gates._bundles import get_bundle
-
         bundle = get_bundle(store, name, selector)
         return Subject(kind, name, bundle.version, tuple(sorted(bundle.components.items())))
     return Subject(kind, name, _resolve(store, kind, name, selector))
 
 
 def _resolve(store: Store, kind: str, name: str, selector: str) -> int:
+    # lazy, here and below: only the subject's own package loads (prompts, rag and registry
+    # are heavy), so `import llmops.gates` stays light
     if kind == "prompt":
         from llmops.prompts import get_version, parse_ref
 
@@ -93,6 +96,7 @@ def _resolve(store: Store, kind: str, name: str, selector: str) -> int:
 
 def _register_prompt_file(store: Store, name: str) -> None:
     """The prompt file of ``name`` in prompts/, registered (idempotently) if there is one."""
+    # lazy: as in _resolve, llmops.prompts loads only for a prompt subject
     from llmops.config import load_config
     from llmops.prompts import find_prompt_file, load_prompt_file, register_prompt
 
@@ -130,8 +134,6 @@ def move_alias(
     """Point ``alias`` of the subject at its version through the store's alias service, with
     the gate's token. A bundle moves the alias of each component in one transaction: all or
     none, each with the bundle's decision."""
-    from llmops.store import GateToken, set_alias
-
     with store.write():
         for kind, ref in subject.pins.items():
             name, _, version = ref.rpartition("@")
@@ -144,8 +146,6 @@ def move_alias(
 
 def rollback_target(store: Store, kind: str, name: str, alias: str) -> Subject:
     """The version ``alias`` pointed to before its last move (what a rollback restores)."""
-    from llmops.store import rollback_target as last_move
-
     if kind == "bundle":
         raise InputError(
             "a bundle's aliases roll back one component at a time: `llmops rollback "

@@ -14,6 +14,7 @@ from llmops.llm._endpoints_lookup import REGISTRY_PREFIX as REGISTRY_PREFIX
 from llmops.llm._endpoints_lookup import is_registry_ref as is_registry_ref
 from llmops.llm._endpoints_lookup import resolve_version_model
 from llmops.llm._local import local_model_path as local_model_path
+from llmops.llm._local import local_server as local_server  # benchmarks/local_model.py
 from llmops.llm._routing import Route, Router, load_routes, shadow_stats
 from llmops.llm._vllm_offline import OFFLINE_BACKEND as OFFLINE_BACKEND
 from llmops.llm._vllm_offline import OfflineEngine as OfflineEngine

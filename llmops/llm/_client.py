@@ -111,7 +111,7 @@ def resolve_model(name: str | None = None, config: Config | None = None) -> Reso
 def _resolve(key: str, spec: ModelConfig) -> ResolvedModel:
     api_key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
     if spec.model.startswith("local/"):
-        server = local_server(spec.model.removeprefix("local/"))
+        server = local_server(spec.model.removeprefix("local/"), spec.local)
         return ResolvedModel(
             name=key,
             model=f"openai/{server.alias}",

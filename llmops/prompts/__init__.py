@@ -34,6 +34,8 @@ from llmops.prompts._sync import SyncItem, plan_sync, sync_prompts
 from llmops.prompts._template import declared_variables, render_template
 from llmops.prompts._version import LATEST, PromptVersion, check_alias, diff_versions, parse_ref
 from llmops.store import AliasEvent, on_alias_moved, open_store
+from llmops.store import rollback_alias as _store_rollback_alias
+from llmops.store import set_alias as _store_set_alias
 
 __all__ = [
     "DEFAULT_ALIAS_TTL",
@@ -125,9 +127,7 @@ def set_alias(
 
     ``production`` is protected: it moves through ``llmops.gates.promote``.
     """
-    from llmops.store import set_alias as move
-
-    return move(
+    return _store_set_alias(
         _store(store), "prompt", name, alias, version, reason=reason, actor=actor, gate=gate
     )
 
@@ -143,9 +143,9 @@ def rollback_alias(
 ) -> AliasEvent:
     """Move ``alias`` back to where it pointed before its last move (the store's
     :func:`llmops.store.rollback_alias` for kind ``prompt``)."""
-    from llmops.store import rollback_alias as move_back
-
-    return move_back(_store(store), "prompt", name, alias, reason=reason, actor=actor, gate=gate)
+    return _store_rollback_alias(
+        _store(store), "prompt", name, alias, reason=reason, actor=actor, gate=gate
+    )
 
 
 def _forget(event: AliasEvent) -> None:

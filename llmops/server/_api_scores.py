@@ -2,21 +2,20 @@
 many traces) and ``DELETE /api/v1/scores/{id}``.
 
 A request stores all its scores or none: every item is checked first, and one bad item (its
-index and field named) refuses the request with 400. Comments and labels are masked with the
-server's redactor, as span text is. The token rules are the API's (see ``_auth``).
+index and field named) refuses the request with 400; so does a score that does not fit the
+score config of its name (see ``llmops.tracing.ScoreConfig``). Comments and labels are masked
+with the server's redactor, as span text is. The token rules are the API's (see ``_auth``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from llmops._exceptions import InputError, NotFoundError
-from llmops.server._api_deps import StoreDep
+from llmops.server._api_deps import StoreDep, json_body
 from llmops.server._pagination import json_response
 from llmops.tracing import (
     MAX_SCORES_PER_REQUEST,
@@ -24,6 +23,7 @@ from llmops.tracing import (
     Redactor,
     TraceScore,
     add_scores,
+    check_against_configs,
     delete_score,
     list_scores,
     make_score,
@@ -72,21 +72,7 @@ def _body_schema(with_trace_id: bool) -> dict[str, Any]:
 
 async def _body(request: Request) -> Any:
     """The JSON body, bounded before and while reading (chunked bodies have no length)."""
-    too_large = HTTPException(413, f"request body over {MAX_SCORES_BODY_BYTES:,} bytes")
-    length = request.headers.get("content-length", "")
-    if length and (not (length.isascii() and length.isdigit())):
-        raise InputError(f"invalid Content-Length '{length[:40]}'")
-    if length and int(length) > MAX_SCORES_BODY_BYTES:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_SCORES_BODY_BYTES:
-            raise too_large
-    try:
-        return orjson.loads(bytes(body))
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"request body is not JSON: {exc}") from None
+    return await json_body(request, MAX_SCORES_BODY_BYTES)
 
 
 def _scores(payload: Any, trace_id: str | None) -> list[TraceScore]:
@@ -129,6 +115,8 @@ def _scores(payload: Any, trace_id: str | None) -> list[TraceScore]:
 
 async def _store_scores(request: Request, store: StoreDep, trace_id: str | None) -> Response:
     scores = _scores(await _body(request), trace_id)
+    # a score whose name has a config must fit it; other names stay free-form
+    await run_in_threadpool(check_against_configs, store, scores)
     redactor: Redactor = request.app.state.redactor
     stored = await run_in_threadpool(add_scores, store, scores, redactor)
     return json_response({"items": [score.to_dict() for score in stored]}, status_code=201)

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from llmops._exceptions import InputError, LlmopsError, NotFoundError, StoreError
+from llmops._exceptions import ConflictError, InputError, LlmopsError, NotFoundError, StoreError
 from llmops.server._auth import HostPolicy, token_ok
 from llmops.server._faults import RETRY_AFTER_S, StoreHealth, is_store_fault
 from llmops.store import Store
@@ -157,8 +157,9 @@ class _Guard:
 
 
 def _handle_errors(app: FastAPI, health: StoreHealth) -> None:
-    """Errors as ``{code, message}``: bad input 400, unknown things 404, store faults 503
-    with ``Retry-After``, anything else 500; never a traceback."""
+    """Errors as ``{code, message}``: bad input 400, unknown things 404, conflicts (another
+    annotator's item) 409, store faults 503 with ``Retry-After``, anything else 500; never a
+    traceback."""
 
     async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -180,7 +181,13 @@ def _handle_errors(app: FastAPI, health: StoreHealth) -> None:
         if isinstance(exc, StoreError):
             health.failed(exc, "read")
             return _error(503, str(exc), protobuf=False, headers=_RETRY)
-        status = 404 if isinstance(exc, NotFoundError) else 400
+        status = (
+            404
+            if isinstance(exc, NotFoundError)
+            else 409
+            if isinstance(exc, ConflictError)
+            else 400
+        )
         return _error(status, str(exc), protobuf=False)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -223,14 +230,21 @@ def create_app(
     ``other_ports`` are further ports it listens on (OTLP/HTTP's 4318), answered like ``port``.
     """
     from llmops.server import (
+        _api_bundles,
         _api_datasets,
         _api_evals,
         _api_gates,
+        _api_indexes,
+        _api_matrix,
+        _api_models,
         _api_prompts,
+        _api_queues,
         _api_scores,
         _api_sessions,
+        _api_stats,
         _api_trace_tree,
         _api_traces,
+        _api_tracking,
         _api_users,
     )
     from llmops.server._ui import mount_ui
@@ -263,10 +277,17 @@ def create_app(
         _api_scores,
         _api_sessions,
         _api_users,
+        _api_stats,
         _api_prompts,
         _api_datasets,
+        _api_queues,
         _api_evals,
+        _api_matrix,
         _api_gates,
+        _api_tracking,
+        _api_models,
+        _api_indexes,
+        _api_bundles,
     ):
         app.include_router(module.router)
 

@@ -4,8 +4,9 @@ alias service every versioned subject (prompt, model, RAG index, dataset, bundle
 Two ways in, one schema (the models of ``llmops.store.models``): ORM sessions
 (``Store.session``, ``Store.write``) for writes and composite queries; SQLAlchemy Core tables
 (``_tables``, checked against the models by the tests) for the alias service and the hot reads
-of the list commands (``prompt_listing``, ``eval_run_listing``, ``tracking_run_listing``),
-which so never build the SQLModel classes.
+of the list commands (``prompt_listing``, ``eval_run_listing``, ``tracking_run_listing``; and
+``spans``, ``scores``, ``score_configs`` for ``llmops.tracing``), which so never build the
+SQLModel classes.
 """
 
 from llmops.store._aliases import (
@@ -45,6 +46,12 @@ from llmops.store._protection import (
     register_gate_verifier,
 )
 from llmops.store._store import Store, head_revision, open_store
+
+# Core tables of the trace listing, scores and score configs, for llmops.tracing (SQL types:
+# not in __all__)
+from llmops.store._tables import score_configs as score_configs
+from llmops.store._tables import scores as scores
+from llmops.store._tables import spans as spans
 
 __all__ = [
     "ALIAS_KINDS",

@@ -104,6 +104,23 @@ class TrackingRun:
             return None
         return (self.ended_at - self.started_at).total_seconds()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The run as JSON-ready fields (the API's and ``runs list --json``'s)."""
+        return {
+            "id": self.id,
+            "experiment": self.experiment,
+            "name": self.name,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": self.duration_s,
+            "git_commit": self.git_commit,
+            "source": self.source,
+            "user": self.user,
+            "params": self.params,
+            "tags": self.tags,
+        }
+
 
 def tracking_run_listing(
     store: Store, *, limit: int, experiment: str | None = None, status: str | None = None

@@ -53,13 +53,15 @@ def register_gate_verifier(verifier: GateVerifier | None) -> GateVerifier | None
 
 def protected_aliases(project_dir: Path | None = None) -> frozenset[str]:
     """``production`` plus the ``protected_aliases`` of ``configs/gates.yaml``, if any."""
+    # lazy: llmops.config loads pydantic, which `import llmops.store` does without until an
+    # alias moves
     from llmops.config import find_project_dir
 
     folder = project_dir or find_project_dir()
     path = folder / "configs" / "gates.yaml" if folder else None
     if path is None or not path.is_file():
         return DEFAULT_PROTECTED
-    from llmops._yaml import load_yaml
+    from llmops._yaml import load_yaml  # lazy: yaml only where a gates.yaml exists
 
     data = load_yaml(path).data
     extra = data.get("protected_aliases", []) if isinstance(data, dict) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
 import threading
@@ -256,3 +257,10 @@ def _forget_stores() -> None:
         for store in _open.values():
             store.close()
         _open.clear()
+
+
+# Registered before the exit handlers that write (span flush, runs ended: their modules import
+# this one), so it runs after them. Closed here, not whenever the garbage collector frees the
+# engine: the CLI skips that last collection (llmops.cli._entry), and SQLite checkpoints and
+# removes its -wal file when the last connection closes.
+atexit.register(_forget_stores)

@@ -1,5 +1,5 @@
-"""SQLAlchemy Core tables for the hot paths: the alias service and the listings of prompts
-and runs.
+"""SQLAlchemy Core tables for the hot paths: the alias service, the listings of prompts, runs
+and traces, and the scores on traces.
 
 Building the SQLModel classes of ``llmops.store.models`` (and importing sqlmodel and the ORM)
 costs a list command about half of its time; these tables need only SQLAlchemy Core. They
@@ -12,7 +12,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
@@ -23,6 +34,9 @@ __all__ = [
     "experiments",
     "prompt_versions",
     "prompts",
+    "score_configs",
+    "scores",
+    "spans",
     "tracking_runs",
 ]
 
@@ -150,4 +164,55 @@ experiments = Table(
     _metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
+)
+
+#: Read only (the trace listing and its filters): the columns they read.
+spans = Table(
+    "spans",
+    _metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("name", String(400), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    Column("status_code", String(8), nullable=False),
+    Column("status_message", String, nullable=True),
+    Column("attributes", JSON, nullable=False),
+    Column("events", JSON, nullable=True),
+    Column("session_id", String(200), nullable=True),
+    Column("user_id", String(200), nullable=True),
+)
+
+#: Written and read by the scores on traces (llmops.tracing): every column of ``ScoreRecord``.
+scores = Table(
+    "scores",
+    _metadata,
+    Column("id", String(32), primary_key=True),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=True),
+    Column("name", String(128), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("data_type", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("label", String(200), nullable=True),
+    Column("comment", String, nullable=True),
+    Column("author", String(200), nullable=True),
+    Column("created_at", _UTCDateTime(), nullable=False),
+    Column("evaluator", String(264), nullable=True),
+    Column("run_id", String(32), nullable=True),
+)
+
+#: Written and read by the score configs (llmops.tracing): every column of ``ScoreConfigRecord``.
+score_configs = Table(
+    "score_configs",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("data_type", String(16), nullable=False),
+    Column("categories", JSON, nullable=True),
+    Column("min_value", Float, nullable=True),
+    Column("max_value", Float, nullable=True),
+    Column("description", String, nullable=False),
+    Column("created_at", _UTCDateTime(), nullable=False),
 )

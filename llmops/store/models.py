@@ -14,6 +14,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "AliasEventRecord",
     "AliasRecord",
+    "AnnotationQueueRecord",
     "ArtifactRecord",
     "BundleVersionRecord",
     "DatasetRecord",
@@ -29,10 +30,12 @@ __all__ = [
     "ModelVersionRecord",
     "PromptRecord",
     "PromptVersionRecord",
+    "QueueItemRecord",
     "RagChunkRecord",
     "RagIndexRecord",
     "RegisteredModelRecord",
     "ResponseCacheRecord",
+    "ScoreConfigRecord",
     "ScoreRecord",
     "ServingEndpointRecord",
     "SpanLogRecord",
@@ -559,3 +562,55 @@ class DatasetRowRecord(SQLModel, table=True):
     expected: Any = _json(nullable=True)
     metadata_: Any = Field(default=None, sa_column=Column("metadata", JSON, nullable=True))
     trace_id: str | None = Field(default=None, max_length=32)
+
+
+class ScoreConfigRecord(SQLModel, table=True):
+    """The declared shape of a score name (data type, allowed labels, numeric range): scores
+    of that name given by people are checked against it."""
+
+    __tablename__ = "score_configs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True, index=True)
+    data_type: str = Field(max_length=16)
+    categories: Any = _json(nullable=True)
+    min_value: float | None = None
+    max_value: float | None = None
+    description: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AnnotationQueueRecord(SQLModel, table=True):
+    """A named list of items (traces or dataset rows) for people to label with score configs;
+    ``source`` says how its items were chosen (a trace filter and sample, or a dataset)."""
+
+    __tablename__ = "annotation_queues"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    description: str = Field(default="")
+    score_configs: Any = _json()
+    source: Any = _json()
+    created_by: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class QueueItemRecord(SQLModel, table=True):
+    """One item of an annotation queue: what is judged (``data``), its place in the queue, and
+    once labelled, who labelled it, when, and the labels (score name -> value and comment)."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (
+        UniqueConstraint("queue_id", "position", name="uq_queue_items_position"),
+        Index("ix_queue_items_status", "queue_id", "status", "position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    queue_id: int = Field(foreign_key="annotation_queues.id")
+    position: int
+    trace_id: str | None = Field(default=None, max_length=32)
+    data: Any = _json()
+    status: str = Field(default="pending", max_length=16)
+    annotator: str | None = Field(default=None, max_length=200)
+    completed_at: datetime | None = None
+    labels: Any = _json(nullable=True)

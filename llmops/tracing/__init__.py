@@ -39,6 +39,14 @@ from llmops.tracing._queries import json_text as json_text
 from llmops.tracing._queries import text_matches as text_matches
 from llmops.tracing._queries import trace_status_is as trace_status_is
 from llmops.tracing._redact import Redactor
+from llmops.tracing._score_configs import (
+    ScoreConfig,
+    check_against_configs,
+    create_score_config,
+    get_score_config,
+    list_score_configs,
+)
+from llmops.tracing._score_configs import configs_named as configs_named
 from llmops.tracing._scores import (
     MAX_SCORES_PER_REQUEST,
     SCORE_SOURCES,
@@ -75,6 +83,13 @@ from llmops.tracing._setup import pricing_for as pricing_for
 from llmops.tracing._setup import redactor_for as redactor_for
 from llmops.tracing._sinks import StoreSink as StoreSink
 from llmops.tracing._span import SPAN_KINDS, Span, current_span
+from llmops.tracing._stats import GROUP_BY as GROUP_BY
+from llmops.tracing._stats import RANGES as RANGES
+from llmops.tracing._stats import DashboardStats, dashboard_stats
+from llmops.tracing._stats import parse_duration as parse_duration
+from llmops.tracing._stats import parse_range as parse_range
+from llmops.tracing._time import duration_s as duration_s
+from llmops.tracing._time import since_ns as since_ns
 
 if TYPE_CHECKING:
     from llmops.config import Config
@@ -99,10 +114,12 @@ __all__ = [
     "MAX_SCORES_PER_REQUEST",
     "SCORE_SOURCES",
     "SPAN_KINDS",
+    "DashboardStats",
     "Integration",
     "PipelineStats",
     "Redactor",
     "ScoreCondition",
+    "ScoreConfig",
     "ScoreSort",
     "Span",
     "SpanPipeline",
@@ -110,18 +127,23 @@ __all__ = [
     "TraceScore",
     "TraceSummary",
     "add_scores",
+    "check_against_configs",
     "configure_tracing",
+    "create_score_config",
     "current_span",
     "current_trace_id",
+    "dashboard_stats",
     "delete_score",
     "eval_run_scores",
     "extract_traceparent",
     "feedback",
     "flush",
     "get_pipeline",
+    "get_score_config",
     "get_trace",
     "instrument",
     "instrumentable",
+    "list_score_configs",
     "list_scores",
     "list_traces",
     "make_score",

@@ -1,18 +1,21 @@
-"""Reading traces back from the store."""
+"""Reading traces back from the store.
+
+The trace listing reads the Core table ``llmops.store.spans`` (no ORM: it is what every
+``llmops traces list`` pays for); the conditions below take that table, or by default the
+``SpanRecord`` model's table for queries composed over the model (server, online evals).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, String, case, cast, func, literal_column, or_
-from sqlalchemy import select as sa_select
+from sqlalchemy import Float, String, Table, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col, select
 
 from llmops._exceptions import NotFoundError
 from llmops.store import Store
-from llmops.store.models import SpanRecord
+from llmops.store import spans as _S
 from llmops.tracing._scores import (
     ScoreCondition,
     ScoreSort,
@@ -20,6 +23,10 @@ from llmops.tracing._scores import (
     score_order,
     score_summaries,
 )
+from llmops.tracing._span_table import span_table
+
+if TYPE_CHECKING:
+    from llmops.store.models import SpanRecord
 
 __all__ = [
     "TAG_ATTRIBUTES",
@@ -112,22 +119,22 @@ def count(value: Any) -> int:
     return int(min(max(float(value), -(2.0**63)), 2.0**63 - 1024))
 
 
-def json_text(store: Store, key: str) -> ColumnElement[Any]:
+def json_text(store: Store, key: str, spans: Table | None = None) -> ColumnElement[Any]:
     """The string attribute ``key`` of a span, in SQL (NULL when absent)."""
-    attributes = SpanRecord.attributes
+    attributes = span_table(spans).c.attributes
     if store.dialect == "postgresql":
-        return col(attributes).op("->>")(key)
+        return attributes.op("->>")(key)
     return func.json_extract(attributes, f'$."{key}"')
 
 
-def json_number(store: Store, key: str) -> ColumnElement[Any]:
+def json_number(store: Store, key: str, spans: Table | None = None) -> ColumnElement[Any]:
     """The numeric attribute ``key`` of a span, in SQL: NULL when absent, not a number (so no
     stored value can make a cast fail) or past the 64-bit range (so that sums of any number of
     them stay finite: PostgreSQL fails on a float overflow, every later query with it)."""
-    attributes = SpanRecord.attributes
+    attributes = span_table(spans).c.attributes
     if store.dialect == "postgresql":
-        is_number = func.json_typeof(col(attributes).op("->")(key)) == "number"
-        value: ColumnElement[Any] = cast(col(attributes).op("->>")(key), Float)
+        is_number = func.json_typeof(attributes.op("->")(key)) == "number"
+        value: ColumnElement[Any] = cast(attributes.op("->>")(key), Float)
     else:
         path = f'$."{key}"'
         is_number = func.json_type(attributes, path).in_(("integer", "real"))
@@ -137,10 +144,10 @@ def json_number(store: Store, key: str) -> ColumnElement[Any]:
     return case((is_number, case((in_range, value))))
 
 
-def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+def has_tag(dialect: str, tag: str, spans: Table | None = None) -> ColumnElement[bool]:
     """The span carries ``tag`` in one of :data:`TAG_ATTRIBUTES` (an array of strings, or one
     string), and not merely somewhere in another attribute's value."""
-    attributes = col(SpanRecord.attributes)
+    attributes = span_table(spans).c.attributes
     matches: list[ColumnElement[bool]] = []
     for key in TAG_ATTRIBUTES:
         if dialect == "postgresql":
@@ -164,46 +171,46 @@ def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
     return or_(*matches)
 
 
-def _error_traces() -> Any:
+def _error_traces(spans: Table) -> Any:
     """The ids of traces with a failed span, read from the partial index ``ix_spans_errors``."""
-    return select(SpanRecord.trace_id).where(col(SpanRecord.status_code) == "ERROR")
+    return select(spans.c.trace_id).where(spans.c.status_code == "ERROR")
 
 
-def trace_status_is(status: str) -> ColumnElement[bool]:
+def trace_status_is(status: str, spans: Table | None = None) -> ColumnElement[bool]:
     """A condition on a root span: its trace's status is ``status`` (OK, ERROR or UNSET)."""
+    table = span_table(spans)
     status = status.upper()
     if status == "ERROR":
-        return col(SpanRecord.trace_id).in_(_error_traces())
-    return (col(SpanRecord.status_code) == status) & col(SpanRecord.trace_id).not_in(
-        _error_traces()
-    )
+        return table.c.trace_id.in_(_error_traces(table))
+    return (table.c.status_code == status) & table.c.trace_id.not_in(_error_traces(table))
 
 
-def text_matches(text: str) -> ColumnElement[bool]:
+def text_matches(text: str, spans: Table | None = None) -> ColumnElement[bool]:
     """A condition on a span: ``text`` (case-insensitive) is in its name, attributes, status
     message or events (exception messages, event attributes)."""
+    table = span_table(spans)
     pattern = _like(text)
     return or_(
-        col(SpanRecord.name).ilike(pattern, escape="\\"),
-        cast(SpanRecord.attributes, String).ilike(pattern, escape="\\"),
-        col(SpanRecord.status_message).ilike(pattern, escape="\\"),
-        cast(SpanRecord.events, String).ilike(pattern, escape="\\"),
+        table.c.name.ilike(pattern, escape="\\"),
+        cast(table.c.attributes, String).ilike(pattern, escape="\\"),
+        table.c.status_message.ilike(pattern, escape="\\"),
+        cast(table.c.events, String).ilike(pattern, escape="\\"),
     )
 
 
 def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
     conditions: list[Any] = []
     if where.session_id is not None:
-        conditions.append(SpanRecord.session_id == where.session_id)
+        conditions.append(_S.c.session_id == where.session_id)
     if where.user_id is not None:
-        conditions.append(SpanRecord.user_id == where.user_id)
+        conditions.append(_S.c.user_id == where.user_id)
     if where.model is not None:
-        model = SpanRecord.attributes["gen_ai.request.model"].as_string()
+        model = _S.c.attributes["gen_ai.request.model"].as_string()
         conditions.append(model == where.model)
     if where.tag is not None:
-        conditions.append(has_tag(dialect, where.tag))
+        conditions.append(has_tag(dialect, where.tag, _S))
     if where.text is not None:
-        conditions.append(text_matches(where.text))
+        conditions.append(text_matches(where.text, _S))
     return conditions
 
 
@@ -218,75 +225,78 @@ def list_traces(
     """The newest traces matching ``where``, by the start of their root span (``sort``: by a
     score's mean first), each with its scores summarized."""
     where = where or TraceFilter()
-    query = select(SpanRecord).where(col(SpanRecord.parent_span_id).is_(None))
+    root = _S.c
+    query = select(
+        root.trace_id,
+        root.name,
+        root.start_ns,
+        root.end_ns,
+        root.status_code,
+        root.session_id,
+        root.user_id,
+    ).where(root.parent_span_id.is_(None))
     if where.since_ns is not None:
-        query = query.where(SpanRecord.start_ns >= where.since_ns)
+        query = query.where(root.start_ns >= where.since_ns)
     if where.until_ns is not None:
-        query = query.where(SpanRecord.start_ns < where.until_ns)
+        query = query.where(root.start_ns < where.until_ns)
     if where.name is not None:
-        query = query.where(col(SpanRecord.name).ilike(_like(where.name), escape="\\"))
+        query = query.where(root.name.ilike(_like(where.name), escape="\\"))
     if where.status is not None:
-        query = query.where(trace_status_is(where.status))
+        query = query.where(trace_status_is(where.status, _S))
     if where.min_duration_ms is not None:
-        query = query.where(
-            SpanRecord.end_ns - SpanRecord.start_ns >= int(where.min_duration_ms * 1e6)
-        )
+        query = query.where(root.end_ns - root.start_ns >= int(where.min_duration_ms * 1e6))
     span_conditions = _span_conditions(where, store.dialect)
     if span_conditions:
-        matching = select(SpanRecord.trace_id).where(*span_conditions)
-        query = query.where(col(SpanRecord.trace_id).in_(matching))
+        matching = select(root.trace_id).where(*span_conditions)
+        query = query.where(root.trace_id.in_(matching))
     for condition in where.scores:
-        query = query.where(score_matches(condition))
+        query = query.where(score_matches(condition, _S))
     if sort is not None:
         means, order = score_order(sort)
-        query = query.outerjoin(means, means.c.trace_id == SpanRecord.trace_id).order_by(*order)
-    query = query.order_by(col(SpanRecord.start_ns).desc()).offset(offset).limit(limit)
-    with store.session() as session:
-        roots = session.exec(query).all()
-        ids = [root.trace_id for root in roots]
+        query = query.outerjoin(means, means.c.trace_id == root.trace_id).order_by(*order)
+    query = query.order_by(root.start_ns.desc()).offset(offset).limit(limit)
+    with store.engine.connect() as connection:
+        roots = connection.execute(query).all()
+        ids = [row.trace_id for row in roots]
         totals: dict[str, tuple[int, int, int, int]] = {}
         if ids:
             # summed as floats: SQLite's integer sum() fails on overflow, and one span with a
             # huge count would make every later listing of its trace fail
-            input_tokens = cast(json_number(store, "gen_ai.usage.input_tokens"), Float)
-            output_tokens = cast(json_number(store, "gen_ai.usage.output_tokens"), Float)
-            failed = func.sum(case((col(SpanRecord.status_code) == "ERROR", 1), else_=0))
-            rows = (
-                session.connection()
-                .execute(
-                    sa_select(
-                        col(SpanRecord.trace_id),
-                        func.count(),
-                        func.sum(input_tokens),
-                        func.sum(output_tokens),
-                        failed,
-                    )
-                    .where(col(SpanRecord.trace_id).in_(ids))
-                    .group_by(SpanRecord.trace_id)
+            input_tokens = cast(json_number(store, "gen_ai.usage.input_tokens", _S), Float)
+            output_tokens = cast(json_number(store, "gen_ai.usage.output_tokens", _S), Float)
+            failed = func.sum(case((root.status_code == "ERROR", 1), else_=0))
+            rows = connection.execute(
+                select(
+                    root.trace_id,
+                    func.count(),
+                    func.sum(input_tokens),
+                    func.sum(output_tokens),
+                    failed,
                 )
-                .all()
-            )
+                .where(root.trace_id.in_(ids))
+                .group_by(root.trace_id)
+            ).all()
             totals = {
                 row[0]: (row[1], count(row[2]), count(row[3]), int(row[4] or 0)) for row in rows
             }
     scores = score_summaries(store, ids)
     summaries = []
-    for root in roots:
-        spans, input_count, output_count, errors = totals.get(root.trace_id, (1, 0, 0, 0))
+    for row in roots:
+        spans, input_count, output_count, errors = totals.get(row.trace_id, (1, 0, 0, 0))
         summaries.append(
             TraceSummary(
-                trace_id=root.trace_id,
-                name=root.name,
-                start_ns=root.start_ns,
-                duration_ms=(root.end_ns - root.start_ns) / 1e6,
-                status="ERROR" if errors else root.status_code,
+                trace_id=row.trace_id,
+                name=row.name,
+                start_ns=row.start_ns,
+                duration_ms=(row.end_ns - row.start_ns) / 1e6,
+                status="ERROR" if errors else row.status_code,
                 span_count=spans,
-                session_id=root.session_id,
-                user_id=root.user_id,
+                session_id=row.session_id,
+                user_id=row.user_id,
                 input_tokens=input_count,
                 output_tokens=output_count,
                 error_count=errors,
-                scores=scores.get(root.trace_id, {}),
+                scores=scores.get(row.trace_id, {}),
             )
         )
     return summaries
@@ -294,6 +304,13 @@ def list_traces(
 
 def get_trace(store: Store, trace_id: str) -> list[SpanRecord]:
     """The spans of one trace in start order; a short id is a unique suffix (or prefix)."""
+    # lazy: the models (sqlmodel, the ORM) would cost every `llmops traces list`; a trace is
+    # read whole as SpanRecord objects, the type callers get
+    from sqlmodel import col
+    from sqlmodel import select as orm_select
+
+    from llmops.store.models import SpanRecord
+
     needle = trace_id.lower()
     with store.session() as session:
         if len(needle) < 32:
@@ -304,7 +321,7 @@ def get_trace(store: Store, trace_id: str) -> list[SpanRecord]:
                 col(SpanRecord.trace_id).startswith(needle),
             ):
                 matches = session.exec(
-                    select(SpanRecord.trace_id).where(condition).distinct().limit(2)
+                    orm_select(SpanRecord.trace_id).where(condition).distinct().limit(2)
                 ).all()
                 if len(matches) > 1:
                     raise NotFoundError(
@@ -315,7 +332,7 @@ def get_trace(store: Store, trace_id: str) -> list[SpanRecord]:
                     needle = matches[0]
                     break
         spans = session.exec(
-            select(SpanRecord)
+            orm_select(SpanRecord)
             .where(SpanRecord.trace_id == needle)
             .order_by(col(SpanRecord.start_ns))
         ).all()

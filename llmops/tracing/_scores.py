@@ -18,25 +18,17 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Float, Subquery, case, cast, delete, func, insert
-from sqlalchemy import select as sa_select
+from sqlalchemy import Float, Row, Subquery, Table, case, cast, delete, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col, select
 
 from llmops._exceptions import InputError
 from llmops.store import Store
-from llmops.store.models import (
-    EvalCaseRecord,
-    EvalScoreRecord,
-    ScoreRecord,
-    SpanRecord,
-    table_of,
-    utcnow,
-)
+from llmops.store import scores as _SC
 from llmops.tracing._redact import Redactor
+from llmops.tracing._span_table import span_table
 
 __all__ = [
     "DATA_TYPES",
@@ -221,7 +213,7 @@ def make_score(
         comment=_text(f"{where}.comment", comment, MAX_COMMENT, required=False, multiline=True),
         author=_text(f"{where}.author", author, MAX_AUTHOR, required=False, multiline=False),
         id=_new_id(),
-        created_at=utcnow(),
+        created_at=datetime.now(UTC),
         evaluator=evaluator,
         run_id=run_id,
     )
@@ -241,7 +233,7 @@ def parse_score_value(text: str) -> bool | float | str:
 
 def _row(score: TraceScore, redactor: Redactor | None) -> dict[str, Any]:
     row = score.to_dict()
-    row["created_at"] = score.created_at or utcnow()
+    row["created_at"] = score.created_at or datetime.now(UTC)
     if redactor is not None:  # free text may carry what spans' text would: masked alike
         row["comment"] = None if score.comment is None else redactor.text(score.comment)
         row["label"] = None if score.label is None else redactor.label(score.label, MAX_LABEL)
@@ -259,14 +251,14 @@ def add_scores(
     rows = [_row(score, redactor) for score in scores]
     if rows:
         with store.write() as session:
-            session.connection().execute(insert(table_of(ScoreRecord)), rows)
+            session.connection().execute(insert(_SC), rows)
     return [
         replace(s, id=r["id"], created_at=r["created_at"], comment=r["comment"], label=r["label"])
         for s, r in zip(scores, rows, strict=True)
     ]
 
 
-def _from_record(record: ScoreRecord) -> TraceScore:
+def _from_record(record: Row[Any]) -> TraceScore:
     return TraceScore(
         id=record.id,
         trace_id=record.trace_id,
@@ -293,24 +285,22 @@ def list_scores(
     limit: int = 1000,
 ) -> list[TraceScore]:
     """Scores oldest first: of one trace, of one name, after the score id ``after``."""
-    query = select(ScoreRecord)
+    query = select(_SC)
     if trace_id is not None:
-        query = query.where(ScoreRecord.trace_id == trace_id.lower())
+        query = query.where(_SC.c.trace_id == trace_id.lower())
     if name is not None:
-        query = query.where(ScoreRecord.name == name)
+        query = query.where(_SC.c.name == name)
     if after is not None:
-        query = query.where(col(ScoreRecord.id) > after)
-    query = query.order_by(col(ScoreRecord.id)).limit(limit)
-    with store.session() as session:
-        return [_from_record(record) for record in session.exec(query).all()]
+        query = query.where(_SC.c.id > after)
+    query = query.order_by(_SC.c.id).limit(limit)
+    with store.engine.connect() as connection:
+        return [_from_record(record) for record in connection.execute(query).all()]
 
 
 def delete_score(store: Store, score_id: str) -> bool:
     """Delete one score; False when there is none with that id."""
     with store.write() as session:
-        result = session.connection().execute(
-            delete(table_of(ScoreRecord)).where(table_of(ScoreRecord).c.id == score_id)
-        )
+        result = session.connection().execute(delete(_SC).where(_SC.c.id == score_id))
     return bool(result.rowcount)
 
 
@@ -321,25 +311,23 @@ def score_summaries(store: Store, trace_ids: Iterable[str]) -> dict[str, dict[st
     if not ids:
         return {}
     grouped = (
-        sa_select(
-            col(ScoreRecord.trace_id),
-            col(ScoreRecord.name),
+        select(
+            _SC.c.trace_id,
+            _SC.c.name,
             func.count().label("n"),
-            func.avg(cast(col(ScoreRecord.value), Float)).label("mean"),
-            func.max(col(ScoreRecord.id)).label("latest"),
+            func.avg(cast(_SC.c.value, Float)).label("mean"),
+            func.max(_SC.c.id).label("latest"),
         )
-        .where(col(ScoreRecord.trace_id).in_(ids))
-        .group_by(ScoreRecord.trace_id, ScoreRecord.name)
+        .where(_SC.c.trace_id.in_(ids))
+        .group_by(_SC.c.trace_id, _SC.c.name)
     )
     summaries: dict[str, dict[str, Any]] = {}
-    with store.session() as session:
-        groups = session.connection().execute(grouped).all()
+    with store.engine.connect() as connection:
+        groups = connection.execute(grouped).all()
         latest_ids = [group.latest for group in groups]
         latest = {
             record.id: _from_record(record)
-            for record in session.exec(
-                select(ScoreRecord).where(col(ScoreRecord.id).in_(latest_ids))
-            ).all()
+            for record in connection.execute(select(_SC).where(_SC.c.id.in_(latest_ids))).all()
         }
     for group in groups:
         last = latest.get(group.latest)
@@ -427,21 +415,22 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     return result
 
 
-def score_matches(condition: ScoreCondition) -> ColumnElement[bool]:
-    """A condition on a span row: its trace meets ``condition`` (see :class:`ScoreCondition`)."""
-    named = select(ScoreRecord.trace_id).where(ScoreRecord.name == condition.name)
+def score_matches(condition: ScoreCondition, spans: Table | None = None) -> ColumnElement[bool]:
+    """A condition on a span row (of ``spans``, default the ``SpanRecord`` model's table): its
+    trace meets ``condition`` (see :class:`ScoreCondition`)."""
+    named = select(_SC.c.trace_id).where(_SC.c.name == condition.name)
     if isinstance(condition.value, str):
         if condition.op == "=":
-            traces = named.where(ScoreRecord.label == condition.value)
+            traces = named.where(_SC.c.label == condition.value)
         else:
-            with_label = case((col(ScoreRecord.label) == condition.value, 1), else_=0)
-            traces = named.group_by(ScoreRecord.trace_id).having(func.sum(with_label) == 0)
+            with_label = case((_SC.c.label == condition.value, 1), else_=0)
+            traces = named.group_by(_SC.c.trace_id).having(func.sum(with_label) == 0)
     else:
-        mean = func.avg(cast(col(ScoreRecord.value), Float))
-        traces = named.group_by(ScoreRecord.trace_id).having(
+        mean = func.avg(cast(_SC.c.value, Float))
+        traces = named.group_by(_SC.c.trace_id).having(
             _compare(mean, condition.op, condition.value)
         )
-    return col(SpanRecord.trace_id).in_(traces)
+    return span_table(spans).c.trace_id.in_(traces)
 
 
 def score_order(
@@ -450,12 +439,12 @@ def score_order(
     """(subquery, order columns) to sort root spans by a score's mean: join the subquery on
     ``trace_id`` (outer), then order by the columns (traces without the score last)."""
     means = (
-        sa_select(
-            col(ScoreRecord.trace_id).label("trace_id"),
-            func.avg(cast(col(ScoreRecord.value), Float)).label("mean"),
+        select(
+            _SC.c.trace_id.label("trace_id"),
+            func.avg(cast(_SC.c.value, Float)).label("mean"),
         )
-        .where(col(ScoreRecord.name) == sort.name)
-        .group_by(ScoreRecord.trace_id)
+        .where(_SC.c.name == sort.name)
+        .group_by(_SC.c.trace_id)
         .subquery()
     )
     mean = means.c.mean
@@ -469,8 +458,15 @@ def eval_run_scores(store: Store, run_id: str) -> list[TraceScore]:
     """An eval run's measured scores on cases that have a trace, as ``TraceScore`` objects
     (``source="scorer"``, ``run_id`` set, named after the scorer); unmeasured values are left
     out. Nothing is stored: pass them to :func:`add_scores` to list them with the trace."""
+    # lazy: the models (sqlmodel, the ORM) would cost every command importing llmops.tracing,
+    # `llmops traces list` among them; eval results are read here only
+    from sqlmodel import col
+    from sqlmodel import select as orm_select
+
+    from llmops.store.models import EvalCaseRecord, EvalScoreRecord
+
     query = (
-        select(EvalScoreRecord, EvalCaseRecord.trace_id)
+        orm_select(EvalScoreRecord, EvalCaseRecord.trace_id)
         .join(
             EvalCaseRecord,
             (col(EvalCaseRecord.run_id) == col(EvalScoreRecord.run_id))

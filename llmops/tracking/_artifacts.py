@@ -39,6 +39,7 @@ __all__ = [
 ARTIFACT_ROOT_ENV = "LLMOPS_ARTIFACT_ROOT"
 _CHUNK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def artifact_root(config: Config | None = None) -> str:
@@ -106,6 +107,8 @@ class _LocalBlobs:
         self.folder = folder
 
     def _path(self, digest: str) -> Path:
+        if not _DIGEST.fullmatch(digest):  # it names a file: never a path from a stored row
+            raise StoreError(f"stored artifact digest {digest[:20]!r} is not a sha256")
         return self.folder / "sha256" / digest[:2] / digest
 
     def exists(self, digest: str) -> bool:
@@ -125,7 +128,13 @@ class _LocalBlobs:
             partial.unlink(missing_ok=True)
 
     def open(self, digest: str) -> IO[bytes]:
-        return self._path(digest).open("rb")
+        path = self._path(digest)
+        # a blob replaced by a symlink out of the root is refused, whatever it points at
+        if not path.resolve().is_relative_to(self.folder.resolve()):
+            raise NotFoundError(
+                f"artifact content {digest[:12]} is a link out of {self.root}: refused"
+            )
+        return path.open("rb")
 
 
 class _FsspecBlobs:

@@ -51,6 +51,17 @@ class Experiment:
     runs: int
     last_run_at: datetime | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the API's and ``experiments list --json``'s)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "runs": self.runs,
+            "last_run_at": self.last_run_at,
+            "created_at": self.created_at,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class MetricPoint:

@@ -647,8 +647,35 @@ def test_artifact_paths_cannot_leave_the_artifact_root(
     escaped = [p for p in created if not p.startswith(("dl", "outside"))]
     if escaped or (tmp_path.parent / "evil").exists():
         failures.append(f"written outside the artifact root or destination: {escaped}")
-    routes = create_app(store).openapi()["paths"]
-    assert not [p for p in routes if "artifact" in p], "the server has artifact routes now"
+    # the server's artifact routes: every traversal (raw and percent-encoded) is a 4xx, and
+    # only the artifact logged above is ever served
+    app = create_app(store)
+    routes = [p for p in app.openapi()["paths"] if "artifact" in p]
+    assert routes == [
+        "/api/v1/tracking/runs/{run_id}/artifacts",
+        "/api/v1/tracking/runs/{run_id}/artifacts/{path}",
+    ], routes
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        base = f"/api/v1/tracking/runs/{run.id}/artifacts"
+        listed = client.get(base).json()
+        assert "ok/model.bin" in [a["path"] for a in listed["items"]], listed
+        assert client.get(f"{base}/ok/model.bin").content == b"weights"
+        for path in [*TRAVERSALS, "../../evil"]:  # and the tampered record's own path
+            if path in ("", "/"):  # the listing itself, not a file
+                continue
+            raw = quote(path, safe="/\\:")  # as typed (a NUL can only travel encoded)
+            for form in {raw, quote(path, safe=""), quote(quote(path, safe=""), safe="")}:
+                runs += 1
+                response = client.get(f"{base}/{form}")
+                # the client itself resolves a bare '..' (then the route is not reached)
+                routed = response.url.path.startswith(f"{base}/")
+                code = response.status_code
+                if (
+                    code >= 500
+                    or response.content == b"weights"
+                    or (routed and not 400 <= code < 500)
+                ):
+                    failures.append(f"GET artifacts/{form!r}: {code}")
     store.close()
     reliability.record("security: artifact path traversal", runs=runs, failures=len(failures))
     assert not failures, "\n".join(failures)

@@ -136,12 +136,16 @@ export async function api(path, params) {
   const headers = { Accept: "application/json" };
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(url, { headers, signal: current.controller.signal });
+  const signal = current.controller.signal;
+  const response = await fetch(url, { headers, signal });
   if (response.status === 401) throw new AuthRequired("a token is required");
   let body = null;
   try {
     body = await response.json();
-  } catch {
+  } catch (err) {
+    // a view left while its body was read: that is an abort, not an empty answer
+    if (isAbort(err)) throw err;
+    if (signal.aborted) throw new DOMException("the view was left", "AbortError");
     body = null;
   }
   if (!response.ok) {
@@ -149,6 +153,55 @@ export async function api(path, params) {
     throw new ApiError(response.status, `${response.status}: ${message}`);
   }
   return body;
+}
+
+/** The signal of the current view: listeners added with it end when the route changes. */
+export function viewSignal() {
+  return current.controller.signal;
+}
+
+function authHeaders(extra) {
+  const headers = { Accept: "application/json", ...extra };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
+/** POST (or another method) a JSON body to /api/v1 + path; the JSON answer (null for 204),
+ * or an ApiError carrying the status and the server's message. */
+export async function send(method, path, body) {
+  const response = await fetch(API_ROOT + path, {
+    method,
+    headers: authHeaders({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
+    signal: current.controller.signal,
+  });
+  if (response.status === 401) throw new AuthRequired("a token is required");
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    answer = null;
+  }
+  if (!response.ok) {
+    const message = answer && typeof answer.message === "string" ? answer.message : response.statusText;
+    throw new ApiError(response.status, `${response.status}: ${message}`);
+  }
+  return answer;
+}
+
+/** Save what GET /api/v1 + path answers as a file (the token travels in a header, so a plain
+ * link could not fetch it): a blob URL on a detached link, revoked once clicked. */
+export async function download(path, filename) {
+  const response = await fetch(API_ROOT + path, { headers: authHeaders(), signal: current.controller.signal });
+  if (response.status === 401) throw new AuthRequired("a token is required");
+  if (!response.ok) throw new ApiError(response.status, `${response.status}: ${response.statusText}`);
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.download = filename;
+  link.href = url;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 /** "/traces/" + encoded id: path segments of API URLs are always encoded. */

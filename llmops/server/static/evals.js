@@ -6,6 +6,7 @@ import {
   appendRows, badge, clip, collapsible, empty, errorBox, facts, histogram, loadMore, meter,
   payload, section, table,
 } from "./render.js";
+import { compareManyView, matrixLink, pickMany } from "./matrix.js";
 
 const PAGE = 50;
 const CASE_PAGE = 50;
@@ -38,7 +39,8 @@ export async function evalsView(main) {
   const chosen = { a: null, b: null };
   const compare = h("button", { type: "submit", disabled: true }, "Compare");
   const hint = h("span", { class: "muted" }, "Pick a baseline (A) and a candidate (B).");
-  const form = h("form", { class: "compare-form" }, compare, " ", hint);
+  const many = pickMany();
+  const form = h("form", { class: "compare-form" }, compare, " ", hint, " ", many.button);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (chosen.a && chosen.b) navigate(["evals", "compare"], { a: chosen.a, b: chosen.b });
@@ -55,11 +57,13 @@ export async function evalsView(main) {
   const columns = [
     ["A", (r) => pick("a", r), "pick"],
     ["B", (r) => pick("b", r), "pick"],
+    many.column,
     ["Started", (r) => (r.started_at ? fmtDate(r.started_at) || String(r.started_at) : ""), "nowrap"],
     ["Run", (r) => h("a", { route: ["evals", r.id], class: "run-link" }, short(r.id, 12))],
     ["Suite", (r) => String(r.suite ?? "")],
     ["Model", (r) => String(r.model ?? "")],
     ["Prompt", (r) => String(r.prompt ?? "")],
+    ["Matrix", (r) => matrixLink(r)],
     ["Status", (r) => runStatus(r.status)],
     ["Cases", (r) => String(r.n_cases ?? ""), "num"],
     ["Errors", (r) => String(r.n_errors ?? ""), "num"],
@@ -231,6 +235,7 @@ function changesTable(changes) {
 }
 
 export async function compareView(main, query) {
+  if (query.runs) return compareManyView(main, query); // N runs: #/evals/compare?runs=a,b,c
   const a = query.a || "";
   const b = query.b || "";
   add(main, [h("p", { class: "crumbs" }, h("a", { route: ["evals"] }, "Evals"), " / compare"), h("h1", null, "Compare runs")]);

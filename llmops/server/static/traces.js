@@ -5,6 +5,7 @@ import {
   AuthRequired, POLL_MS, add, api, clear, every, fmtCost, fmtDate, fmtMs, fmtNum, fmtTimeNs, fmtTokens, h, isAbort, isEmpty, navigate,
   num, routeHref, seg, setVar, tail,
 } from "./core.js";
+import { annotateForm } from "./annotate.js";
 import {
   appendRows, badge, clip, collapsible, empty, errorBox, facts, jsonBlock, kindBadge, loadMore,
   longText, payload, section, statusBadge, table, tableRow,
@@ -34,6 +35,9 @@ function apiFilters(query) {
   for (const [key] of FILTERS) if (query[key]) params[key] = query[key];
   if (["OK", "ERROR", "UNSET"].includes(query.status)) params.status = query.status;
   if (RANGE_MS[query.range]) params.start_ns = String((Date.now() - RANGE_MS[query.range]) * 1e6);
+  // an exact span of time (the dashboard's buckets): start and end in ns since the epoch
+  if (/^\d{1,19}$/.test(query.start || "")) params.start_ns = query.start;
+  if (/^\d{1,19}$/.test(query.end || "")) params.end_ns = query.end;
   return params;
 }
 
@@ -58,6 +62,8 @@ function filterForm(query) {
         name, type, value: query[name] || "", placeholder: hint || null, step: type === "number" ? "any" : null,
         min: type === "number" ? "0" : null, "aria-label": label,
       }))),
+    // a dashboard bucket's span of time stays applied with the other filters
+    ["start", "end"].map((name) => (/^\d{1,19}$/.test(query[name] || "") ? h("input", { type: "hidden", name, value: query[name] }) : null)),
     h("button", { type: "submit" }, "Apply"),
     h("a", { class: "button-link", route: ["traces"] }, "Clear"),
   ]);
@@ -112,6 +118,26 @@ async function scoresPanel(traceId) {
     box.append(errorBox(err.message || String(err)));
   }
   return box;
+}
+
+// The Scores table (who scored what, from which source, when) and under it the Annotate form,
+// which refreshes the table when it saves.
+async function scoresSections(traceId) {
+  const panel = h("div", null, await scoresPanel(traceId));
+  const refresh = async () => {
+    const fresh = await scoresPanel(traceId);
+    clear(panel);
+    panel.append(fresh);
+  };
+  let form;
+  try {
+    const configs = await api("/score-configs");
+    form = annotateForm(traceId, configs.items || [], refresh);
+  } catch (err) {
+    if (isAbort(err) || err instanceof AuthRequired) throw err;
+    form = errorBox(err.message || String(err));
+  }
+  return [section("Scores", panel), section("Annotate", form)];
 }
 
 const TRACE_COLUMNS = [
@@ -230,7 +256,7 @@ class TracePage {
         h("div", { class: "trace-main" }, section("Spans", this.tree), section("Timeline", this.timeline)),
         this.details,
       ),
-      section("Scores", await scoresPanel(this.traceId)),
+      await scoresSections(this.traceId),
     ]);
     await this.loadRoots(root);
     this.loadTimeline(0);
