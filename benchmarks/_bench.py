@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,62 @@ def measure(function: Callable[[], float], runs: int = 5, warmup: int = 0) -> Me
     return Measurement.from_samples([function() for _ in range(runs)])
 
 
+def interleave(steps: Sequence[Callable[[], object]], rounds: int) -> None:
+    """Call each of ``steps`` once per round, in the given order on even rounds and reversed
+    on odd ones, so load drift and warm caches hit every side alike (A B, B A, A B...)."""
+    for index in range(rounds):
+        for step in steps if index % 2 == 0 else list(reversed(steps)):
+            step()
+
+
+# two-sided 95% Student t quantiles by degrees of freedom; beyond 30 the normal's 1.96
+_T95 = [12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+_T95 += [2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+_T95 += [2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def paired_ci(ours: Sequence[float], theirs: Sequence[float]) -> tuple[float, float] | None:
+    """95% CI of the ratio ``ours / theirs`` over paired samples (taken in the same round of
+    :func:`interleave`): a Student t interval of the mean log ratio, so a 10x and a 0.1x pair
+    weigh alike. None below two pairs, where nothing can be resolved."""
+    if len(ours) != len(theirs) or len(ours) < 2:
+        return None
+    logs = [math.log(a / b) for a, b in zip(ours, theirs, strict=True)]
+    df = len(logs) - 1
+    half = (_T95[df - 1] if df <= len(_T95) else 1.96) * statistics.stdev(logs) / len(logs) ** 0.5
+    mean = statistics.fmean(logs)
+    return math.exp(mean - half), math.exp(mean + half)
+
+
+def resolved(ci: tuple[float, float] | None) -> bool:
+    """Whether a :func:`paired_ci` excludes a ratio of 1 (the difference stands out of the
+    spread)."""
+    return ci is not None and (ci[0] > 1 or ci[1] < 1)
+
+
+def ci_note(ci: tuple[float, float] | None) -> str:
+    """The paired ratio's CI as a note, e.g. "paired ratio 95% CI 0.97-1.02x"."""
+    if ci is None:
+        return "one pair: difference not resolved"
+    return f"paired ratio 95% CI {fmt(ci[0])}-{fmt(ci[1])}x"
+
+
+def bootstrap_ci(
+    items: Sequence[Any],
+    statistic: Callable[[Sequence[Any]], float],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile 95% bootstrap CI of ``statistic`` over ``items`` (seeded, so reruns agree)."""
+    import random
+
+    rng = random.Random(seed)
+    values = sorted(
+        statistic([items[rng.randrange(len(items))] for _ in items]) for _ in range(resamples)
+    )
+    return values[int(0.025 * (resamples - 1))], values[int(0.975 * (resamples - 1))]
+
+
 def per_call(function: Callable[[], object], n: int) -> Callable[[], float]:
     """A sampler for :func:`measure`: seconds per call over a loop of ``n`` calls."""
 
@@ -106,6 +163,8 @@ class Figure:
     spread_kind: str = "min-max"
     runs: int = 1
     note: str = ""
+    # False when the measured spread cannot tell llmops from the peer (see paired_ci)
+    resolved: bool = True
 
     @property
     def ratio(self) -> float | None:
@@ -137,6 +196,7 @@ def figure(
     peer_note: str = "",
     note: str = "",
     scale: float = 1.0,
+    resolved: bool = True,
 ) -> Figure:
     """A :class:`Figure` from measurements; ``scale`` converts both (seconds -> us: 1e6)."""
 
@@ -160,6 +220,7 @@ def figure(
         "min-max",
         runs,
         note,
+        resolved,
     )
 
 
@@ -194,7 +255,9 @@ def cells(f: Figure) -> list[str]:
         peer = "-"
     ratio = "-" if f.ratio is None else f"{fmt(f.ratio)}x"
     verdict = "-"
-    if f.ratio is not None and f.ratio > 0:
+    if not f.resolved:
+        verdict = "not resolved"
+    elif f.ratio is not None and f.ratio > 0:
         factor = f.ratio if f.higher_is_better else 1 / f.ratio
         if abs(factor - 1) < 0.005:
             verdict = "same"
@@ -212,8 +275,9 @@ def cells(f: Figure) -> list[str]:
 HEADER = ["figure", "llmops", "peer / floor", "ratio", "llmops is", "spread", "note"]
 LEGEND = (
     "ratio = llmops / peer or floor, as measured; 'llmops is' reads it with the figure's "
-    "direction (time: lower is better; rates and quality: higher). Spread: min-max over n runs "
-    "unless it says otherwise."
+    "direction (time: lower is better; rates and quality: higher); 'not resolved' where the "
+    "95% CI of the paired ratio over interleaved runs includes 1 (no difference). Spread: "
+    "min-max over n runs unless it says otherwise."
 )
 
 

@@ -10,10 +10,12 @@ Run: .venv/bin/python benchmarks/judges.py [--limit N] [--model NAME] [--data FO
 * pairwise on LLMBar (which of two outputs follows the instruction, expert labelled), asked
   in both orders: swap consistency is the share of rows whose two verdicts agree.
 
-Rows are a seeded, label-stratified sample of N per data set (default 10, --quick 4; 20
-take about 3 minutes on 2 idle CPU cores with SmolLM2). Prints accuracy, balanced accuracy
-and Cohen's kappa per judge and model next to the chance floor (balanced accuracy 0.5,
-kappa 0). Labels files and the store go to a temporary folder, never the repository.
+Rows are a seeded, label-stratified sample of N per data set (default 100, --quick 4; 20
+take about 3 minutes on 2 idle CPU cores with SmolLM2, the default five times that). Prints
+accuracy, balanced accuracy and Cohen's kappa per judge and model next to the chance floor
+(balanced accuracy 0.5, kappa 0), each with its 95% bootstrap CI over the measured rows
+(1000 seeded resamples) in the spread column: with few rows the CI says how little they
+show. Labels files and the store go to a temporary folder, never the repository.
 Skips with a message where the data folder is absent.
 """
 
@@ -24,11 +26,11 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from _bench import Report, figure, parser
+from _bench import Figure, Report, bootstrap_ci, figure, parser
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
 RUBRIC = (
@@ -47,6 +49,15 @@ def _stratified(rows: list[dict[str, Any]], limit: int, seed: int = 0) -> list[d
     mixed = [row for pair in zip(positive, negative, strict=False) for row in pair]
     rest = positive[len(negative) :] + negative[len(positive) :]
     return (mixed + rest)[:limit]
+
+
+def _with_ci(f: Figure, ci: tuple[float, float], n: int) -> Figure:
+    """``f`` with a 95% bootstrap CI over ``n`` rows as its spread; "not resolved" against
+    its floor (chance) when the CI includes it."""
+    f.spread, f.spread_kind, f.runs = ci, f"95% bootstrap CI, n={n}", n
+    if f.peer_value is not None and ci[0] <= f.peer_value <= ci[1]:
+        f.resolved = False
+    return f
 
 
 def _write(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
@@ -84,7 +95,7 @@ def main() -> None:
     arguments = parser(__doc__)
     arguments.add_argument("--data", type=Path, default=DEFAULT, help="the shared data folder")
     arguments.add_argument(
-        "--limit", type=int, default=None, help="labelled rows per data set; default 10 (quick 4)"
+        "--limit", type=int, default=None, help="labelled rows per data set; default 100 (quick 4)"
     )
     arguments.add_argument(
         "--model", default=None, help="configured judge model (default: default)"
@@ -100,7 +111,7 @@ def main() -> None:
         "--max-tokens", type=int, default=256, help="judge reply limit (SmolLM can ramble)"
     )
     args = arguments.parse_args()
-    args.limit = args.limit or (4 if args.quick else 10)
+    args.limit = args.limit or (4 if args.quick else 100)
     report = Report.start(__file__, args, f"judge calibration, {args.limit} rows per data set")
     needed = [args.data / "summedits", args.data / "llmbar"]
     missing = [str(path) for path in needed if not path.is_dir()]
@@ -110,7 +121,7 @@ def main() -> None:
     os.environ["LLMOPS_HOME"] = str(work / "home")
     from llmops import LlmopsError
     from llmops.config import load_config
-    from llmops.evals._calibrate import calibrate
+    from llmops.evals._calibrate import binary_agreement, calibrate
     from llmops.evals._scoring import build_scorer
     from llmops.store import open_store
 
@@ -145,33 +156,63 @@ def main() -> None:
             f"{result.model}, n={result.n}, {result.n_unmeasured} unmeasured, "
             f"accuracy {result.accuracy:.3f}, {seconds:.0f} s"
         )
+        measured = [
+            (row.label, row.value >= threshold, row.detail)
+            for row in result.rows
+            if row.value is not None
+        ]
+
+        def agreement(key: str) -> Callable[[Sequence[tuple[bool, bool, Any]]], float]:
+            def statistic(rows: Sequence[tuple[bool, bool, Any]]) -> float:
+                value = binary_agreement([r[0] for r in rows], [r[1] for r in rows])[key]
+                return float(value)
+
+            return statistic
+
         report.add(
-            figure(
-                f"{name}, balanced accuracy",
-                "",
-                result.balanced_accuracy,
-                higher_is_better=True,
-                peer="floor: chance",
-                peer_value=0.5,
-                note=about,
+            _with_ci(
+                figure(
+                    f"{name}, balanced accuracy",
+                    "",
+                    result.balanced_accuracy,
+                    higher_is_better=True,
+                    peer="floor: chance",
+                    peer_value=0.5,
+                    note=about,
+                ),
+                bootstrap_ci(measured, agreement("balanced_accuracy")),
+                len(measured),
             ),
-            figure(
-                f"{name}, Cohen's kappa",
-                "",
-                result.kappa,
-                higher_is_better=True,
-                peer="floor: chance",
-                peer_value=0.0,
+            _with_ci(
+                figure(
+                    f"{name}, Cohen's kappa",
+                    "",
+                    result.kappa,
+                    higher_is_better=True,
+                    peer="floor: chance",
+                    peer_value=0.0,
+                ),
+                bootstrap_ci(measured, agreement("kappa")),
+                len(measured),
             ),
         )
-        if result.swap_consistency is not None:
+        flags = [
+            bool(detail["consistent"])
+            for _, _, detail in measured
+            if detail and isinstance(detail.get("consistent"), bool)
+        ]
+        if result.swap_consistency is not None and flags:
             report.add(
-                figure(
-                    f"{name}, swap consistency",
-                    "",
-                    result.swap_consistency,
-                    higher_is_better=True,
-                    note="share of pairs judged the same in both orders",
+                _with_ci(
+                    figure(
+                        f"{name}, swap consistency",
+                        "",
+                        result.swap_consistency,
+                        higher_is_better=True,
+                        note="share of pairs judged the same in both orders",
+                    ),
+                    bootstrap_ci(flags, lambda sample: sum(sample) / len(sample)),
+                    len(flags),
                 )
             )
     report.note(f"labels and store: {work}")

@@ -42,6 +42,7 @@ ORDER = [
     "rag_beir",
     "rag_clapnq",
     "local_model",
+    "make_run",
     "judges",
     "vllm_serving",
 ]

@@ -6,6 +6,7 @@ Here CI runs them, and shows that they catch what they are for, on a copy of the
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,54 @@ def test_a_new_top_level_module_must_be_placed_in_a_layer(package_copy: Path) ->
         new.unlink()
     assert result.returncode == 1
     assert "llmops._unplaced" in result.stdout
+
+
+# The store's engines are its own: other layers go through store.read() / write() / bulk()
+_ENGINE_ATTRS = {"engine", "_write_engine"}
+
+
+def _engine_uses(source: str, filename: str) -> list[str]:
+    """``file:line`` of each ``x.engine`` (or ``getattr(x, "engine")``) in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        attr = node.attr if isinstance(node, ast.Attribute) else None
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "setattr", "hasattr"}
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            attr = node.args[1].value
+        if attr in _ENGINE_ATTRS:
+            found.append(f"{filename}:{node.lineno}")
+    return found
+
+
+def test_only_the_store_package_touches_the_engine() -> None:
+    package = REPO / "llmops"
+    offenders = [
+        use
+        for path in sorted(package.rglob("*.py"))
+        if package / "store" not in path.parents
+        for use in _engine_uses(path.read_text(), str(path.relative_to(REPO)))
+    ]
+    assert offenders == [], "use store.read(), store.write() or store.bulk() instead"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "with store.engine.connect() as c:\n    pass\n",
+        "e = self.store.engine.execution_options(x=True)\n",
+        "store._write_engine.begin()\n",
+        "getattr(store, 'engine').connect()\n",
+    ],
+)
+def test_an_engine_use_is_caught(source: str) -> None:
+    assert _engine_uses("import os\n" + source, "llmops/x.py") == ["llmops/x.py:2"]
+
+
+def test_other_engines_are_not_the_store_engine() -> None:
+    source = "engine = offline_engine(t)\nllm.llm_engine.engine_core\n"
+    assert _engine_uses(source, "llmops/x.py") == []

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
-from llmops import StoreError
+from llmops import NotFoundError, StoreError
 from llmops.prompts import PromptSpec, register_prompt
 from llmops.store import Store, head_revision, open_store
 from llmops.store.models import EvalRunRecord, SpanRecord
@@ -106,6 +106,39 @@ def test_prompt_listing_reads_versions_and_aliases(store: Store) -> None:
     events = alias_history(store, "prompt", "alpha")  # written and read through the Core tables
     assert [(e.alias, e.to_version) for e in events] == [("staging", 2), ("canary", 1)]
     assert all(e.created_at.tzinfo == UTC for e in events)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["alpah", "x' OR '1'='1", "a" * 100_000, "\u00e9\t\n"],
+    ids=["typo", "sql-quote", "oversized", "control-chars"],
+)
+def test_named_row_finds_an_owner_or_names_it_bounded(store: Store, name: str) -> None:
+    from llmops.store import named_row
+    from llmops.store.models import PromptRecord, table_of
+
+    register_prompt(store, PromptSpec(name="alpha", template="A {{ a }}"))
+    prompts = table_of(PromptRecord)
+    with store.read() as connection:
+        assert named_row(connection, prompts, "alpha", "prompt").name == "alpha"
+        with pytest.raises(NotFoundError) as caught:
+            named_row(connection, prompts, name, "prompt")
+    message = str(caught.value)
+    assert message.startswith(f"prompt '{name[:200]}' not found")
+    assert len(message) < 300  # the name is echoed clipped, whatever its size
+    assert ("did you mean 'alpha'" in message) == (name == "alpah")
+
+
+def test_bulk_commits_on_exit_rolls_back_on_error(store: Store) -> None:
+    insert = text("INSERT INTO logs (time_ns, attributes) VALUES (:t, CAST(:a AS JSON))")
+    with store.bulk() as connection:
+        connection.execute(insert, [{"t": 7, "a": "{}"}, {"t": 8, "a": "{}"}])
+    with pytest.raises(RuntimeError), store.bulk() as connection:
+        connection.execute(insert, {"t": 9, "a": "{}"})
+        raise RuntimeError("a failed batch")
+    with store.read() as connection:
+        stored = connection.execute(text("SELECT time_ns FROM logs ORDER BY time_ns"))
+        assert stored.scalars().all() == [7, 8]
 
 
 def test_list_commands_on_the_hot_path_build_no_models(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Peer for tracking.py, run by the peers venv: MLflow metric logging on a SQLite store.
 
-Prints one JSON line: log_metric and log_batch values/s (median and min-max over runs).
-Usage: python mlflow_tracking.py FOLDER N RUNS
+Prints one JSON line: log_metric (one durable call per value, SINGLE values) and log_batch
+(1000 a call, N values) values/s, median and min-max over runs.
+Usage: python mlflow_tracking.py FOLDER N RUNS [SINGLE]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main() -> None:
     os.chdir(folder)  # MLflow puts artifacts in ./mlruns of the working directory
     client = MlflowClient()
     experiment = client.create_experiment(f"bench-{uuid.uuid4().hex[:6]}")
-    single_n = min(n, 300)
+    single_n = int(sys.argv[4]) if len(sys.argv) > 4 else min(n, 300)
 
     def log_metric() -> float:
         run_id = client.create_run(experiment).info.run_id

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 import typer
 
 from llmops.cli._output import console, fmt_time, print_json, short
+from llmops.cli._table import WIDE, Col, print_table
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from llmops.store import AliasEvent
 
-__all__ = ["alias_app", "events_table", "move_alias", "move_alias_back", "print_history"]
+__all__ = ["alias_app", "move_alias", "move_alias_back", "print_events", "print_history"]
 
 alias_app = typer.Typer(
     help="Move, list and roll back aliases of any subject: prompt:NAME, model:NAME, index:NAME.",
@@ -68,28 +67,42 @@ def move_alias_back(kind: str, name: str, alias: str, reason: str, as_json: bool
     _print_move(kind, name, event, as_json)
 
 
-def events_table(title: str, events: list[AliasEvent]) -> Table:
-    """The alias moves as a table, newest first."""
-    from rich.table import Table
+# the move itself never drops; at 80 columns the gate decision and who give way before why
+_EVENT_COLUMNS = (
+    Col("when", 0),
+    Col("alias", 0),
+    Col("from", 0, justify="right"),
+    Col("to", 0, justify="right"),
+    Col("action", 2),
+    Col("decision", 4, id="full"),
+    Col("who", 3),
+    Col("why", 1),
+)
 
-    table = Table(title=title, title_justify="left")
-    for column in ("when", "alias", "from", "to", "action", "who", "why", "decision"):
-        table.add_column(column)
-    for e in events:
-        table.add_row(
+
+def print_events(title: str, events: list[AliasEvent], *, wide: bool = False) -> None:
+    """The alias moves as a table, newest first (``wide``: every column, reasons whole)."""
+    from rich.markup import escape
+
+    rows = [
+        (
             fmt_time(e.created_at),
-            e.alias,
+            escape(e.alias),
             str(e.from_version or "-"),
             str(e.to_version),
             e.action,
-            e.actor,
-            short(e.reason, 50),
             str(e.gate_decision_id or "-"),
+            escape(e.actor),
+            escape(e.reason if wide else short(e.reason, 50)),
         )
-    return table
+        for e in events
+    ]
+    print_table(_EVENT_COLUMNS, rows, wide=wide, title=title)
 
 
-def print_history(kind: str, name: str, alias: str | None, as_json: bool) -> None:
+def print_history(
+    kind: str, name: str, alias: str | None, as_json: bool, *, wide: bool = False
+) -> None:
     """Every move of the aliases of ``kind:name`` (or of one alias), newest first."""
     # lazy: keeps import llmops light
     from llmops.store import alias_history, open_store
@@ -98,7 +111,7 @@ def print_history(kind: str, name: str, alias: str | None, as_json: bool) -> Non
     if as_json:
         print_json([e.to_dict() for e in events])
     elif events:
-        console.print(events_table(f"{kind}:{name} · alias moves", events))
+        print_events(f"{kind}:{name} · alias moves", events, wide=wide)
     elif alias is not None:
         console.print(f"alias '{alias}' of {kind}:{name} has never moved")
     else:
@@ -142,11 +155,12 @@ def list_command(subject: str = _SUBJECT, as_json: bool = _JSON) -> None:
 def history_command(
     subject: str = _SUBJECT,
     alias: str | None = typer.Argument(None, metavar="[ALIAS]", help="Only this alias."),
+    wide: bool = WIDE,
     as_json: bool = _JSON,
 ) -> None:
     """Every move of a subject's aliases (or of one alias), newest first."""
     kind, name = _subject(subject)
-    print_history(kind, name, alias, as_json)
+    print_history(kind, name, alias, as_json, wide=wide)
 
 
 @alias_app.command("rollback")

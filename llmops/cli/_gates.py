@@ -314,7 +314,7 @@ def bundle_history_command(
         return
     columns = (
         Col("decision", 0),
-        Col("bundle", 0),
+        Col("bundle", 0, id="full"),  # NAME@VERSION, as `bundles show` takes it
         Col("alias", 1),
         Col("verdict", 0),
         Col("moved", 2),

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from llmops._exceptions import InputError, NotFoundError
-from llmops.cli._aliases import events_table
+from llmops.cli._aliases import print_events
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
 
@@ -181,17 +181,28 @@ def show(
             )
         console.print(runs)
     if events:
-        console.print(events_table(f"{version.name} · alias moves", events))
+        print_events(f"{version.name} · alias moves", events)
+
+
+_HISTORY_COLUMNS = (
+    Col("version", 0, justify="right"),
+    Col("created", 0),
+    Col("author", 3),
+    Col("serves", 1),
+    Col("adapter", 2),
+    Col("description", 4),
+)
 
 
 @models_app.command("history")
 def history(
     name: str = typer.Argument(..., help="Model name."),
     alias_name: str | None = typer.Argument(None, metavar="[ALIAS]", help="Only this alias."),
+    wide: bool = WIDE,
     as_json: bool = _JSON,
 ) -> None:
     """List every version of a model and every move of its aliases (or of one alias)."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmops.registry import list_model_versions
     from llmops.store import alias_history
@@ -207,21 +218,20 @@ def history(
             }
         )
         return
-    table = Table(title=f"{name} · versions", title_justify="left")
-    for column in ("version", "created", "author", "serves", "adapter", "description"):
-        table.add_column(column)
-    for v in versions:
-        table.add_row(
+    rows = [
+        (
             str(v.version),
             fmt_time(v.created_at),
-            v.author,
-            v.serve_model,
-            (v.adapter_digest or "-")[:12],
-            short(v.description, 40),
+            escape(v.author),
+            escape(v.serve_model),
+            (v.adapter_digest or "-") if wide else (v.adapter_digest or "-")[:12],
+            escape(v.description if wide else short(v.description, 40)),
         )
-    console.print(table)
+        for v in versions
+    ]
+    print_table(_HISTORY_COLUMNS, rows, wide=wide, title=f"{escape(name)} · versions")
     if events:
-        console.print(events_table(f"{name} · alias moves", events))
+        print_events(f"{escape(name)} · alias moves", events, wide=wide)
     elif alias_name is not None:
         console.print(f"alias '{alias_name}' of model '{name}' has never moved")
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from llmops._exceptions import CheckFailed, InputError
-from llmops.cli._aliases import events_table
+from llmops.cli._aliases import print_events
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
 
@@ -98,10 +98,21 @@ def show(
     console.print(Syntax(body, "yaml", word_wrap=True))
 
 
+_HISTORY_COLUMNS = (
+    Col("version", 0, justify="right"),
+    Col("created", 0),
+    Col("author", 2),
+    Col("sha256", 1),
+    Col("message", 3),
+)
+
+
 @prompts_app.command("history")
-def history(name: str = typer.Argument(..., help="Prompt name."), as_json: bool = _JSON) -> None:
+def history(
+    name: str = typer.Argument(..., help="Prompt name."), wide: bool = WIDE, as_json: bool = _JSON
+) -> None:
     """List every version of a prompt and every move of its aliases."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmops.prompts import list_versions
     from llmops.store import alias_history
@@ -117,20 +128,19 @@ def history(name: str = typer.Argument(..., help="Prompt name."), as_json: bool 
             }
         )
         return
-    table = Table(title=f"{name} · versions", title_justify="left")
-    for column in ("version", "created", "author", "sha256", "message"):
-        table.add_column(column)
-    for v in versions:
-        table.add_row(
+    rows = [
+        (
             str(v.version),
             fmt_time(v.created_at),
-            v.author,
-            v.content_hash[:12],
-            short(v.message, 50),
+            escape(v.author),
+            v.content_hash if wide else v.content_hash[:12],
+            escape(v.message if wide else short(v.message, 50)),
         )
-    console.print(table)
+        for v in versions
+    ]
+    print_table(_HISTORY_COLUMNS, rows, wide=wide, title=f"{escape(name)} · versions")
     if events:
-        console.print(events_table(f"{name} · alias moves", events))
+        print_events(f"{escape(name)} · alias moves", events, wide=wide)
 
 
 @prompts_app.command("diff")

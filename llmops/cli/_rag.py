@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 
+from llmops.cli._aliases import print_events
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
 
@@ -204,9 +205,9 @@ def alias(
 
 
 @rag_app.command("history")
-def history(pipeline: str = typer.Argument(...), as_json: bool = _JSON) -> None:
+def history(pipeline: str = typer.Argument(...), wide: bool = WIDE, as_json: bool = _JSON) -> None:
     """Every move of the pipeline's index aliases."""
-    from rich.table import Table
+    from rich.markup import escape
 
     from llmops.store import alias_history
 
@@ -214,20 +215,10 @@ def history(pipeline: str = typer.Argument(...), as_json: bool = _JSON) -> None:
     moves = alias_history(store, "index", pipeline)
     if as_json:
         print_json([move.to_dict() for move in moves])
-        return
-    table = Table()
-    for column in ("when", "alias", "from", "to", "who", "why"):
-        table.add_column(column)
-    for move in moves:
-        table.add_row(
-            fmt_time(move.created_at),
-            move.alias,
-            str(move.from_version or "-"),
-            str(move.to_version),
-            move.actor,
-            short(move.reason, 50),
-        )
-    console.print(table if moves else "no alias moves yet")
+    elif moves:
+        print_events(f"index:{escape(pipeline)} · alias moves", moves, wide=wide)
+    else:
+        console.print("no alias moves yet")
 
 
 @rag_app.command("delete")

@@ -116,11 +116,13 @@ def find_run(store: Store, run_id: str) -> tuple[str, str]:
         raise InputError("a run id (or a prefix of one) is required")
     models: tuple[tuple[str, Any], ...] = (("eval", EvalRunRecord), ("tracking", TrackingRunRecord))
     matches: list[tuple[str, str]] = []
+    # run ids are 32 characters: a longer one matches nothing (and SQLite refuses a LIKE
+    # pattern past 50,000 bytes)
     with store.session() as session:
-        for kind, model in models:
+        for kind, model in models if len(run_id) <= 32 else ():
             if session.get(model, run_id) is not None:
                 return kind, run_id
-        for kind, model in models:
+        for kind, model in models if len(run_id) <= 32 else ():
             query = select(model.id).where(
                 col(model.id).startswith(run_id.lower(), autoescape=True)
             )
@@ -128,9 +130,37 @@ def find_run(store: Store, run_id: str) -> tuple[str, str]:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise NotFoundError(f"run '{run_id}' not found: no eval or tracking run has this id")
+        raise NotFoundError(
+            # repr: a pasted newline or control character stays visible, on one line
+            f"run {run_id[:64]!r} not found: no eval or tracking run has this id"
+            + _closest_run(store, models, run_id[:64])
+        )
     listed = ", ".join(f"{kind} run {found[:12]}" for kind, found in matches)
     raise NotFoundError(f"run id prefix '{run_id}' is ambiguous: {listed}...")
+
+
+#: A mistyped id is matched against the newest runs only, so the lookup stays bounded.
+_SUGGEST_AMONG = 500
+
+
+def _closest_run(store: Store, models: tuple[tuple[str, Any], ...], run_id: str) -> str:
+    """`` (did you mean 'c019aa01'?)`` for an id a character or two off a recent run's."""
+    import difflib
+
+    from sqlmodel import col, select
+
+    typed = run_id.lower()
+    starts: dict[str, str] = {}
+    with store.session() as session:
+        for _, model in models:
+            query = select(model.id).order_by(col(model.started_at).desc()).limit(_SUGGEST_AMONG)
+            for found in session.exec(query).all():
+                starts.setdefault(found[: len(typed)], found)
+    # random hex ids look alike at difflib's default 0.6; a typo keeps nearly every character
+    match = difflib.get_close_matches(typed, list(starts), n=1, cutoff=0.8)
+    if not match:
+        return ""
+    return f" (did you mean '{starts[match[0]][: max(len(typed), 8)]}'?)"
 
 
 def _value(value: Any) -> str:

@@ -9,8 +9,18 @@ from pathlib import Path
 import typer
 
 from llmops.cli._output import console, fmt_time, print_json
+from llmops.cli._table import WIDE, Col, print_table
 
 __all__ = ["artifacts", "metrics"]
+
+_POINT_COLUMNS = (Col("step", 0, justify="right"), Col("time", 1), Col("value", 0, justify="right"))
+# the path is what `--download` takes: it never drops; the digest and time give way first
+_ARTIFACT_COLUMNS = (
+    Col("path", 0),
+    Col("size", 1, justify="right"),
+    Col("sha256", 3),
+    Col("logged", 2),
+)
 
 
 def metrics(
@@ -18,6 +28,7 @@ def metrics(
     key: list[str] = typer.Option(
         [], "--key", "-k", help="Metric to print (repeatable); default: every metric of the run."
     ),
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the history of a tracking run's metrics: step, time, value.
@@ -26,7 +37,6 @@ def metrics(
     the output says so.
     """
     from rich.markup import escape
-    from rich.table import Table
 
     from llmops.store import open_store
     from llmops.tracking import get_tracking_run, metric_history_bounded
@@ -62,13 +72,15 @@ def metrics(
             if history.downsampled
             else f" ({history.total:,} values)"
         )
-        table = Table(title=f"{escape(history.key)}{note}", title_justify="left")
-        for column in ("step", "time", "value"):
-            table.add_column(column, justify="right" if column != "time" else "left")
-        for point in history.points:
-            when = datetime.fromtimestamp(point.timestamp_ms / 1000)
-            table.add_row(str(point.step), fmt_time(when), f"{point.value:.6g}")
-        console.print(table)
+        rows = [
+            (
+                str(point.step),
+                fmt_time(datetime.fromtimestamp(point.timestamp_ms / 1000)),
+                repr(point.value) if wide else f"{point.value:.6g}",
+            )
+            for point in history.points
+        ]
+        print_table(_POINT_COLUMNS, rows, wide=wide, title=f"{escape(history.key)}{note}")
 
 
 def artifacts(
@@ -77,11 +89,11 @@ def artifacts(
         None, "--download", "-d", help="Fetch this artifact (or folder; '.' for all)."
     ),
     dest: Path = typer.Option(Path("."), "--output", "-o", help="Folder to download into."),
+    wide: bool = WIDE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List a tracking run's artifacts with sizes, or fetch one with --download."""
     from rich.markup import escape
-    from rich.table import Table
 
     from llmops.store import open_store
     from llmops.tracking import download_artifact, get_tracking_run
@@ -106,9 +118,13 @@ def artifacts(
     if not detail.artifacts:
         console.print(f"run {detail.run.id[:12]} has no artifacts")
         return
-    table = Table()
-    for column in ("path", "size", "sha256", "logged"):
-        table.add_column(column, justify="right" if column == "size" else "left")
-    for a in detail.artifacts:
-        table.add_row(escape(a.path), f"{a.size:,} B", a.digest[:12], fmt_time(a.created_at))
-    console.print(table)
+    rows = [
+        (
+            escape(a.path),
+            f"{a.size:,} B",
+            a.digest if wide else a.digest[:12],
+            fmt_time(a.created_at),
+        )
+        for a in detail.artifacts
+    ]
+    print_table(_ARTIFACT_COLUMNS, rows, wide=wide)

@@ -19,21 +19,22 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Text, cast, func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
-from llmops._exceptions import InputError, NotFoundError, StoreError
+from llmops._exceptions import InputError, StoreError
 from llmops._identity import current_actor
-from llmops._suggest import did_you_mean
 from llmops.evals._datasets import Dataset, _Unreadable, rows_to_dataset
 from llmops.store import (
     LATEST,
     Store,
+    Versioned,
     aliases_of_kind,
-    missing_version,
+    named_row,
     register_alias_subject,
-    select_version,
     version_check,
+    version_row,
+    version_rows,
 )
 from llmops.store.models import (
     AliasRecord,
@@ -72,6 +73,7 @@ _RETRIES = 8
 _INSERT_CHUNK = 1000
 _D = table_of(DatasetRecord)
 _V = table_of(DatasetVersionRecord)
+_DATASETS = Versioned("dataset", _D, _V, _V.c.dataset_id)
 _R = table_of(DatasetRowRecord)
 _A = table_of(AliasRecord)
 
@@ -271,14 +273,6 @@ def _version_of(name: str, row: Any, *, created: bool = True) -> DatasetVersion:
     )
 
 
-def _dataset_row(connection: Connection, name: str) -> Any:
-    row = connection.execute(select(_D).where(_D.c.name == name)).first()
-    if row is None:
-        known = connection.execute(select(_D.c.name)).scalars()
-        raise NotFoundError(f"dataset '{name}' not found{did_you_mean(name, known)}")
-    return row
-
-
 def _try_create(
     store: Store,
     name: str,
@@ -378,29 +372,21 @@ def create_dataset(
 
 def get_dataset_version(store: Store, name: str, selector: int | str = LATEST) -> DatasetVersion:
     """A version by number, by alias, or the newest (``latest``)."""
-    query = select(_V).join(_D, _D.c.id == _V.c.dataset_id).where(_D.c.name == name)
-    query = select_version(query, _V, _D.c.name, "dataset", selector)
-    with store.engine.connect() as connection:
-        row = connection.execute(query).first()
-        if row is None:
-            _dataset_row(connection, name)  # a missing dataset is named as such
-            raise missing_version(connection, "dataset", name, selector)
+    with store.read() as connection:
+        row = version_row(connection, _DATASETS, name, selector)
     return _version_of(name, row, created=False)
 
 
 def list_dataset_versions(store: Store, name: str) -> list[DatasetVersion]:
     """Every version of a dataset, newest first."""
-    with store.engine.connect() as connection:
-        dataset = _dataset_row(connection, name)
-        rows = connection.execute(
-            select(_V).where(_V.c.dataset_id == dataset.id).order_by(_V.c.version.desc())
-        ).all()
+    with store.read() as connection:
+        rows = version_rows(connection, _DATASETS, name)
     return [_version_of(name, row, created=False) for row in rows]
 
 
 def list_datasets(store: Store) -> list[DatasetInfo]:
     """Every dataset with its newest version, that version's row count and its aliases."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         newest = (
             select(_V.c.dataset_id, func.max(_V.c.version).label("latest"))
             .group_by(_V.c.dataset_id)
@@ -430,8 +416,8 @@ def dataset_rows(
     store: Store, name: str, version: int, *, limit: int | None = None, after: int = -1
 ) -> list[DatasetRow]:
     """The rows of ``name@version`` in order, from position ``after + 1`` (a cursor)."""
-    with store.engine.connect() as connection:
-        dataset = _dataset_row(connection, name)
+    with store.read() as connection:
+        dataset = named_row(connection, _D, name, "dataset")
         # expected read as JSON text: SQLite's JSON column has numeric affinity, so a number
         # stored there comes back as a number, which the JSON type then fails to decode
         expected = cast(_R.c.expected, Text).label("expected")
@@ -516,6 +502,4 @@ def load_registered_dataset(
     )
 
 
-register_alias_subject(
-    "dataset", check_version=version_check("dataset", _V, _V.c.dataset_id, _dataset_row)
-)
+register_alias_subject("dataset", check_version=version_check(_DATASETS))

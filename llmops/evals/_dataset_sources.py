@@ -101,7 +101,7 @@ def create_dataset_from_file(
 
 def _root_spans(store: Store, trace_ids: list[str]) -> dict[str, Any]:
     roots: dict[str, Any] = {}
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         for start in range(0, len(trace_ids), 500):
             chunk = trace_ids[start : start + 500]
             spans = table_of(SpanRecord)

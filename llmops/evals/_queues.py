@@ -34,7 +34,7 @@ from llmops.evals._dataset_registry import (
 )
 from llmops.evals._dataset_sources import trace_data
 from llmops.evals._online import _documents, _spans_of_kind
-from llmops.store import Store
+from llmops.store import Store, named_row
 from llmops.store.models import AnnotationQueueRecord, QueueItemRecord, table_of, utcnow
 from llmops.tracing import (
     Redactor,
@@ -163,14 +163,6 @@ def _text(where: str, value: object, limit: int, *, multiline: bool = False) -> 
     if (_CONTROL_IN_TEXT if multiline else _CONTROL).search(value):
         raise InputError(f"{where}: control characters are not allowed")
     return value
-
-
-def _queue_row(connection: Connection, name: str) -> Any:
-    row = connection.execute(select(_Q).where(_Q.c.name == name)).first()
-    if row is None:
-        known = connection.execute(select(_Q.c.name)).scalars()
-        raise NotFoundError(f"queue '{str(name)[:200]}' not found{did_you_mean(str(name), known)}")
-    return row
 
 
 def _counts(connection: Connection, queue_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -312,7 +304,7 @@ def create_queue(
     configs = list(dict.fromkeys(score_configs))
     for config in configs:
         get_score_config(store, config)  # NotFoundError naming it
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         if connection.execute(select(_Q.c.id).where(_Q.c.name == name)).first() is not None:
             raise InputError(f"queue '{name}' already exists")
     source: dict[str, Any]
@@ -374,7 +366,7 @@ def create_queue(
 
 def list_queues(store: Store) -> list[AnnotationQueue]:
     """Every queue with its progress, by name."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         rows = connection.execute(select(_Q).order_by(_Q.c.name)).all()
         counts = _counts(connection, [row.id for row in rows])
     return [_queue_of(row, counts.get(row.id, {})) for row in rows]
@@ -382,8 +374,8 @@ def list_queues(store: Store) -> list[AnnotationQueue]:
 
 def get_queue(store: Store, name: str) -> AnnotationQueue:
     """A queue with its progress; ``NotFoundError`` when there is none."""
-    with store.engine.connect() as connection:
-        row = _queue_row(connection, name)
+    with store.read() as connection:
+        row = named_row(connection, _Q, name, "queue")
         counts = _counts(connection, [row.id])
     return _queue_of(row, counts.get(row.id, {}))
 
@@ -396,8 +388,8 @@ def queue_items(
         raise InputError(f"status {status!r:.40}: expected one of {', '.join(ITEM_STATUSES)}")
     if not 1 <= limit <= MAX_QUEUE_ITEMS or offset < 0:
         raise InputError(f"limit must be 1 to {MAX_QUEUE_ITEMS:,} and offset at least 0")
-    with store.engine.connect() as connection:
-        queue = _queue_row(connection, name)
+    with store.read() as connection:
+        queue = named_row(connection, _Q, name, "queue")
         query = select(_I).where(_I.c.queue_id == queue.id)
         if status is not None:
             query = query.where(_I.c.status == status)
@@ -417,8 +409,8 @@ def _item_row(connection: Connection, queue: Any, item_id: int, *, lock: bool = 
 
 def get_queue_item(store: Store, name: str, item_id: int) -> QueueItem:
     """One item of a queue; ``NotFoundError`` when the queue has no such item."""
-    with store.engine.connect() as connection:
-        row = _item_row(connection, _queue_row(connection, name), item_id)
+    with store.read() as connection:
+        row = _item_row(connection, named_row(connection, _Q, name, "queue"), item_id)
     return _item_of(name, row)
 
 
@@ -426,8 +418,8 @@ def next_queue_item(store: Store, name: str, *, after: int | None = None) -> Que
     """The first pending item after item ``after`` in queue order (from the start when None);
     when none is pending after it, the first pending one before it, so an item left behind is
     offered again. None when no item other than ``after`` is pending."""
-    with store.engine.connect() as connection:
-        queue = _queue_row(connection, name)
+    with store.read() as connection:
+        queue = named_row(connection, _Q, name, "queue")
         pending = select(_I).where(_I.c.queue_id == queue.id, _I.c.status == "pending")
         position = -1
         if after is not None:
@@ -444,11 +436,11 @@ def next_queue_item(store: Store, name: str, *, after: int | None = None) -> Que
 
 def export_queue(store: Store, name: str) -> Iterator[dict[str, Any]]:
     """Every item as a JSON-ready dict (one JSONL line), in queue order, read in pages."""
-    with store.engine.connect() as connection:
-        queue = _queue_row(connection, name)
+    with store.read() as connection:
+        queue = named_row(connection, _Q, name, "queue")
     last = -1
     while True:
-        with store.engine.connect() as connection:
+        with store.read() as connection:
             rows = connection.execute(
                 select(_I)
                 .where(_I.c.queue_id == queue.id, _I.c.position > last)
@@ -530,8 +522,8 @@ def complete_queue_item(
     annotator = _text("annotator", annotator, _MAX_ANNOTATOR)
     if not annotator.strip():
         raise InputError("annotator: must not be empty")
-    with store.engine.connect() as connection:
-        queue = _queue_row(connection, name)
+    with store.read() as connection:
+        queue = named_row(connection, _Q, name, "queue")
     configs = {config: get_score_config(store, config) for config in queue.score_configs or ()}
     if status == "skipped":
         if labels or comments:

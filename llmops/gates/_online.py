@@ -171,7 +171,7 @@ def online_evidence(
     ids = sa_select(col(ScoreRecord.id)).where(*conditions).order_by(col(ScoreRecord.id))
     digest = hashlib.sha256()
     first: list[str] = []
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         n, mean, traces = connection.execute(totals).one()
         # streamed: every id goes into the hash, only the first ones are kept
         streamed = connection.execution_options(stream_results=True, yield_per=5000)

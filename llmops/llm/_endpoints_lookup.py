@@ -40,7 +40,7 @@ def ready_endpoint(store: Store, ref: str) -> Any:
         .order_by(table.c.started_at.desc(), table.c.id)
         .limit(1)
     )
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         return connection.execute(query).first()
 
 

@@ -7,23 +7,23 @@ import hashlib
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import NotFoundError, StoreError
 from llmops._identity import current_actor
-from llmops._suggest import did_you_mean
 from llmops.prompts._files import PromptSpec, check_prompt_name
 from llmops.prompts._template import Template, declared_variables
 from llmops.prompts._version import LATEST, PromptVersion
 from llmops.store import (
     PromptInfo,
     Store,
-    missing_version,
+    Versioned,
     prompt_listing,
     register_alias_subject,
-    select_version,
     version_check,
+    version_row,
+    version_rows,
 )
 from llmops.store.models import (
     AliasRecord,
@@ -46,6 +46,7 @@ __all__ = [
 _RETRIES = 8
 _P = table_of(PromptRecord)
 _V = table_of(PromptVersionRecord)
+_PROMPTS = Versioned("prompt", _P, _V, _V.c.prompt_id)
 _A = table_of(AliasRecord)
 
 
@@ -72,14 +73,6 @@ def _version_of(name: str, row: Any) -> PromptVersion:
         author=row.author,
         created_at=row.created_at,
     )
-
-
-def _prompt_row(connection: Connection, name: str) -> Any:
-    row = connection.execute(select(_P).where(_P.c.name == name)).first()
-    if row is None:
-        known = connection.execute(select(_P.c.name)).scalars()
-        raise NotFoundError(f"prompt '{name}' not found{did_you_mean(name, known)}")
-    return row
 
 
 def _try_register(
@@ -151,19 +144,14 @@ def register_prompt(
 def get_version(store: Store, name: str, selector: int | str = LATEST) -> PromptVersion:
     """A version by number, by alias, or the newest (``latest``)."""
     check_prompt_name(name)
-    query = select(_V).join(_P, _P.c.id == _V.c.prompt_id).where(_P.c.name == name)
-    query = select_version(query, _V, _P.c.name, "prompt", selector)
-    with store.engine.connect() as connection:
-        row = connection.execute(query).first()
-        if row is None:
-            _prompt_row(connection, name)  # a missing prompt is named as such
-            raise missing_version(connection, "prompt", name, selector)
+    with store.read() as connection:
+        row = version_row(connection, _PROMPTS, name, selector)
     return _version_of(name, row)
 
 
 def get_prompt_version(store: Store, version_id: int) -> PromptVersion:
     """A version by its database id."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         row = connection.execute(
             select(_V, _P.c.name.label("prompt_name"))
             .join(_P, _P.c.id == _V.c.prompt_id)
@@ -176,11 +164,8 @@ def get_prompt_version(store: Store, version_id: int) -> PromptVersion:
 
 def list_versions(store: Store, name: str) -> list[PromptVersion]:
     """Every version of a prompt, newest first."""
-    with store.engine.connect() as connection:
-        prompt = _prompt_row(connection, name)
-        rows = connection.execute(
-            select(_V).where(_V.c.prompt_id == prompt.id).order_by(_V.c.version.desc())
-        ).all()
+    with store.read() as connection:
+        rows = version_rows(connection, _PROMPTS, name)
     return [_version_of(name, row) for row in rows]
 
 
@@ -189,6 +174,4 @@ def list_prompts(store: Store) -> list[PromptInfo]:
     return prompt_listing(store)
 
 
-register_alias_subject(
-    "prompt", check_version=version_check("prompt", _V, _V.c.prompt_id, _prompt_row)
-)
+register_alias_subject("prompt", check_version=version_check(_PROMPTS))

@@ -53,7 +53,7 @@ def plan_sync(store: Store, prompts_dir: Path) -> list[SyncItem]:
     """What ``sync`` would do: each file is new, changed, or already a registered version."""
     prompts, versions = table_of(PromptRecord), table_of(PromptVersionRecord)
     items: list[SyncItem] = []
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         for path, spec in _load_all(prompts_dir):
             digest = content_hash(spec.kind, spec.body, spec.model_params)
             rows = connection.execute(

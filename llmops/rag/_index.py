@@ -304,7 +304,7 @@ def resolve_index(store: Store, ref: str) -> IndexInfo:
     """``name`` (newest ready), ``name@3`` or ``name@production``; unfinished builds don't."""
     name, _, selector = ref.partition("@")
     aliases = _aliases(store, [name])[name]
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         query = select(_I).where(_I.c.pipeline == name, _I.c.status == "ready")
         if not selector or selector == "latest":
             query = query.order_by(_I.c.version.desc()).limit(1)
@@ -328,7 +328,7 @@ def list_indexes(store: Store, pipeline: str | None = None) -> list[IndexInfo]:
     query = select(_I).order_by(_I.c.pipeline, _I.c.version.desc())
     if pipeline is not None:
         query = query.where(_I.c.pipeline == pipeline)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         rows = connection.execute(query).all()
     aliases = _aliases(store, sorted({row.pipeline for row in rows}))
     return [_info(row, sorted(aliases[row.pipeline].get(row.version, []))) for row in rows]
@@ -363,7 +363,7 @@ class IndexDiff:
 def diff_indexes(store: Store, a: str, b: str) -> IndexDiff:
     """What changed between two versions of an index."""
     first, second = resolve_index(store, a), resolve_index(store, b)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
 
         def chunks(index_id: int) -> dict[tuple[str, int], str]:
             rows = connection.execute(

@@ -11,13 +11,19 @@ from typing import Any
 from sqlalchemy import select
 
 from llmops._exceptions import InputError, NotFoundError
-from llmops.registry._models import get_model_version, model_row, version_of
+from llmops.registry._models import get_model_version, version_of
 from llmops.registry._version import ModelVersion, check_model_name, normalize_lineage
-from llmops.store import Store
-from llmops.store.models import EvalRunRecord, ModelVersionRecord, table_of
+from llmops.store import Store, named_row
+from llmops.store.models import (
+    EvalRunRecord,
+    ModelVersionRecord,
+    RegisteredModelRecord,
+    table_of,
+)
 
 __all__ = ["EvalRunSummary", "ModelLineage", "link_lineage", "model_lineage"]
 
+_M = table_of(RegisteredModelRecord)
 _V = table_of(ModelVersionRecord)
 _R = table_of(EvalRunRecord)
 
@@ -87,7 +93,7 @@ def link_lineage(
     check_model_name(name)
     with store.write() as session:
         connection = session.connection()
-        model = model_row(connection, name)
+        model = named_row(connection, _M, name, "model")
         where = (_V.c.model_id == model.id) & (_V.c.version == version)
         row = connection.execute(select(_V).where(where).with_for_update()).first()
         if row is None:
@@ -119,7 +125,7 @@ def model_lineage(store: Store, name: str, version: int) -> ModelLineage:
     run_ids: list[str] = lineage.pop("eval_run_ids")
     runs: dict[str, Any] = {}
     if run_ids:
-        with store.engine.connect() as connection:
+        with store.read() as connection:
             rows = connection.execute(select(_R).where(_R.c.id.in_(run_ids))).all()
         runs = {row.id: row for row in rows}
     return ModelLineage(

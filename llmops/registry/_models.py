@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from llmops._exceptions import InputError, NotFoundError, StoreError
+from llmops._exceptions import InputError, StoreError
 from llmops._identity import current_actor
-from llmops._suggest import did_you_mean
 from llmops.config import ModelConfig
 from llmops.registry._adapter import adapter_digest
 from llmops.registry._version import (
@@ -24,11 +23,12 @@ from llmops.registry._version import (
 )
 from llmops.store import (
     Store,
+    Versioned,
     aliases_of_kind,
-    missing_version,
     register_alias_subject,
-    select_version,
     version_check,
+    version_row,
+    version_rows,
 )
 from llmops.store.models import (
     AliasRecord,
@@ -49,6 +49,7 @@ __all__ = [
 _RETRIES = 8
 _M = table_of(RegisteredModelRecord)
 _V = table_of(ModelVersionRecord)
+_MODELS = Versioned("model", _M, _V, _V.c.model_id)
 _A = table_of(AliasRecord)
 
 
@@ -70,16 +71,6 @@ def version_of(name: str, row: Any) -> ModelVersion:
         author=row.author,
         created_at=row.created_at,
     )
-
-
-def model_row(connection: Connection, name: str, *, lock: bool = False) -> Any:
-    """The ``registered_models`` row of ``name`` (locked for update with ``lock``)."""
-    query = select(_M).where(_M.c.name == name)
-    row = connection.execute(query.with_for_update() if lock else query).first()
-    if row is None:
-        known = connection.execute(select(_M.c.name)).scalars()
-        raise NotFoundError(f"model '{name}' not found{did_you_mean(name, known)}")
-    return row
 
 
 def _check_length(what: str, value: str | None, limit: int) -> None:
@@ -177,13 +168,8 @@ def get_model_version(store: Store, name: str, selector: int | str | None = None
         check_model_name(name)
         if isinstance(selector, str) and selector.isdigit():
             selector = int(selector)
-    query = select(_V).join(_M, _M.c.id == _V.c.model_id).where(_M.c.name == name)
-    query = select_version(query, _V, _M.c.name, "model", selector)
-    with store.engine.connect() as connection:
-        row = connection.execute(query).first()
-        if row is None:
-            model_row(connection, name)  # a missing model is named as such
-            raise missing_version(connection, "model", name, selector)
+    with store.read() as connection:
+        row = version_row(connection, _MODELS, name, selector)
     return version_of(name, row)
 
 
@@ -196,17 +182,14 @@ def resolve_registry_model(store: Store, ref: str) -> tuple[str, ModelConfig]:
 def list_model_versions(store: Store, name: str) -> list[ModelVersion]:
     """Every version of a model, newest first."""
     check_model_name(name)
-    with store.engine.connect() as connection:
-        model = model_row(connection, name)
-        rows = connection.execute(
-            select(_V).where(_V.c.model_id == model.id).order_by(_V.c.version.desc())
-        ).all()
+    with store.read() as connection:
+        rows = version_rows(connection, _MODELS, name)
     return [version_of(name, row) for row in rows]
 
 
 def list_models(store: Store) -> list[ModelInfo]:
     """Every registered model with its newest version and aliases, by name."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         newest = (
             select(_V.c.model_id, func.max(_V.c.version).label("version"))
             .group_by(_V.c.model_id)
@@ -235,11 +218,4 @@ def list_models(store: Store) -> list[ModelInfo]:
     ]
 
 
-def _model_named(connection: Connection, name: str) -> Any:
-    check_model_name(name)
-    return model_row(connection, name)
-
-
-register_alias_subject(
-    "model", check_version=version_check("model", _V, _V.c.model_id, _model_named)
-)
+register_alias_subject("model", check_version=version_check(_MODELS, check_model_name))

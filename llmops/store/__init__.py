@@ -1,12 +1,24 @@
 """The llmops store: SQLModel tables on SQLite (embedded default) or PostgreSQL, and the one
 alias service every versioned subject (prompt, model, RAG index, dataset, bundle) moves through.
 
-Two ways in, one schema (the models of ``llmops.store.models``): ORM sessions
-(``Store.session``, ``Store.write``) for writes and composite queries; SQLAlchemy Core tables
-(``_tables``, checked against the models by the tests) for the alias service and the hot reads
-of the list commands (``prompt_listing``, ``eval_run_listing``, ``tracking_run_listing``; and
-``spans``, ``scores``, ``score_configs`` for ``llmops.tracing``), which so never build the
-SQLModel classes.
+One schema (the models of ``llmops.store.models``), three doors on the :class:`Store`; no
+module outside this package touches ``Store.engine`` (tests/test_architecture.py checks):
+
+- ``store.read()``: a Core ``Connection`` for reads. The hot paths (the list commands, the
+  trace listing, scores, lookups by name) use it with the Core tables of ``_tables`` (checked
+  against the models by the tests), so they never import the ORM nor build the SQLModel
+  classes.
+- ``store.write()``: an ORM ``Session`` whose transaction holds the write lock from its start,
+  committed on exit; nested blocks join it. For metadata writes (a prompt version, a run, an
+  alias move), in ORM or Core through ``session.connection()``.
+- ``store.bulk()``: a Core ``Connection`` in a write transaction, for many rows in one
+  statement (spans, logs) where one ORM object per row would cost the hot path.
+
+``store.session()`` remains for composite ORM reads. ``named_row(connection, table, name,
+kind)`` is the one lookup of a subject's owner row by name (prompt, model, dataset, queue,
+score config), with its "not found (did you mean ...)" message; a versioned subject
+describes its tables once (``Versioned``), and ``version_row``, ``version_rows`` and
+``version_check`` find its versions (by number, alias or ``latest``; all; for an alias move).
 """
 
 from llmops.store._aliases import (
@@ -24,9 +36,10 @@ from llmops.store._aliases import (
     rollback_target,
     set_alias,
 )
-from llmops.store._aliases import missing_version as missing_version  # for the registries
-from llmops.store._aliases import select_version as select_version  # (SQL types: not in __all__)
+from llmops.store._aliases import Versioned as Versioned  # for the registries
 from llmops.store._aliases import version_check as version_check
+from llmops.store._aliases import version_row as version_row  # (SQL types: not in __all__)
+from llmops.store._aliases import version_rows as version_rows
 from llmops.store._engine import display_url as display_url  # for the CLI, not in __all__
 from llmops.store._light import (
     PromptInfo,
@@ -45,6 +58,7 @@ from llmops.store._protection import (
     protected_aliases,
     register_gate_verifier,
 )
+from llmops.store._rows import named_row as named_row  # for the registries (SQL types)
 from llmops.store._store import Store, head_revision, open_store
 
 # Core tables of the trace listing, scores and score configs, for llmops.tracing (SQL types:

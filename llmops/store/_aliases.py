@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Connection, Select, Table, select
+from sqlalchemy import Column, Connection, Row, Select, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from llmops._exceptions import GateRequired, InputError, NotFoundError, StoreError
 from llmops._identity import current_actor
 from llmops.store._protection import GateToken, check_gate_token
+from llmops.store._rows import named_row
 from llmops.store._tables import alias_events as _E
 from llmops.store._tables import aliases as _A
 
@@ -227,24 +228,39 @@ def set_alias(
 
 def get_alias(store: Store, kind: str, name: str, alias: str) -> int | None:
     """The version ``alias`` of ``kind:name`` points to, or None when it points nowhere."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         found: int | None = connection.execute(
             select(_A.c.version).where(_key(kind, name, alias))
         ).scalar()
     return found
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """A versioned subject's tables: its ``owners`` rows (one a name), and its ``versions``
+    rows pointing at them through ``owner_id``."""
+
+    kind: str
+    owners: Table
+    versions: Table
+    owner_id: Column[Any]
+
+
 def version_check(
-    kind: str, versions: Table, owner_id: Column[Any], find_owner: Callable[[Connection, str], Any]
+    subject: Versioned, check_name: Callable[[str], object] | None = None
 ) -> VersionCheck:
-    """The :data:`VersionCheck` of a subject whose ``versions`` table points at its owner row
-    through ``owner_id``; ``find_owner`` returns that row by name or raises naming it."""
+    """The :data:`VersionCheck` of ``subject``: its owner row found by name (a
+    ``NotFoundError`` naming it otherwise), then the version; ``check_name`` first refuses a
+    malformed name."""
+    versions = subject.versions
 
     def check(connection: Connection, name: str, version: int) -> None:
-        owner = find_owner(connection, name)
-        query = select(versions.c.version).where(owner_id == owner.id)
+        if check_name is not None:
+            check_name(name)
+        owner = named_row(connection, subject.owners, name, subject.kind)
+        query = select(versions.c.version).where(subject.owner_id == owner.id)
         if connection.execute(query.where(versions.c.version == version)).first() is None:
-            raise NotFoundError(f"{kind} '{name}' has no version {version}")
+            raise NotFoundError(f"{subject.kind} '{name}' has no version {version}")
 
     return check
 
@@ -274,6 +290,30 @@ def missing_version(
     return NotFoundError(f"{kind} '{name}' has no alias '{selector}' (aliases: {known})")
 
 
+def version_row(
+    connection: Connection, subject: Versioned, name: str, selector: int | str
+) -> Row[Any]:
+    """The version of ``subject`` ``name`` by number, alias or ``latest``; a
+    ``NotFoundError`` naming the missing subject or version."""
+    owners, versions, kind = subject.owners, subject.versions, subject.kind
+    query = select(versions).join(owners, owners.c.id == subject.owner_id)
+    query = select_version(
+        query.where(owners.c.name == name), versions, owners.c.name, kind, selector
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        named_row(connection, owners, name, kind)  # a missing subject is named as such
+        raise missing_version(connection, kind, name, selector)
+    return row
+
+
+def version_rows(connection: Connection, subject: Versioned, name: str) -> list[Row[Any]]:
+    """Every version of ``subject`` ``name``, newest first (``NotFoundError`` if no such)."""
+    owner = named_row(connection, subject.owners, name, subject.kind)
+    query = select(subject.versions).where(subject.owner_id == owner.id)
+    return list(connection.execute(query.order_by(subject.versions.c.version.desc())).all())
+
+
 def aliases_of(store: Store, kind: str, name: str) -> dict[str, int]:
     """Every alias of ``kind:name`` and its version, by alias."""
     return aliases_of_kind(store, kind, [name]).get(name, {})
@@ -287,7 +327,7 @@ def aliases_of_kind(
     if names is not None:
         query = query.where(_A.c.name.in_(names))
     found: dict[str, dict[str, int]] = {}
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         for row in connection.execute(query.order_by(_A.c.name, _A.c.alias)).all():
             found.setdefault(row.name, {})[row.alias] = row.version
     return found
@@ -298,7 +338,7 @@ def alias_history(store: Store, kind: str, name: str, alias: str | None = None) 
     query = select(_E).where(_E.c.kind == kind, _E.c.name == name)
     if alias is not None:
         query = query.where(_E.c.alias == alias)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         rows = connection.execute(query.order_by(_E.c.id.desc())).all()
     return [
         AliasEvent(

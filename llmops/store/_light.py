@@ -60,7 +60,7 @@ class PromptInfo:
 
 def prompt_listing(store: Store) -> list[PromptInfo]:
     """Every prompt with its newest version number and aliases, by name."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         latest = dict(
             connection.execute(
                 select(_V.c.prompt_id, func.max(_V.c.version)).group_by(_V.c.prompt_id)
@@ -134,7 +134,7 @@ def tracking_run_listing(
     )
     if status is not None:
         query = query.where(_T.c.status == status)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         if experiment is not None:
             found = connection.execute(select(_X.c.id).where(_X.c.name == experiment)).scalar()
             if found is None:
@@ -168,7 +168,7 @@ def eval_run_listing(store: Store, *, limit: int, suite: str | None = None) -> l
     query = select(_R).order_by(_R.c.started_at.desc()).limit(limit)
     if suite is not None:
         query = query.where(_R.c.suite == suite)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         return list(connection.execute(query).all())
 
 
@@ -183,7 +183,7 @@ def eval_case_counts(store: Store, run_ids: list[str]) -> dict[str, tuple[int, i
     counts = dict.fromkeys(run_ids, (0, 0))
     if not run_ids:
         return counts
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         for run_id, cases, errors in connection.execute(query).all():
             counts[run_id] = (cases, errors)
     return counts

@@ -193,6 +193,19 @@ class Store:
             raise self._unreachable(exc) from None
         return before, head
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A Core connection for reads (the hot paths: no ORM is imported), closed on exit."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def bulk(self) -> Iterator[Connection]:
+        """A Core connection whose transaction holds the write lock from its start, committed
+        on exit: many rows in one statement (spans, logs), without building ORM objects."""
+        with self._write_engine.begin() as connection:
+            yield connection
+
     def session(self) -> Session:
         """A session for reading (and short writes that may share the lock)."""
         from sqlmodel import Session  # lazy: the hot reads (llmops.store._light) use Core

@@ -255,7 +255,7 @@ def list_traces(
         means, order = score_order(sort)
         query = query.outerjoin(means, means.c.trace_id == root.trace_id).order_by(*order)
     query = query.order_by(root.start_ns.desc()).offset(offset).limit(limit)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         roots = connection.execute(query).all()
         ids = [row.trace_id for row in roots]
         totals: dict[str, tuple[int, int, int, int]] = {}

@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from llmops._exceptions import InputError, NotFoundError
-from llmops._suggest import did_you_mean
-from llmops.store import Store
+from llmops._exceptions import InputError
+from llmops.store import Store, named_row
 from llmops.store import score_configs as _T  # Core: importing tracing never builds the models
 from llmops.tracing._scores import DATA_TYPES, MAX_LABEL, MAX_NAME, TraceScore
 
@@ -231,20 +230,15 @@ def create_score_config(
 
 def list_score_configs(store: Store) -> list[ScoreConfig]:
     """Every score config, by name."""
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         rows = connection.execute(select(_T).order_by(_T.c.name)).all()
     return [_config_of(row) for row in rows]
 
 
 def get_score_config(store: Store, name: str) -> ScoreConfig:
     """The config of score ``name``; ``NotFoundError`` when there is none."""
-    with store.engine.connect() as connection:
-        row = connection.execute(select(_T).where(_T.c.name == name)).first()
-        if row is None:
-            known = list(connection.execute(select(_T.c.name)).scalars())
-            raise NotFoundError(
-                f"score config '{str(name)[:128]}' not found{did_you_mean(str(name), known)}"
-            )
+    with store.read() as connection:
+        row = named_row(connection, _T, name, "score config")
     return _config_of(row)
 
 
@@ -253,7 +247,7 @@ def configs_named(store: Store, names: Sequence[str]) -> dict[str, ScoreConfig]:
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         rows = connection.execute(select(_T).where(_T.c.name.in_(wanted))).all()
     return {row.name: _config_of(row) for row in rows}
 

@@ -293,7 +293,7 @@ def list_scores(
     if after is not None:
         query = query.where(_SC.c.id > after)
     query = query.order_by(_SC.c.id).limit(limit)
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         return [_from_record(record) for record in connection.execute(query).all()]
 
 
@@ -322,7 +322,7 @@ def score_summaries(store: Store, trace_ids: Iterable[str]) -> dict[str, dict[st
         .group_by(_SC.c.trace_id, _SC.c.name)
     )
     summaries: dict[str, dict[str, Any]] = {}
-    with store.engine.connect() as connection:
+    with store.read() as connection:
         groups = connection.execute(grouped).all()
         latest_ids = [group.latest for group in groups]
         latest = {

@@ -106,7 +106,7 @@ class StoreSink:
             )
         if self._postgres:
             prepared = [tuple(_no_nul(value) for value in values) for values in prepared]
-        with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
+        with self.store.bulk() as connection:
             connection.exec_driver_sql(self._sql, prepared)
 
 
@@ -159,7 +159,7 @@ class LogStoreSink:
             )
         if self._postgres:
             prepared = [tuple(_no_nul(value) for value in values) for values in prepared]
-        with self.store.engine.execution_options(llmops_immediate=True).begin() as connection:
+        with self.store.bulk() as connection:
             connection.exec_driver_sql(self._sql, prepared)
 
 

@@ -220,7 +220,7 @@ def dashboard_stats(
     since = since // width * width
     n_buckets = math.ceil((until - since) / width)
     range_ = (since, until, width)
-    with store.engine.connect() as db:
+    with store.read() as db:
         trace_rows, omitted = _trace_figures(store, db, range_, by, max(1, max_groups))
         ranked = sorted(trace_rows, key=lambda r: r.pop("rank"))
         groups = list(dict.fromkeys(row["k"] for row in ranked))
@@ -258,12 +258,18 @@ _ROOT_KEYED = (None, "user", "tag")
 
 
 def _per_trace(
-    store: Store, range_: tuple[int, int, int], by: str | None, *, totals: bool = True
+    store: Store,
+    range_: tuple[int, int, int],
+    by: str | None,
+    *,
+    totals: bool = True,
+    scored: bool = False,
 ) -> Any:
     """One row per trace of the range (per tag, ``by="tag"``): bucket ``b``, group ``k``
     ('' for none), ``duration`` and ``failed`` (a span failed: from ``ix_spans_errors``);
     grouped by a span attribute (model, prompt, route) and with ``totals``, also tokens and
-    cost over its spans (``tin``, ``tout``, ``cost``)."""
+    cost over its spans (``tin``, ``tout``, ``cost``); ``scored``: only the traces with a
+    numeric score."""
     since, until, width = range_
     root = _S.alias("root")
     failed = select(_S.c.trace_id).where(
@@ -280,15 +286,20 @@ def _per_trace(
         columns.append(func.coalesce(root.c.user_id, literal("")).label("k"))
     else:
         columns.append(literal("").label("k"))
-    roots = (
-        select(*columns)
-        .where(
-            root.c.parent_span_id.is_(None),
-            root.c.start_ns >= since,
-            root.c.start_ns < until,
-        )
-        .cte("roots")
+    roots_of = select(*columns).where(
+        root.c.parent_span_id.is_(None),
+        root.c.start_ns >= since,
+        root.c.start_ns < until,
     )
+    if scored:
+        # through ix_scores_trace: grouped by a span attribute, only these traces' spans are
+        # read for their group, not every span of the range a second time
+        roots_of = roots_of.where(
+            select(_SC.c.trace_id)
+            .where(_SC.c.trace_id == root.c.trace_id, _SC.c.value.is_not(None))
+            .exists()
+        )
+    roots = roots_of.cte("roots")
     if by == "tag":  # a trace counts once under each of its root span's tags
         tagged = _S.alias("tagged")
         tags = _tags(store, tagged.c.attributes)
@@ -468,7 +479,7 @@ def _score_means(
     store: Store, db: Any, range_: tuple[int, int, int], by: str | None, groups: list[str] | None
 ) -> list[Any]:
     """Mean numeric trace score per (bucket, group, name), for ``groups`` (None: all)."""
-    per_trace = _per_trace(store, range_, by, totals=False)
+    per_trace = _per_trace(store, range_, by, totals=False, scored=True)
     query = (
         select(
             per_trace.c.b,
@@ -532,7 +543,7 @@ def _eval_scores(
         .limit(100_000)  # bounded: runs x scorers in the range
     )
     merged: dict[tuple[str, Any], dict[int, list[float]]] = {}
-    with store.engine.connect() as db:
+    with store.read() as db:
         for row in db.execute(query):
             started = row.started_at
             if started.tzinfo is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import test_ui_browser as ui
+from _browser import attach_watch, browser_fixture
 from _live_server import LiveServer
 
 from llmops.prompts import PromptSpec, get_version, register_prompt, render_template
@@ -26,7 +26,7 @@ from reliability.conftest import ReliabilityLog
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-browser = ui.browser  # the module-scoped headless Chromium of the UI tests
+browser = browser_fixture()  # a module-scoped headless Chromium, as the UI tests have
 
 GPTFUZZ = Path(__file__).resolve().parents[3] / "shared" / "data" / "gptfuzz"
 TEMPLATES_CSV = GPTFUZZ / "jailbreak_templates.csv"
@@ -148,7 +148,7 @@ def test_jailbreaks_show_as_text_in_the_viewer(
     with LiveServer(create_app(store)) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        watch = ui._watch(page, server.url)
+        watch = attach_watch(page, server.url)
         page.goto(f"{server.url}/ui/#/traces/{root.trace_id_hex}")
         tree = page.locator(".tree-item").first.locator(":scope > ul > .tree-item")
         expect(tree).to_have_count(len(chunks) + len(plain))

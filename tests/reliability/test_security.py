@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import test_ui_browser as ui
+from _browser import attach_watch, browser_fixture
 from _live_server import LiveServer
 
 from llmops import InputError, LlmopsError, TemplateError
@@ -26,7 +26,7 @@ from reliability.conftest import ReliabilityLog
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-browser = ui.browser  # the module-scoped headless Chromium of the UI tests
+browser = browser_fixture()  # a module-scoped headless Chromium, as the UI tests have
 
 # ---- server-side template injection ------------------------------------------------------------
 
@@ -221,7 +221,7 @@ def test_xss_payloads_render_as_inert_text(
     with LiveServer(create_app(store)) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        watch = ui._watch(page, server.url)
+        watch = attach_watch(page, server.url)
         page.goto(f"{server.url}/ui/#/traces?session={quote(XSS[2], safe='')}")
         expect(page.locator("table.traces tbody tr .trace-link")).to_have_text(XSS[0])
         watch.check(page)
