@@ -16,6 +16,8 @@ __all__ = [
     "MODEL",
     "NAME",
     "NO_FILTER",
+    "PROMPT",
+    "ROUTE",
     "SESSION",
     "STATUS",
     "TAG",
@@ -33,6 +35,12 @@ SESSION = typer.Option(None, "--session", help="Session id.")
 USER = typer.Option(None, "--user", help="User id.")
 MODEL = typer.Option(None, "--model", help="A span called this model (gen_ai.request.model).")
 TAG = typer.Option(None, "--tag", help="A span carries this tag.")
+PROMPT = typer.Option(
+    None, "--prompt", help="A span rendered this registry prompt: NAME or NAME@VERSION."
+)
+ROUTE = typer.Option(
+    None, "--route", help="A span's route resolved to this version (llmops.route.version)."
+)
 MIN_MS = typer.Option(None, "--min-ms", help="Root span took at least this many milliseconds.")
 SEARCH = typer.Option(
     None,
@@ -59,6 +67,8 @@ class TraceFilterOptions:
     user: str | None = None
     model: str | None = None
     tag: str | None = None
+    prompt: str | None = None
+    route: str | None = None
     min_ms: float | None = None
     search: str | None = None
     score: list[str] | None = None
@@ -67,14 +77,19 @@ class TraceFilterOptions:
     def given(self) -> bool:
         """Whether any option was given (an empty --search counts as none)."""
         chosen = (self.since, self.name, self.status, self.session, self.user, self.model)
-        return any(v is not None for v in (*chosen, self.tag, self.min_ms)) or bool(
-            self.search or self.score
-        )
+        more = (self.tag, self.prompt, self.route, self.min_ms)
+        return any(v is not None for v in (*chosen, *more)) or bool(self.search or self.score)
 
     def where(self) -> Any:
-        """The ``TraceFilter`` (a bad --since or --score is an InputError)."""
+        """The ``TraceFilter`` (a bad --since, --prompt, --route or --score is an InputError)."""
         # lazy: keeps import llmops light
-        from llmops.tracing import TraceFilter, parse_score_filter, since_ns
+        from llmops._exceptions import InputError
+        from llmops.tracing import TraceFilter, parse_prompt_ref, parse_score_filter, since_ns
+
+        if self.prompt is not None:
+            parse_prompt_ref(self.prompt, "--prompt")
+        if self.route is not None and not (self.route.strip() and self.route.isprintable()):
+            raise InputError(f"--route: expected a route version, got {self.route[:100]!r}")
 
         return TraceFilter(
             since_ns=None if self.since is None else since_ns(self.since, "--since"),
@@ -84,6 +99,8 @@ class TraceFilterOptions:
             user_id=self.user,
             model=self.model,
             tag=self.tag,
+            prompt=self.prompt,
+            route=self.route,
             min_duration_ms=self.min_ms,
             text=self.search,
             scores=tuple(parse_score_filter(s) for s in self.score or ()),
@@ -99,6 +116,8 @@ _PARAMETERS = (
     ("user", str | None, USER),
     ("model", str | None, MODEL),
     ("tag", str | None, TAG),
+    ("prompt", str | None, PROMPT),
+    ("route", str | None, ROUTE),
     ("min_ms", float | None, MIN_MS),
     ("search", str | None, SEARCH),
     ("score", list[str] | None, SCORE),

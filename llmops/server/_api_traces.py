@@ -26,6 +26,8 @@ from llmops.tracing import (
     has_tag,
     parse_score_filter,
     parse_score_sort,
+    prompt_matches,
+    route_matches,
     score_matches,
     score_order,
     score_summaries,
@@ -117,6 +119,8 @@ def list_traces(
     session: Text = None,
     user: Text = None,
     tag: Text = None,
+    prompt: Text = None,
+    route: Text = None,
     min_latency_ms: _Millis = None,
     max_latency_ms: _Millis = None,
     min_cost: _Usd = None,
@@ -130,8 +134,9 @@ def list_traces(
     """Traces started in ``[start_ns, end_ns)`` (``since_ns``: strictly after, for polling).
 
     ``status`` is the trace's: ERROR when any span failed, OK or UNSET when none did and the
-    root span's status is that. Latency applies to the root span; session, user, model, tag
-    and ``q`` (name, input, output, any attribute text, status message, event text such as an
+    root span's status is that. Latency applies to the root span; session, user, model, tag,
+    ``prompt`` (``NAME`` or ``NAME@VERSION``), ``route`` (a route's resolved version) and
+    ``q`` (name, input, output, any attribute text, status message, event text such as an
     exception's message) match when any span of the trace does; ``min_cost`` is the trace's
     total ``llmops.cost_usd``. ``score`` conditions hold on a score's mean (numbers, 0/1) or
     its labels (``=``, ``!=``); a trace without that score never matches. ``sort`` orders by a
@@ -163,6 +168,10 @@ def list_traces(
         query = query.where(_any_span(json_text(store, MODEL) == model))
     if tag is not None:
         query = query.where(_any_span(has_tag(store.dialect, tag)))
+    if prompt is not None:
+        query = query.where(_any_span(prompt_matches(store.dialect, prompt)))
+    if route is not None:
+        query = query.where(_any_span(route_matches(store.dialect, route)))
     if q is not None:
         query = query.where(_any_span(text_matches(q)))
     if min_cost is not None:

@@ -36,6 +36,9 @@ from llmops.tracing._queries import count as count
 from llmops.tracing._queries import has_tag as has_tag
 from llmops.tracing._queries import json_number as json_number
 from llmops.tracing._queries import json_text as json_text
+from llmops.tracing._queries import parse_prompt_ref as parse_prompt_ref
+from llmops.tracing._queries import prompt_matches as prompt_matches
+from llmops.tracing._queries import route_matches as route_matches
 from llmops.tracing._queries import text_matches as text_matches
 from llmops.tracing._queries import trace_status_is as trace_status_is
 from llmops.tracing._redact import Redactor

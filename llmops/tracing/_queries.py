@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Float, String, Table, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from llmops._exceptions import NotFoundError
+from llmops._exceptions import InputError, NotFoundError
 from llmops.store import Store
 from llmops.store import spans as _S
 from llmops.tracing._scores import (
@@ -38,6 +38,9 @@ __all__ = [
     "json_number",
     "json_text",
     "list_traces",
+    "parse_prompt_ref",
+    "prompt_matches",
+    "route_matches",
     "text_matches",
     "trace_status_is",
 ]
@@ -45,6 +48,10 @@ __all__ = [
 _NUMBER_LIMIT = float(2**63)
 #: Where spans keep their tags: llmops' own ``trace(tags=...)`` and OpenInference's.
 TAG_ATTRIBUTES = ("llmops.tags", "tag.tags")
+#: The rendered prompt and the route's resolved version on a model call (the keys that the
+#: dashboard's "prompt" and "route" groups read).
+PROMPT_NAME, PROMPT_VERSION = "llmops.prompt.name", "llmops.prompt.version"
+ROUTE_VERSION = "llmops.route.version"
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,9 @@ class TraceFilter:
 
     Time, name and latency apply to the root span; status to the trace (ERROR: any span
     failed; OK or UNSET: none did, and the root span's status is that); session, user, model,
-    tag and text (name, attributes, status message, events) match when any span does;
-    every score condition must hold (see :class:`ScoreCondition`).
+    tag, prompt (``NAME`` or ``NAME@VERSION``), route (its resolved version) and text (name,
+    attributes, status message, events) match when any span does; every score condition must
+    hold (see :class:`ScoreCondition`).
     """
 
     since_ns: int | None = None
@@ -101,6 +109,8 @@ class TraceFilter:
     user_id: str | None = None
     model: str | None = None
     tag: str | None = None
+    prompt: str | None = None
+    route: str | None = None
     min_duration_ms: float | None = None
     text: str | None = None
     scores: tuple[ScoreCondition, ...] = ()
@@ -121,10 +131,41 @@ def count(value: Any) -> int:
 
 def json_text(store: Store, key: str, spans: Table | None = None) -> ColumnElement[Any]:
     """The string attribute ``key`` of a span, in SQL (NULL when absent)."""
+    return _attribute(store.dialect, key, spans)
+
+
+def _attribute(dialect: str, key: str, spans: Table | None) -> ColumnElement[Any]:
     attributes = span_table(spans).c.attributes
-    if store.dialect == "postgresql":
+    if dialect == "postgresql":
         return attributes.op("->>")(key)
     return func.json_extract(attributes, f'$."{key}"')
+
+
+def parse_prompt_ref(ref: str, what: str = "prompt") -> tuple[str, str | None]:
+    """``NAME`` or ``NAME@VERSION`` as (name, version or None); a bad one is an
+    ``InputError`` naming ``what`` (the option or parameter)."""
+    name, at, version = ref.rpartition("@") if "@" in ref else (ref, "", "")
+    if not name.strip() or (at and not version.strip()) or not ref.isprintable():
+        raise InputError(f"{what}: expected NAME or NAME@VERSION, got {ref[:100]!r}")
+    return name, version if at else None
+
+
+def prompt_matches(dialect: str, ref: str, spans: Table | None = None) -> ColumnElement[bool]:
+    """A condition on a span: it rendered prompt ``NAME`` (any version) or ``NAME@VERSION``."""
+    name, version = parse_prompt_ref(ref)
+    condition = _attribute(dialect, PROMPT_NAME, spans) == name
+    if version is None:
+        return condition
+    # compared as text, as the dashboard groups it: an integer from llmops.llm (SQLite's
+    # json_extract gives a number, which never equals a string), a string from OTLP senders
+    return condition & (cast(_attribute(dialect, PROMPT_VERSION, spans), String) == version)
+
+
+def route_matches(dialect: str, version: str, spans: Table | None = None) -> ColumnElement[bool]:
+    """A condition on a span: a route resolved to ``version`` (``llmops.route.version``)."""
+    if not version.strip() or not version.isprintable():
+        raise InputError(f"route: expected a route version, got {version[:100]!r}")
+    return _attribute(dialect, ROUTE_VERSION, spans) == version
 
 
 def json_number(store: Store, key: str, spans: Table | None = None) -> ColumnElement[Any]:
@@ -209,6 +250,10 @@ def _span_conditions(where: TraceFilter, dialect: str) -> list[Any]:
         conditions.append(model == where.model)
     if where.tag is not None:
         conditions.append(has_tag(dialect, where.tag, _S))
+    if where.prompt is not None:
+        conditions.append(prompt_matches(dialect, where.prompt, _S))
+    if where.route is not None:
+        conditions.append(route_matches(dialect, where.route, _S))
     if where.text is not None:
         conditions.append(text_matches(where.text, _S))
     return conditions
@@ -245,10 +290,10 @@ def list_traces(
         query = query.where(trace_status_is(where.status, _S))
     if where.min_duration_ms is not None:
         query = query.where(root.end_ns - root.start_ns >= int(where.min_duration_ms * 1e6))
-    span_conditions = _span_conditions(where, store.dialect)
-    if span_conditions:
-        matching = select(root.trace_id).where(*span_conditions)
-        query = query.where(root.trace_id.in_(matching))
+    # each on its own: the spans that match may differ (a route on the root, a prompt on its
+    # model call), as in the API's list
+    for condition in _span_conditions(where, store.dialect):
+        query = query.where(root.trace_id.in_(select(root.trace_id).where(condition)))
     for condition in where.scores:
         query = query.where(score_matches(condition, _S))
     if sort is not None:

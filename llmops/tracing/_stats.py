@@ -27,7 +27,14 @@ from llmops.store import Store
 from llmops.store import scores as _SC
 from llmops.store import spans as _S
 from llmops.tracing._cost import COST
-from llmops.tracing._queries import count, json_number, json_text
+from llmops.tracing._queries import (
+    PROMPT_NAME,
+    PROMPT_VERSION,
+    ROUTE_VERSION,
+    count,
+    json_number,
+    json_text,
+)
 from llmops.tracing._time import duration_s
 
 __all__ = [
@@ -150,9 +157,10 @@ def _group_key(store: Store, by: str | None) -> ColumnElement[Any]:
     if by == "model":
         return func.min(json_text(store, "gen_ai.request.model", _S))
     if by == "route":
-        return func.min(json_text(store, "llmops.route.version", _S))
-    name = cast(json_text(store, "llmops.prompt.name", _S), String)
-    version = cast(json_text(store, "llmops.prompt.version", _S), String)
+        return func.min(json_text(store, ROUTE_VERSION, _S))
+    # the trace list's prompt= and route= filters read the same keys
+    name = cast(json_text(store, PROMPT_NAME, _S), String)
+    version = cast(json_text(store, PROMPT_VERSION, _S), String)
     return func.min(name + literal("@") + func.coalesce(version, literal("?")))
 
 

@@ -9,7 +9,7 @@ import { empty, section } from "./render.js";
 const RANGES = [["1h", "last hour"], ["24h", "last 24 h"], ["7d", "last 7 days"], ["30d", "last 30 days"]];
 const GROUPS = [["", "nothing"], ["model", "model"], ["prompt", "prompt version"], ["route", "route version"], ["user", "user"], ["tag", "tag"]];
 // the trace list's filter for each grouping (prompt and route versions have none)
-const LIST_FILTER = { model: "model", user: "user", tag: "tag" };
+const LIST_FILTER = { model: "model", user: "user", tag: "tag", prompt: "prompt", route: "route" };
 const FIGURES = [
   ["traces", "Traces", "traces", true],
   ["p50_ms", "Latency p50", "ms", false],
@@ -72,7 +72,9 @@ export async function dashboardView(main, query) {
     const start = Math.round(x) * 1e9;
     const filters = { start: String(start), end: String(start + width) };
     const filter = LIST_FILTER[by];
-    if (filter && group !== null && group !== undefined) filters[filter] = String(group);
+    // a prompt group without a version ("name@?") lists that prompt's traces of any version
+    const value = by === "prompt" ? String(group).replace(/@\?$/, "") : String(group);
+    if (filter && group !== null && group !== undefined && group !== "") filters[filter] = value;
     navigate(["traces"], filters);
   };
   const traces = (stats.traces || []).map((s) => ({ label: groupLabel(s.group), group: s.group, points: s.points || [] }));

@@ -22,6 +22,8 @@ const FILTERS = [
   ["session", "Session", "text", ""],
   ["user", "User", "text", ""],
   ["tag", "Tag", "text", ""],
+  ["prompt", "Prompt", "text", "name or name@3"],
+  ["route", "Route", "text", "route version"],
   ["min_latency_ms", "Min ms", "number", ""],
   ["max_latency_ms", "Max ms", "number", ""],
   ["min_cost", "Min $", "number", ""],
