@@ -261,3 +261,23 @@ def test_a_bundle_moves_all_its_aliases_or_none(
     assert get_version(_store(), "qa", "production").version == 1
     decision = list_decisions(_store(), kind="bundle")[0]
     assert decision.versions == {"model": "bot@1", "prompt": "qa@1"}
+
+
+def test_decisions_of_a_name_are_that_name_only(store: Store) -> None:
+    """``list_decisions(name=...)`` matches the name as written: ``_`` and ``%`` (LIKE's
+    wildcards, ``_`` allowed in names) and a longer name sharing the prefix never match."""
+    from llmops.gates import Subject, record_decision
+
+    names = ["qa_v", "qaxv", "qa_v2", "q%", "qz"]
+    for name in names:
+        record_decision(
+            store,
+            Subject("prompt", name, 1),
+            alias="production",
+            decision="pass",
+            policy=None,
+            evidence=None,
+        )
+    for name in names:
+        found = [d.subject for d in list_decisions(store, kind="prompt", name=name)]
+        assert found == [f"{name}@1"], (name, found)

@@ -60,6 +60,6 @@ def list_decisions(
     if kind is not None:
         query = query.where(GateDecisionRecord.subject_kind == kind)
     if name is not None:
-        query = query.where(col(GateDecisionRecord.subject).startswith(f"{name}@"))
+        query = query.where(col(GateDecisionRecord.subject).startswith(f"{name}@", autoescape=True))
     with store.session() as session:
         return list(session.exec(query).all())
