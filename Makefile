@@ -34,11 +34,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Every script in benchmarks/ (each also runs alone), one table of figures against peers or
-# floors, written to benchmarks/results/latest.md. Peers go to a venv of their own, never this one.
+# Every script in benchmarks/ (each also runs alone) at full size, one table of figures against
+# peers or floors, written to benchmarks/results/latest.md, then the README's benchmark table
+# regenerated from it (--readme), even when a script failed (its row says ERROR; the exit code
+# stays 1). Peers go to a venv of their own, never this one.
 # `make bench BENCH_ARGS=--quick` for smaller sizes; BENCH_ARGS='--only tracing,prompts'.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS); status=$$?; \
+	$(BIN)/python benchmarks/run_all.py --readme && exit $$status
 
 clean:
 	rm -rf $(VENV) .llmops .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

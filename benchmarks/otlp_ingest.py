@@ -9,6 +9,10 @@ every span) with POST /v1/traces, then the same requests to a fresh server over 
 stored. Peer: Arize Phoenix's server (peers venv, its own SQLite working folder) sent the same
 requests over each. Floor: decoding alone, in this process.
 Targets: >= 20k spans/s per server process (issue #4); gRPC >= HTTP (issue #16).
+PostgreSQL (issue #20): the same HTTP requests to one server process on a throwaway local
+PostgreSQL (``_pg.py``; skipped without its binaries, or with ``--no-postgres``), then to
+``--processes`` servers on one database, each sent its share at once; target >= 20k spans/s
+with one process.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import httpx
 from _bench import (
+    Figure,
     Measurement,
     PeerUnavailable,
     Report,
@@ -101,7 +106,15 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float) ->
     raise RuntimeError(f"no answer from {url} in {seconds:.0f} s")
 
 
-def _count(db: Path, table: str = "spans") -> int:
+def _count(db: Path | str, table: str = "spans") -> int:
+    """Rows of ``table`` in a SQLite file, or a PostgreSQL database (its URL)."""
+    if isinstance(db, str):
+        import psycopg
+        from _pg import conninfo
+
+        with psycopg.connect(conninfo(db)) as pg:
+            row = pg.execute(f"select count(*) from {table}").fetchone()
+            return int(row[0]) if row else 0
     with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
         try:
             count: int = connection.execute(f"select count(*) from {table}").fetchone()[0]
@@ -128,7 +141,7 @@ def _send_grpc(address: str, bodies: list[bytes]) -> None:
 
 def _ingest(
     send: Callable[[list[bytes]], None],
-    db: Path,
+    db: Path | str,
     bodies: list[bytes],
     spans: int,
     stored_before: int,
@@ -155,7 +168,7 @@ def _measure_server(
     argv: list[str],
     env: dict[str, str],
     folder: Path,
-    db: Path,
+    db: Path | str,
     health: str,
     runs: list[list[bytes]],
     spans: int,
@@ -198,6 +211,10 @@ def main() -> None:
         default=None,
         help="requests per run sent to Phoenix, which stores ~100 spans/s; default 10 (quick 2)",
     )
+    arguments.add_argument(
+        "--processes", type=int, default=3, help="servers on one PostgreSQL (0: skip); default 3"
+    )
+    arguments.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figures")
     args = arguments.parse_args()
     requests, spans = args.requests or (40 if args.quick else 200), args.spans_per_request
     report = Report.start(
@@ -259,18 +276,74 @@ def main() -> None:
             peer_value=decoded,
         ),
     )
+    if not args.no_postgres:
+        report.add(*_postgres_figures(report, folder, runs, spans, llmops, args.processes))
     report.note("Phoenix stores spans in the background: its clock stops at the last span stored.")
     report.finish()
 
 
-def _llmops(folder: Path, runs: list[list[bytes]], spans: int, over_grpc: bool) -> Measurement:
-    """A fresh `llmops server` (its own SQLite store) sent ``runs`` over HTTP or gRPC."""
+def _postgres_figures(
+    report: Report,
+    folder: Path,
+    runs: list[list[bytes]],
+    spans: int,
+    sqlite: Measurement,
+    processes: int,
+) -> list[Figure]:
+    """OTLP/HTTP ingest into PostgreSQL (a throwaway server, see _pg.py): one `llmops server`
+    process, then ``processes`` of them on one database; beside each, one process on SQLite."""
+    from _pg import create_database, throwaway_postgres
+
+    rate = functools.partial(figure, unit="spans/s", higher_is_better=True)
+    peer = "llmops, one process on SQLite"
+    try:
+        with throwaway_postgres() as url:
+            one = _llmops(folder / "pg", runs, spans, over_grpc=False, store_url=url)
+            figures = [
+                rate(
+                    "OTLP ingest on PostgreSQL: HTTP + decode + store, one process",
+                    measured=one,
+                    peer=peer,
+                    peer_value=sqlite,
+                    note=target(one.median, 20_000, at_most=False, text=">= 20k/s"),
+                )
+            ]
+            if processes > 1:
+                many_url = create_database(url, "bench_processes")
+                many = _llmops_processes(folder / "pg-many", runs, spans, many_url, processes)
+                figures.append(
+                    rate(
+                        f"OTLP ingest on PostgreSQL: HTTP + decode + store, {processes} processes",
+                        measured=many,
+                        peer=peer,
+                        peer_value=sqlite,
+                    )
+                )
+    except RuntimeError as exc:
+        report.note(f"PostgreSQL figures skipped: {exc}")
+        return []
+    report.note(
+        "PostgreSQL: a throwaway local server (synchronous_commit=off, as SQLite's "
+        "synchronous=NORMAL); spans are COPYed into a temporary table, then inserted."
+    )
+    return figures
+
+
+def _llmops(
+    folder: Path,
+    runs: list[list[bytes]],
+    spans: int,
+    over_grpc: bool,
+    store_url: str | None = None,
+) -> Measurement:
+    """A fresh `llmops server` (its own SQLite store, or the empty PostgreSQL database
+    ``store_url``) sent ``runs`` over HTTP or gRPC."""
     folder.mkdir()
-    db = folder / "ingest.db"
+    db: Path | str = store_url or folder / "ingest.db"
     port, grpc_port = _free_port(), _free_port()
     env = {
         **os.environ,
-        "LLMOPS_STORE_URL": f"sqlite:///{db}",
+        "LLMOPS_STORE_URL": store_url or f"sqlite:///{db}",
         "LLMOPS_HOME": str(folder),
         "PORT": str(port),
     }
@@ -278,6 +351,55 @@ def _llmops(folder: Path, runs: list[list[bytes]], spans: int, over_grpc: bool) 
     argv += ["--otlp-grpc-port", str(grpc_port), "--otlp-http-port", "0"]
     used = grpc_port if over_grpc else None
     return _measure_server(argv, env, folder, db, "/health", runs, spans, used)
+
+
+def _llmops_processes(
+    folder: Path, runs: list[list[bytes]], spans: int, store_url: str, processes: int
+) -> Measurement:
+    """``processes`` `llmops server` processes on one PostgreSQL database, each sent its share
+    of every run over HTTP at the same time; spans/s until all are stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder.mkdir()
+    servers, urls = [], []
+    try:
+        for index in range(processes):
+            port = _free_port()
+            env = {
+                **os.environ,
+                "LLMOPS_STORE_URL": store_url,
+                "LLMOPS_HOME": str(folder),
+                "PORT": str(port),
+            }
+            argv = [sys.executable, "-m", "llmops", "server", "--port", str(port)]
+            argv += ["--otlp-grpc-port", "0", "--otlp-http-port", "0"]
+            work = folder / f"server-{index}"
+            work.mkdir()
+            servers.append(_serve(argv, env, work))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, server in zip(urls, servers, strict=True):
+            _wait_healthy(f"{url}/health", server, 180)
+
+        def send(bodies: list[bytes]) -> None:
+            shares = [bodies[index::processes] for index in range(processes)]
+            with ThreadPoolExecutor(processes) as pool:
+                for done in [
+                    pool.submit(_send_http, url, share)
+                    for url, share in zip(urls, shares, strict=True)
+                ]:
+                    done.result()
+
+        samples = [_ingest(send, store_url, bodies, spans, _count(store_url)) for bodies in runs]
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(5)
+    return Measurement.from_samples(samples)
 
 
 def _phoenix(

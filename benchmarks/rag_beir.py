@@ -7,7 +7,10 @@ chunk (title + text), as in BEIR. Reports nDCG@10 and recall@100 for BM25, dense
 not measured here): BM25 nDCG@10 0.665 on SciFact, all-MiniLM-L6-v2 about 0.64; target: hybrid
 >= 0.69, dense p50 <= 1.5 ms on 10k chunks. Peers: the same vectors in chromadb (HNSW, in
 this venv: llmops uses it) and in faiss (exact and HNSW, peers venv). --quick skips choosing
-the fusion settings on the train split (the defaults are used).
+the fusion settings on the train split (the defaults are used). Latency: each round times every
+query in llmops (exact dense, chromadb HNSW, BM25, hybrid) and then in faiss (a peers-venv
+process), the order alternating between rounds (5, quick 3) so load drift hits both; a p50
+row says "not resolved" where the 95% CI of the paired ratio of per-round medians includes 1.
 Skips with a message where the folder is absent.
 """
 
@@ -22,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from _bench import Measurement, Report, figure, peer_or_reason, target
+from _bench import (
+    Measurement,
+    Report,
+    ci_note,
+    figure,
+    interleave,
+    paired_ci,
+    peer_or_reason,
+    resolved,
+    target,
+)
 from _bench import parser as make_parser
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir-scifact"
@@ -151,11 +164,12 @@ def main() -> None:
     hnsw_mode = "dense (chromadb HNSW)"
 
     def rank(
-        split_queries: dict[str, str],
+        split_queries: dict[str, str], query_vectors: Any = None
     ) -> tuple[dict[str, dict[str, list[str]]], dict[str, list[float]]]:
         runs: dict[str, dict[str, list[str]]] = {"bm25": {}, "dense": {}, hnsw_mode: {}}
         latency: dict[str, list[float]] = {"bm25": [], "dense": [], hnsw_mode: []}
-        query_vectors = embedder.embed(list(split_queries.values()))
+        if query_vectors is None:
+            query_vectors = embedder.embed(list(split_queries.values()))
         for (qid, text), vector in zip(split_queries.items(), query_vectors, strict=True):
             t = time.perf_counter()
             runs["dense"][qid] = docs(exact.search(vector, 200)[0])
@@ -198,14 +212,47 @@ def main() -> None:
             grid,
             key=lambda g: mean_ndcg({q: fuse(tune_runs, q, *g) for q in tune_queries}, tune_qrels),
         )
-    runs, latency = rank(queries)
-    hybrid: dict[str, list[str]] = {}
-    latency["hybrid"] = []
-    for i, qid in enumerate(queries):
-        t = time.perf_counter()
-        hybrid[qid] = fuse(runs, qid, *settings)
-        latency["hybrid"].append(time.perf_counter() - t + latency["dense"][i] + latency["bm25"][i])
-    runs["hybrid"] = hybrid
+    ids = [c.id for c in chunks]
+    query_list = list(queries)
+    # embedded once, untimed: every round and faiss search the very same query vectors
+    query_vectors = embedder.embed(list(queries.values()))
+    _save_vectors(folder, vectors, query_vectors)
+    runs: dict[str, dict[str, list[str]]] = {}
+    latency: dict[str, list[float]] = {}  # seconds per query, every round
+    per_round: dict[str, list[float]] = {}  # the median of each round, paired across sides
+    unavailable = ""
+
+    def keep(times: dict[str, list[float]]) -> None:
+        for mode, seconds in times.items():
+            latency.setdefault(mode, []).extend(seconds)
+            per_round.setdefault(mode, []).append(statistics.median(seconds))
+
+    def ours() -> None:
+        found, times = rank(queries, query_vectors)
+        hybrid: dict[str, list[str]] = {}
+        times["hybrid"] = []
+        for i, qid in enumerate(queries):
+            t = time.perf_counter()
+            hybrid[qid] = fuse(found, qid, *settings)
+            times["hybrid"].append(time.perf_counter() - t + times["dense"][i] + times["bm25"][i])
+        found["hybrid"] = hybrid
+        for mode, ranked in found.items():
+            runs.setdefault(mode, ranked)  # rankings are the same every round
+        keep(times)
+
+    def theirs() -> None:
+        nonlocal unavailable
+        if unavailable:
+            return
+        peer = _faiss_run(folder, query_list)
+        if isinstance(peer, str):
+            unavailable = peer
+            return
+        for name, ranked in peer["runs"].items():
+            runs.setdefault(name, {q: docs([ids[i] for i in rows]) for q, rows in ranked.items()})
+        keep(peer["seconds"])
+
+    interleave([ours, theirs], 3 if args.quick else 5)
 
     report.title = (
         f"BEIR {args.folder.name} ({args.split}): {len(documents)} documents in "
@@ -217,12 +264,6 @@ def main() -> None:
         f"size {size_mb:.1f} MB; hybrid settings {chosen}: depth {settings[0]}, "
         f"rrf_k {settings[1]}, bm25 weight {settings[2]}"
     )
-    peers = _faiss_runs(folder, vectors, embedder.embed(list(queries.values())), list(queries))
-    ids = [c.id for c in chunks]
-    for name, ranked in peers.get("runs", {}).items():
-        runs[name] = {qid: docs([ids[i] for i in rows]) for qid, rows in ranked.items()}
-        latency[name] = peers["seconds"][name]
-    unavailable = peers.get("reason", "")
 
     def quality(mode: str, k: int) -> float | None:
         if mode not in runs:
@@ -243,7 +284,11 @@ def main() -> None:
             made = figure(
                 name, "ms", p50(mode), peer=peer, peer_value=p50(peer_mode), scale=1e3, note=note
             )
-            made.spread_kind = f"p25-p75 of {len(queries)} queries"
+            made.spread_kind = f"p25-p75 of {len(queries)} queries x {len(per_round[mode])} rounds"
+            if peer_mode in per_round:
+                ci = paired_ci(per_round[mode], per_round[peer_mode])
+                made.resolved = resolved(ci)
+                made.note = "; ".join(filter(None, [note, ci_note(ci)]))
         else:
             k = 10 if what == "ndcg" else 100
             made = figure(
@@ -338,13 +383,17 @@ def main() -> None:
     report.finish()
 
 
-def _faiss_runs(folder: Path, vectors: Any, query_vectors: Any, qids: list[str]) -> dict[str, Any]:
-    """faiss (peers venv) on the same vectors: {"runs": {mode: {qid: rows}}, "seconds": ...},
-    or {"reason": why not}."""
+def _save_vectors(folder: Path, vectors: Any, query_vectors: Any) -> None:
+    """The corpus and query vectors as .npy files, for the faiss peer (another venv)."""
     import numpy as np
 
     np.save(folder / "vectors.npy", np.asarray(vectors, dtype="float32"))
     np.save(folder / "queries.npy", np.asarray(query_vectors, dtype="float32"))
+
+
+def _faiss_run(folder: Path, qids: list[str]) -> dict[str, Any] | str:
+    """One run of faiss (peers venv) on the saved vectors: {"runs": {mode: {qid: rows}},
+    "seconds": {mode: per-query seconds}}, or why it is unavailable."""
     out = folder / "faiss.json"
     peer = peer_or_reason(
         "faiss-cpu",
@@ -355,7 +404,7 @@ def _faiss_runs(folder: Path, vectors: Any, query_vectors: Any, qids: list[str])
         str(out),
     )
     if isinstance(peer, str):
-        return {"reason": peer}
+        return peer
     found = orjson.loads(out.read_bytes())
     return {
         "runs": {

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llmops._duration import retention_s
 from llmops._exceptions import ConfigError, UnknownModelError
 from llmops._yaml import load_model
 
@@ -25,6 +26,7 @@ __all__ = [
     "ModelPrice",
     "PathsConfig",
     "RagConfig",
+    "RetentionConfig",
     "ServerConfig",
     "Setting",
     "TracingConfig",
@@ -197,6 +199,41 @@ class RagConfig(BaseModel):
     )
 
 
+class RetentionConfig(BaseModel):
+    """How long data is kept: a duration (``30d``, ``12h``, ``2w``) or ``forever`` (also
+    ``null``, the default: nothing is deleted unless asked). The server prunes in the
+    background; ``llmops store prune`` does it once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    traces: str | None = Field(
+        default=None,
+        description="traces whose root ended longer ago go, with their logs and scores, "
+        "unless an eval run, dataset, annotation queue or gate decision refers to them",
+    )
+    eval_runs: str | None = Field(
+        default=None,
+        description="eval runs started longer ago go, with their cases and scores, unless a "
+        "gate decision rests on them",
+    )
+
+    @field_validator("traces", "eval_runs", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> str | None:
+        seconds = retention_s(value)  # its ValueError names what was expected
+        return None if seconds is None else str(value).strip()
+
+    @property
+    def traces_s(self) -> float | None:
+        """The trace retention in seconds; None: kept for ever."""
+        return retention_s(self.traces)
+
+    @property
+    def eval_runs_s(self) -> float | None:
+        """The eval run retention in seconds; None: kept for ever."""
+        return retention_s(self.eval_runs)
+
+
 def _default_models() -> dict[str, ModelConfig]:
     return {
         "local": ModelConfig(model="local/smollm2", params={"temperature": 0.0, "max_tokens": 64})
@@ -215,6 +252,7 @@ class Config(BaseModel):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     rag: RagConfig = Field(default_factory=RagConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     pricing: dict[str, ModelPrice] = Field(
         default_factory=dict,
         description="prices by model name (as spans name it), before litellm's bundled map",

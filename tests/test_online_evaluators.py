@@ -480,3 +480,74 @@ def test_cli_server_with_evaluators_scores_and_stops_on_sigterm(tmp_path: Path) 
             "SELECT trace_id, name, value, source FROM scores WHERE evaluator LIKE 'live@%'"
         ).fetchall()
     assert rows == [(trace_id, "length", 1.0, "scorer")]
+
+
+# ---- several runners on one store (server replicas) ---------------------------------------------
+
+
+def test_two_runners_over_the_same_traces_score_each_trace_once(store: Store) -> None:
+    """Two runners with their own connections (as two server processes have) read the same
+    unscored traces, both score them (a barrier makes sure both have read before either
+    writes), and both write: each trace ends up with one score of the evaluator."""
+    import threading
+
+    from llmops.evals import FunctionScorer
+
+    ids = {_trace(store, output="Paris") for _ in range(12)}
+    evaluator = _evaluator(name="race")
+    both_read = threading.Barrier(2, timeout=60)
+    summaries: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        first = [True]
+
+        def length(sample: Sample) -> float:
+            if first[0]:  # both runners hold the same unscored traces before either writes
+                first[0] = False
+                both_read.wait()
+            return float(len(sample.output))
+
+        replica = Store(store.url)  # its own engine and connections, like another process
+        try:
+            built = {evaluator.key: [FunctionScorer(length, name="length")]}
+            summaries.extend(evaluate_traces(replica, [evaluator], built=built))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            replica.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    scored = [s.trace_id for s in _scores(store) if s.evaluator == evaluator.key]
+    assert sorted(scored) == sorted(ids)  # once each: none twice, none lost
+    assert sum(s.scored for s in summaries) == len(ids)
+    assert sum(s.scores_written for s in summaries) == len(ids)
+    assert sum(s.already_scored for s in summaries) == len(ids)  # the loser saw them taken
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_one_replica_at_a_time_holds_an_evaluator_pass(store: Store) -> None:
+    from llmops.evals import evaluator_claim
+
+    evaluator, other = _evaluator(name="held"), _evaluator(name="free")
+    replica = Store(store.url)
+    try:
+        with evaluator_claim(store, evaluator) as mine:
+            assert mine
+            with evaluator_claim(replica, evaluator) as theirs:
+                assert not theirs  # held by the first replica's connection
+            with evaluator_claim(replica, other) as theirs:
+                assert theirs  # another evaluator is another lock
+            runner = EvaluatorRunner(replica, [evaluator])
+            runner.run_once()
+            assert runner.snapshot()["claimed_elsewhere"] == 1
+        with evaluator_claim(replica, evaluator) as theirs:
+            assert theirs  # released at the end of the first pass
+    finally:
+        replica.close()

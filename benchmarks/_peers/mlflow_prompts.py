@@ -1,8 +1,9 @@
 """Peer for prompts.py, run by the peers venv: the MLflow prompt registry on a SQLite store.
 
 Prints one JSON line: seconds per load_prompt by alias (cached and uncached), per format(),
-and to list the versions of a prompt with ``versions`` versions.
-Usage: python mlflow_prompts.py FOLDER VERSIONS
+and to list the versions of a prompt with ``versions`` versions; each the median of RUNS
+samples (default 5; prompts.py asks for 1 a round, interleaved with its own).
+Usage: python mlflow_prompts.py FOLDER VERSIONS [RUNS]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from _bench import measure, per_call
 
 def main() -> None:
     folder, versions = Path(sys.argv[1]), int(sys.argv[2])
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     import mlflow
     from mlflow import MlflowClient
 
@@ -54,10 +56,12 @@ def main() -> None:
     assert len(history()) == versions
     result = {
         "version": mlflow.__version__,
-        "cached": measure(per_call(cached, 2000), 5).as_dict(),
-        "uncached": measure(per_call(uncached, 200), 5).as_dict(),
-        "render": measure(per_call(lambda: version.format(question="What?"), 20000), 5).as_dict(),
-        "history": measure(per_call(history, 5), 5).as_dict(),
+        "cached": measure(per_call(cached, 2000), runs).as_dict(),
+        "uncached": measure(per_call(uncached, 200), runs).as_dict(),
+        "render": measure(
+            per_call(lambda: version.format(question="What?"), 20000), runs
+        ).as_dict(),
+        "history": measure(per_call(history, 5), runs).as_dict(),
     }
     print(json.dumps(result))
 

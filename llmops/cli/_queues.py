@@ -273,7 +273,8 @@ def show(
     if queue.description:
         lines.append(f"about:   {queue.description}")
     for item in found:
-        what = short(orjson.dumps(item.data.get("input"), default=str).decode(), 60)
+        given = item.data.get("input")
+        what = "-" if given is None else short(orjson.dumps(given, default=str).decode(), 60)
         lines.append(
             f"  [{item.id}] {item.status:<7} {what}  {_labels_text(item.labels)}"
             + (f"  by {item.annotator}" if item.annotator else "")

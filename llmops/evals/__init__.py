@@ -39,6 +39,7 @@ from llmops.evals._online import (
     Evaluator,
     EvaluatorSpec,
     evaluate_traces,
+    evaluator_claim,
     load_evaluators,
 )
 from llmops.evals._queues import (
@@ -146,6 +147,7 @@ __all__ = [
     "diff_dataset_versions",
     "evaluate",
     "evaluate_traces",
+    "evaluator_claim",
     "exact_match",
     "export_queue",
     "get_dataset_version",

@@ -11,8 +11,9 @@ An evaluator is a trace filter, a sample rate and scorers from the catalog::
 Its version is a content hash of its normalized definition (name, filter, scorers with their
 parameters, sample rate, expected attribute): editing it makes a new version. A trace is scored
 once per ``name@version`` (stored in the scores' ``evaluator`` column with ``source=scorer``),
-so reruns add nothing. Sampling is deterministic per trace id: ``hash(trace id, version) <
-rate``, so a rerun picks the same traces.
+so reruns add nothing, nor do runners in other processes (server replicas on one store: see
+``_write_unscored`` and ``evaluator_claim``). Sampling is deterministic per trace id:
+``hash(trace id, version) < rate``, so a rerun picks the same traces.
 
 A scorer that cannot measure a trace (no output, no retrieved documents, a judge error) is
 stored as a score with no value (``value`` None) and ``comment`` ``"unmeasured: REASON"``:
@@ -27,12 +28,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, text
 from sqlmodel import col, select
 
 from llmops._exceptions import ConfigError, InputError
@@ -70,12 +72,17 @@ __all__ = [
     "EvaluatorSpec",
     "EvaluatorsFile",
     "evaluate_traces",
+    "evaluator_claim",
     "load_evaluators",
 ]
 
 UNMEASURED_PREFIX = "unmeasured: "
 #: Root spans read per query; scores are written in batches of at most 1,000 (one transaction).
 PAGE_SIZE = 1000
+#: Namespaces of PostgreSQL advisory locks on an evaluator key (two-int keys: apart from the
+#: store's one-bigint locks): a replica's claim on a pass, a writer's check-then-insert.
+_CLAIM_LOCK = 0x6C6C6D01
+_WRITE_LOCK = 0x6C6C6D02
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
@@ -476,10 +483,68 @@ def _record(
     )
 
 
-def _write(store: Store, scores: list[TraceScore]) -> int:
-    for start in range(0, len(scores), MAX_SCORES_PER_REQUEST):
-        add_scores(store, scores[start : start + MAX_SCORES_PER_REQUEST])
-    return len(scores)
+def _lock_key(namespace: int, key: str) -> dict[str, int]:
+    """The two int4 keys of PostgreSQL's advisory lock on evaluator ``key`` in ``namespace``."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big", signed=True)
+    return {"ns": namespace, "k": digest}
+
+
+def _write_unscored(store: Store, key: str, scores: list[TraceScore]) -> tuple[int, set[str]]:
+    """Store the scores of the traces that no one has scored with ``key`` yet, in one
+    transaction; returns (scores written, traces skipped as scored meanwhile).
+
+    Another process (a server replica, a CLI run) may have scored the same traces since they
+    were read: the check is made again under a lock held to the commit (SQLite's write lock,
+    which ``store.write()`` takes at BEGIN; on PostgreSQL an advisory lock per evaluator key),
+    so two writers of one evaluator never both store a trace's scores.
+    """
+    with store.write() as session:
+        if store.dialect == "postgresql":
+            session.connection().execute(
+                text("SELECT pg_advisory_xact_lock(:ns, :k)"), _lock_key(_WRITE_LOCK, key)
+            )
+        ids = sorted({score.trace_id for score in scores})
+        done: set[str] = set()
+        for start in range(0, len(ids), PAGE_SIZE):
+            query = (
+                select(col(ScoreRecord.trace_id))
+                .where(col(ScoreRecord.trace_id).in_(ids[start : start + PAGE_SIZE]))
+                .where(ScoreRecord.evaluator == key)
+                .distinct()
+            )
+            done.update(session.exec(query).all())
+        fresh = [score for score in scores if score.trace_id not in done]
+        for start in range(0, len(fresh), MAX_SCORES_PER_REQUEST):
+            add_scores(store, fresh[start : start + MAX_SCORES_PER_REQUEST])  # joins this one
+    return len(fresh), done
+
+
+@contextmanager
+def evaluator_claim(store: Store, evaluator: Evaluator) -> Iterator[bool]:
+    """Whether this process should run ``evaluator`` now, for server replicas on one store.
+
+    On PostgreSQL, a session advisory lock on the evaluator's key: one holder at a time, the
+    others skip the pass (no judge is called twice for a trace), and a holder that dies
+    releases it with its connection. On SQLite (one machine) always True. Either way scores
+    stay single without it (see :func:`_write_unscored`); the claim saves the duplicate work.
+    """
+    if store.dialect != "postgresql":
+        yield True
+        return
+    keys = _lock_key(_CLAIM_LOCK, evaluator.key)
+    with store.read() as connection:
+        held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :k)"), keys).scalar())
+        connection.commit()  # the lock is the session's: no transaction stays open meanwhile
+        try:
+            yield held
+        finally:
+            if held:
+                try:
+                    connection.execute(text("SELECT pg_advisory_unlock(:ns, :k)"), keys)
+                    connection.commit()
+                except Exception:
+                    connection.invalidate()  # closing it releases the lock
+                    raise
 
 
 def _evaluate_one(
@@ -512,11 +577,13 @@ def _evaluate_one(
             _record(key, trace_id, span_id, scorer, outcome)
             for trace_id, span_id, scorer, outcome in _score_all(scorers, targets, concurrency)
         ]
+        written, taken = _write_unscored(store, key, scores)
         for score in scores:
-            if score.value is None and score.comment is not None:
+            if score.value is None and score.comment is not None and score.trace_id not in taken:
                 summary.unmeasured[score.comment.removeprefix(UNMEASURED_PREFIX)] += 1
-        summary.scores_written += _write(store, scores)
-        summary.scored += len({trace_id for trace_id, _, _ in targets})
+        summary.scores_written += written
+        summary.scored += len({trace_id for trace_id, _, _ in targets} - taken)
+        summary.already_scored += len(taken)
     return summary
 
 

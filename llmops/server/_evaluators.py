@@ -6,6 +6,10 @@ free) and scores at most ``batch`` of them, oldest first. The bound is backpress
 dropping: what one pass leaves is the next pass's work, since the evaluator's position only
 moves past traces it has looked at. Judges go through llmops.llm (its rate limits and
 retries) with one response cache for the server's lifetime.
+
+Several server processes on one PostgreSQL store (replicas, ``--workers``) may all run them:
+one replica at a time holds an evaluator's pass (``evaluator_claim``; the others count it in
+``claimed_elsewhere``), and a trace's scores are stored once whatever happens.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 
-from llmops.evals import Evaluator, Scorer, ScorerEnv, evaluate_traces
+from llmops.evals import Evaluator, Scorer, ScorerEnv, evaluate_traces, evaluator_claim
 from llmops.store import Store
 
 __all__ = ["EvaluatorRunner", "attach_evaluators"]
@@ -31,6 +35,7 @@ class _Counters:
     scores_written: int = 0
     unmeasured: int = 0
     errors: int = 0
+    claimed_elsewhere: int = 0
     last_error: str | None = None
     backlog: dict[str, bool] = field(default_factory=dict)
 
@@ -81,14 +86,19 @@ class EvaluatorRunner:
                 return
             since = self._since[evaluator.key]
             try:
-                (summary,) = evaluate_traces(
-                    self.store,
-                    [evaluator],
-                    since_ns=since - self.overlap_ns,
-                    limit=self.batch,
-                    env=self.env,
-                    built=self._scorers,
-                )
+                with evaluator_claim(self.store, evaluator) as mine:
+                    if not mine:  # another replica runs this pass; it scores what we'd score
+                        with self._lock:
+                            self.counters.claimed_elsewhere += 1
+                        continue
+                    (summary,) = evaluate_traces(
+                        self.store,
+                        [evaluator],
+                        since_ns=since - self.overlap_ns,
+                        limit=self.batch,
+                        env=self.env,
+                        built=self._scorers,
+                    )
             except Exception as exc:  # a store fault: counted, shown, retried next poll
                 with self._lock:
                     self.counters.errors += 1
@@ -126,6 +136,7 @@ class EvaluatorRunner:
                 "scores_written": c.scores_written,
                 "unmeasured": c.unmeasured,
                 "errors": c.errors,
+                "claimed_elsewhere": c.claimed_elsewhere,
                 "last_error": c.last_error,
                 "backlog": dict(c.backlog),
             }

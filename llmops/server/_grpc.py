@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import grpc
     from fastapi import FastAPI
 
-__all__ = ["LOGS_METHOD", "TRACES_METHOD", "start_grpc"]
+__all__ = ["LOGS_METHOD", "TRACES_METHOD", "check_grpc_port", "start_grpc"]
 
 TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -81,9 +81,14 @@ class _Export:
         return b""  # an empty Export*ServiceResponse
 
 
-def start_grpc(app: FastAPI, host: str, port: int) -> grpc.Server:
+def start_grpc(app: FastAPI, host: str, port: int, *, shared: bool = False) -> grpc.Server:
     """A started gRPC server on ``host:port`` over the ingest, token, ingest pool and store
-    health of ``app`` (:func:`create_app`); raises :class:`ConfigError` when the port is taken."""
+    health of ``app`` (:func:`create_app`); raises :class:`ConfigError` when the port is taken.
+
+    ``shared``: the port is bound with SO_REUSEPORT, by each of the server's workers (the
+    kernel spreads connections over them); the supervisor has checked it with
+    :func:`check_grpc_port`, since a shared bind cannot tell the port is taken.
+    """
     import grpc
 
     state = app.state
@@ -106,11 +111,25 @@ def start_grpc(app: FastAPI, host: str, port: int) -> grpc.Server:
         options=[
             # applies to the inflated message too, so a gzip bomb stops at the wire cap
             ("grpc.max_receive_message_length", MAX_BODY_BYTES),
-            ("grpc.so_reuseport", 0),  # a second server on the port must fail, not share it
+            # a second server on the port must fail, not share it (but the workers of one do)
+            ("grpc.so_reuseport", 1 if shared else 0),
         ],
     )
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    in_use = ConfigError(f"cannot listen for OTLP/gRPC on {address}: the port is in use")
+    address = _address(host, port)
+    if not shared:
+        check_grpc_port(host, port)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise _in_use(address)
+    server.start()
+    return server
+
+
+def check_grpc_port(host: str, port: int) -> None:
+    """:class:`ConfigError` when ``host:port`` is taken."""
     # probed first: grpc's own failure also writes a C++ log line to stderr
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -118,15 +137,15 @@ def start_grpc(app: FastAPI, host: str, port: int) -> grpc.Server:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise in_use from None
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise in_use
-    server.start()
-    return server
+                raise _in_use(_address(host, port)) from None
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _in_use(address: str) -> ConfigError:
+    return ConfigError(f"cannot listen for OTLP/gRPC on {address}: the port is in use")
 
 
 def _service(method: str) -> str:

@@ -41,6 +41,7 @@ from llmops.store._aliases import version_check as version_check
 from llmops.store._aliases import version_row as version_row  # (SQL types: not in __all__)
 from llmops.store._aliases import version_rows as version_rows
 from llmops.store._engine import display_url as display_url  # for the CLI, not in __all__
+from llmops.store._engine import postgres_json as postgres_json  # for the raw span/log writers
 from llmops.store._light import (
     PromptInfo,
     TrackingRun,
@@ -51,6 +52,9 @@ from llmops.store._light import (
 # for the CLI's `runs list`, not in __all__ (rows of the Core table, not a public type)
 from llmops.store._light import eval_case_counts as eval_case_counts
 from llmops.store._light import eval_run_listing as eval_run_listing
+
+# for every insert path of spans (a SQL connection: not in __all__)
+from llmops.store._partitions import ensure_span_partitions as ensure_span_partitions
 from llmops.store._protection import (
     DEFAULT_PROTECTED,
     GateToken,
@@ -58,6 +62,7 @@ from llmops.store._protection import (
     protected_aliases,
     register_gate_verifier,
 )
+from llmops.store._retention import PruneReport, prune, vacuum_store
 from llmops.store._rows import named_row as named_row  # for the registries (SQL types)
 from llmops.store._store import Store, head_revision, open_store
 
@@ -67,6 +72,11 @@ from llmops.store._tables import score_configs as score_configs
 from llmops.store._tables import scores as scores
 from llmops.store._tables import spans as spans
 
+# per-trace totals: the span sink writes them, the dashboards read them, and whoever deletes a
+# trace's spans deletes its row (SQL types: not in __all__)
+from llmops.store._tables import trace_totals as trace_totals
+from llmops.store._transfer import TransferReport, export_store, import_store
+
 __all__ = [
     "ALIAS_KINDS",
     "DEFAULT_PROTECTED",
@@ -75,22 +85,28 @@ __all__ = [
     "GateToken",
     "GateVerifier",
     "PromptInfo",
+    "PruneReport",
     "Store",
     "TrackingRun",
+    "TransferReport",
     "alias_history",
     "aliases_of",
     "aliases_of_kind",
     "check_alias",
+    "export_store",
     "get_alias",
     "head_revision",
+    "import_store",
     "on_alias_moved",
     "open_store",
     "prompt_listing",
     "protected_aliases",
+    "prune",
     "register_alias_subject",
     "register_gate_verifier",
     "rollback_alias",
     "rollback_target",
     "set_alias",
     "tracking_run_listing",
+    "vacuum_store",
 ]

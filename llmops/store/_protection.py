@@ -81,7 +81,8 @@ def check_gate_token(
             return None
         raise GateRequired(
             f"alias '{alias}' is protected: move it with `llmops promote {subject} "
-            f"--to {alias}` (a gate decides and records it), or `--force --reason ...`"
+            f"--to {alias}` (a gate decides and records it), or add `--force --reason ...` "
+            "to that command (recorded as an override)"
         )
     if gate.alias != alias or gate.subject != subject:
         raise GateRequired(

@@ -167,6 +167,10 @@ class Store:
                             "revision; run `llmops store upgrade`"
                         )
                     SQLModel.metadata.create_all(connection)
+                    # PostgreSQL: spans by day, as migration 0017 leaves them
+                    from llmops.store._partitions import partition_spans
+
+                    partition_spans(connection)
                     from alembic import command
 
                     command.stamp(_alembic_config(connection), head)

@@ -37,6 +37,7 @@ __all__ = [
     "score_configs",
     "scores",
     "spans",
+    "trace_totals",
     "tracking_runs",
 ]
 
@@ -182,6 +183,21 @@ spans = Table(
     Column("events", JSON, nullable=True),
     Column("session_id", String(200), nullable=True),
     Column("user_id", String(200), nullable=True),
+)
+
+#: Written by the span sink, read by the dashboards (llmops.tracing), deleted with its trace's
+#: spans: every column of ``TraceTotalsRecord``.
+trace_totals = Table(
+    "trace_totals",
+    _metadata,
+    Column("trace_id", String(32), primary_key=True),
+    Column("input_tokens", Float, nullable=True),
+    Column("output_tokens", Float, nullable=True),
+    Column("cost_usd", Float, nullable=True),
+    Column("model", String, nullable=True),
+    Column("prompt", String, nullable=True),
+    Column("route", String, nullable=True),
+    Column("error_count", Integer, nullable=False),
 )
 
 #: Written and read by the scores on traces (llmops.tracing): every column of ``ScoreRecord``.

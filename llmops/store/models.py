@@ -40,6 +40,7 @@ __all__ = [
     "ServingEndpointRecord",
     "SpanLogRecord",
     "SpanRecord",
+    "TraceTotalsRecord",
     "TrackingRunRecord",
     "table_of",
     "utcnow",
@@ -161,6 +162,7 @@ class EvalCaseRecord(SQLModel, table=True):
     __tablename__ = "eval_cases"
     __table_args__ = (
         UniqueConstraint("run_id", "case_index", "repeat", name="uq_eval_cases_repeat"),
+        Index("ix_eval_cases_trace", "trace_id"),  # retention keeps the traces of runs
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -246,7 +248,15 @@ class SpanRecord(SQLModel, table=True):
     __tablename__ = "spans"
     __table_args__ = (
         # partial indexes: only the rows they serve pay for them on the hot insert path
-        Index("ix_spans_roots", "start_ns", sqlite_where=text(_ROOT), postgresql_where=text(_ROOT)),
+        # the roots of a time range with their times and trace ids, from the index alone
+        Index(
+            "ix_spans_roots",
+            "start_ns",
+            "end_ns",
+            "trace_id",
+            sqlite_where=text(_ROOT),
+            postgresql_where=text(_ROOT),
+        ),
         Index(
             "ix_spans_session",
             "session_id",
@@ -552,7 +562,10 @@ class DatasetRowRecord(SQLModel, table=True):
     when known, and the trace it was taken from."""
 
     __tablename__ = "dataset_rows"
-    __table_args__ = (UniqueConstraint("dataset_id", "version", "idx", name="uq_dataset_rows_idx"),)
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", "idx", name="uq_dataset_rows_idx"),
+        Index("ix_dataset_rows_trace", "trace_id"),  # retention keeps the traces of datasets
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dataset_id: int = Field(foreign_key="datasets.id")
@@ -603,6 +616,7 @@ class QueueItemRecord(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("queue_id", "position", name="uq_queue_items_position"),
         Index("ix_queue_items_status", "queue_id", "status", "position"),
+        Index("ix_queue_items_trace", "trace_id"),  # retention keeps the traces of queues
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -614,3 +628,24 @@ class QueueItemRecord(SQLModel, table=True):
     annotator: str | None = Field(default=None, max_length=200)
     completed_at: datetime | None = None
     labels: Any = _json(nullable=True)
+
+
+class TraceTotalsRecord(SQLModel, table=True):
+    """Per trace: tokens, cost and error spans summed over its spans, and its model, prompt
+    (``name@version``) and route version (the least over its spans), for the dashboards.
+    Written by the span sink in the spans' transaction (``llmops.tracing.StoreSink``); a
+    trace whose spans came in another way has no row, and the dashboards read its spans."""
+
+    __tablename__ = "trace_totals"
+    # one B-tree (keyed by trace id) instead of a rowid table and its key's index: one search
+    # per dashboard lookup and sink upsert
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    trace_id: str = Field(primary_key=True, max_length=32)
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+    prompt: str | None = None
+    route: str | None = None
+    error_count: int = 0

@@ -2,13 +2,13 @@
 count, root-span latency p50/p95/p99, error rate, tokens, cost, mean trace scores per name and
 mean eval-run scores per scorer, optionally per model, prompt, route version, user or tag.
 
-The traces are read through the partial index ``ix_spans_roots`` (root spans by start time),
-their spans through ``ix_spans_tree`` (trace id first): a request costs the spans of the
-range, never a scan of every span (a covering index of the roots, tried, saved nothing
-measurable: the spans' attributes are read anyway). Percentiles are ``percentile_cont`` on
-PostgreSQL; SQLite has none, so each (bucket, group) numbers its durations in a window and
-only the two rows around each percentile's position come back (the same linear
-interpolation, so both stores give the same figures).
+The traces are read from the partial index ``ix_spans_roots`` alone (root spans' start, end
+and trace id), and each trace's tokens, cost, errors and model, prompt and route from its
+``trace_totals`` row (kept by the span sink: no span's JSON is parsed); a trace without one
+(its spans written around the sink) reads its spans through ``ix_spans_tree``. Percentiles
+are ``percentile_cont`` on PostgreSQL; SQLite has none, so each (bucket, group)'s durations
+come back as one ``group_concat`` and are interpolated the same way here, so both stores give
+the same figures.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String, case, cast, func, literal, select, true
+from sqlalchemy import BigInteger, Float, String, case, cast, func, literal, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from llmops._exceptions import InputError
 from llmops.store import Store
 from llmops.store import scores as _SC
 from llmops.store import spans as _S
+from llmops.store import trace_totals as _TT
 from llmops.tracing._cost import COST
 from llmops.tracing._queries import (
     PROMPT_NAME,
@@ -165,14 +165,10 @@ def _group_key(store: Store, by: str | None) -> ColumnElement[Any]:
 
 
 def _number(store: Store, key: str) -> ColumnElement[Any]:
-    """The numeric attribute ``key`` of a span, as :func:`json_number` but with one JSON
-    lookup on SQLite: its ``json_type`` check parses the attributes again per key, which
-    tripled the time of a dashboard. (A JSON true/false reads as 1/0 there.)"""
-    if store.dialect == "postgresql":
-        return json_number(store, key, _S)
-    value = func.json_extract(_S.c.attributes, f'$."{key}"')
-    limit = float(2**63)
-    return case((func.typeof(value).in_(("integer", "real")) & value.between(-limit, limit), value))
+    """The numeric attribute ``key`` of a span (:func:`json_number`: a JSON true/false is no
+    number on either store, as in ``trace_totals``). Only traces without a totals row read
+    it (spans written around the sink), so its second JSON parse on SQLite costs little."""
+    return json_number(store, key, _S)
 
 
 def _tags(store: Store, attributes: ColumnElement[Any]) -> Any:
@@ -260,11 +256,6 @@ def dashboard_stats(
     )
 
 
-#: Groupings read from the root span alone: their traces' figures need no per-trace pass
-#: over the spans (tokens and cost are then summed per bucket and group directly).
-_ROOT_KEYED = (None, "user", "tag")
-
-
 def _per_trace(
     store: Store,
     range_: tuple[int, int, int],
@@ -274,12 +265,19 @@ def _per_trace(
     scored: bool = False,
 ) -> Any:
     """One row per trace of the range (per tag, ``by="tag"``): bucket ``b``, group ``k``
-    ('' for none), ``duration`` and ``failed`` (a span failed: from ``ix_spans_errors``);
-    grouped by a span attribute (model, prompt, route) and with ``totals``, also tokens and
-    cost over its spans (``tin``, ``tout``, ``cost``); ``scored``: only the traces with a
-    numeric score."""
+    ('' for none), ``duration``, ``failed`` (a span failed) and with ``totals``, tokens and
+    cost over its spans (``tin``, ``tout``, ``cost``); ``scored``: a row per numeric score of
+    the trace (``score_name``, ``score_value``), none for a trace without. Roots come from
+    ``ix_spans_roots`` alone, the rest from each trace's ``trace_totals`` row; a trace without
+    one (spans written around the span sink) reads its spans instead, through
+    ``ix_spans_tree`` and ``ix_spans_errors``."""
     since, until, width = range_
     root = _S.alias("root")
+    missing = _TT.c.trace_id.is_(None)
+
+    def of_spans(value: Any) -> Any:  # over the trace's spans (CASE runs it only if missing)
+        return select(value).where(_S.c.trace_id == root.c.trace_id).scalar_subquery()
+
     failed = select(_S.c.trace_id).where(
         _S.c.trace_id == root.c.trace_id, _S.c.status_code == "ERROR"
     )
@@ -288,64 +286,63 @@ def _per_trace(
         (root.c.end_ns - root.c.start_ns).label("duration"),
         # floor division of BIGINTs (never negative here): the bucket's index
         ((root.c.start_ns - literal(since, BigInteger)) // literal(width, BigInteger)).label("b"),
-        case((failed.exists(), 1), else_=0).label("failed"),
+        case(
+            (missing, case((failed.exists(), 1), else_=0)),
+            (_TT.c.error_count > 0, 1),
+            else_=0,
+        ).label("failed"),
     ]
-    if by == "user":  # the root span's user (trace_context puts it on every span)
-        columns.append(func.coalesce(root.c.user_id, literal("")).label("k"))
-    else:
-        columns.append(literal("").label("k"))
-    roots_of = select(*columns).where(
-        root.c.parent_span_id.is_(None),
-        root.c.start_ns >= since,
-        root.c.start_ns < until,
-    )
-    if scored:
-        # through ix_scores_trace: grouped by a span attribute, only these traces' spans are
-        # read for their group, not every span of the range a second time
-        roots_of = roots_of.where(
-            select(_SC.c.trace_id)
-            .where(_SC.c.trace_id == root.c.trace_id, _SC.c.value.is_not(None))
-            .exists()
-        )
-    roots = roots_of.cte("roots")
-    if by == "tag":  # a trace counts once under each of its root span's tags
-        tagged = _S.alias("tagged")
-        tags = _tags(store, tagged.c.attributes)
-        source = roots.join(
-            tagged, (tagged.c.trace_id == roots.c.trace_id) & tagged.c.parent_span_id.is_(None)
-        ).outerjoin(tags, true())
-        tag = func.coalesce(cast(tags.c.value, String), literal(""))
-        return (
-            select(*(c for c in roots.c if c.name != "k"), tag.label("k"))
-            .select_from(source)
-            .cte("per_trace")
-        )
-    if by in _ROOT_KEYED:
-        return roots
-    key = _group_key(store, by)
-    group_columns: list[Any] = [roots.c.trace_id, roots.c.b, roots.c.duration, roots.c.failed]
     if totals:
-        group_columns += _totals(store)
-    # each trace's spans through ix_spans_tree (trace_id first), never a scan
+        columns += [
+            case(
+                (missing, of_spans(func.sum(cast(_number(store, key), Float)))),
+                else_=_TT.c[column],
+            ).label(name)
+            for name, key, column in _TOTALS
+        ]
+    if by == "user":  # the root span's user (trace_context puts it on every span)
+        key: Any = root.c.user_id
+    elif by in ("model", "prompt", "route"):  # trace_totals names its columns after them
+        key = case((missing, of_spans(_group_key(store, by))), else_=_TT.c[by])
+    else:
+        key = None
+    columns.append(literal("").label("k") if key is None else func.coalesce(key, "").label("k"))
+    source: Any = root
+    if scored:  # through ix_scores_trace: a row per numeric score
+        source = root.join(_SC, (_SC.c.trace_id == root.c.trace_id) & _SC.c.value.is_not(None))
+        columns += [_SC.c.name.label("score_name"), _SC.c.value.label("score_value")]
+    roots_of = (
+        select(*columns)
+        .select_from(source.outerjoin(_TT, _TT.c.trace_id == root.c.trace_id))
+        .where(
+            root.c.parent_span_id.is_(None),
+            root.c.start_ns >= since,
+            root.c.start_ns < until,
+        )
+    )
+    roots = roots_of.cte("roots")
+    if by != "tag":
+        return roots
+    # a trace counts once under each of its root span's tags
+    tagged = _S.alias("tagged")
+    tags = _tags(store, tagged.c.attributes)
+    source = roots.join(
+        tagged, (tagged.c.trace_id == roots.c.trace_id) & tagged.c.parent_span_id.is_(None)
+    ).outerjoin(tags, true())
+    tag = func.coalesce(cast(tags.c.value, String), literal(""))
     return (
-        select(*group_columns, func.coalesce(key, literal("")).label("k"))
-        .select_from(roots.join(_S, _S.c.trace_id == roots.c.trace_id))
-        .group_by(*group_columns[:4])
+        select(*(c for c in roots.c if c.name != "k"), tag.label("k"))
+        .select_from(source)
         .cte("per_trace")
     )
 
 
-def _totals(store: Store) -> list[Any]:
-    """Tokens and cost summed over spans (``_S``), as floats: SQLite's integer sum() fails on
-    overflow (as the trace list does)."""
-    return [
-        func.sum(cast(_number(store, key), Float)).label(name)
-        for name, key in (
-            ("tin", "gen_ai.usage.input_tokens"),
-            ("tout", "gen_ai.usage.output_tokens"),
-            ("cost", COST),
-        )
-    ]
+#: Per total: its name here, its span attribute and its trace_totals column.
+_TOTALS = (
+    ("tin", "gen_ai.usage.input_tokens", "input_tokens"),
+    ("tout", "gen_ai.usage.output_tokens", "output_tokens"),
+    ("cost", COST, "cost_usd"),
+)
 
 
 def _trace_figures(
@@ -354,6 +351,8 @@ def _trace_figures(
     """Per (bucket, group) of the ``max_groups`` busiest groups: count, errors, tokens, cost
     and the duration percentiles; and how many groups were left out."""
     per_trace = _per_trace(store, range_, by)
+    if store.dialect != "postgresql":
+        return _sqlite_figures(db, per_trace, max_groups)
     if by is not None:
         # read twice (ranking, figures): SQLite and PostgreSQL materialize such a CTE, so
         # each trace's spans are read once
@@ -377,110 +376,93 @@ def _trace_figures(
         rows_of = select(per_trace, literal(1).label("groups"), literal(1).label("rank")).subquery(
             "chosen"
         )
-    if store.dialect == "postgresql":
-        c = rows_of.c
-        rows = [
-            (row, [row._mapping[f"p{i}"] for i in range(len(PERCENTILES))])
-            for row in db.execute(
-                select(
-                    c.b,
-                    c.k,
-                    *_sums(c),
-                    *(
-                        func.percentile_cont(p).within_group(c.duration).label(f"p{i}")
-                        for i, p in enumerate(PERCENTILES)
-                    ),
-                ).group_by(c.b, c.k)
-            )
-        ]
-    else:
-        rows = _sqlite_percentiles(db, rows_of)
-    sums: dict[tuple[int, str], Any] = {}
-    if by in _ROOT_KEYED:
-        # tokens and cost per (bucket, group) straight over the chosen traces' spans: no
-        # per-trace grouping (a sort of every span of the range by trace id)
-        c = rows_of.c
-        statement = (
-            select(c.b, c.k, *_totals(store))
-            .select_from(rows_of.join(_S, _S.c.trace_id == c.trace_id))
-            .group_by(c.b, c.k)
-        )
-        sums = {(int(row.b), row.k): row for row in db.execute(statement)}
+    c = rows_of.c
+    statement = select(
+        c.b,
+        c.k,
+        *_sums(c),
+        *(
+            func.percentile_cont(p).within_group(c.duration).label(f"p{i}")
+            for i, p in enumerate(PERCENTILES)
+        ),
+    ).group_by(c.b, c.k)
     figures = []
     groups = 0
-    for row, values in rows:
-        total = sums.get((int(row.b), row.k), _NO_TOTALS) if by in _ROOT_KEYED else row
-        traces = int(row.traces)
+    for row in db.execute(statement):
         groups = int(row.groups)
+        errors = int(row.errors or 0)
         figures.append(
             {
                 "rank": int(row.rank),
-                "b": int(row.b),
-                "k": row.k,
-                "traces": traces,
-                "errors": int(row.errors or 0),
-                "error_rate": int(row.errors or 0) / traces,
+                **_figure(
+                    int(row.b), row.k, int(row.traces), errors, (row.tin, row.tout, row.cost)
+                ),
                 **{
-                    f"p{round(p * 100)}_ms": float(v) / 1e6
-                    for p, v in zip(PERCENTILES, values, strict=True)
+                    f"p{round(p * 100)}_ms": float(row._mapping[f"p{i}"]) / 1e6
+                    for i, p in enumerate(PERCENTILES)
                 },
-                "input_tokens": count(total.tin),
-                "output_tokens": count(total.tout),
-                "cost_usd": None if total.cost is None else float(total.cost),
             }
         )
     shown = len({f["k"] for f in figures})
     return figures, max(0, groups - shown)
 
 
-_NO_TOTALS = SimpleNamespace(tin=None, tout=None, cost=None)
+def _figure(b: int, k: str, traces: int, errors: int, totals: tuple[Any, Any, Any]) -> Any:
+    tin, tout, cost = totals
+    return {
+        "b": b,
+        "k": k,
+        "traces": traces,
+        "errors": errors,
+        "error_rate": errors / traces,
+        "input_tokens": count(tin),
+        "output_tokens": count(tout),
+        "cost_usd": None if cost is None else float(cost),
+    }
 
 
 def _sums(c: Any) -> list[Any]:
-    names = ("tin", "tout", "cost") if "tin" in c else ()
-    totals = [func.sum(getattr(c, name)).label(name) for name in names]
     return [
         func.count().label("traces"),
         func.sum(c.failed).label("errors"),
-        *totals,
+        *(func.sum(c[name]).label(name) for name, _, _ in _TOTALS),
         func.max(c.groups).label("groups"),
         func.min(c.rank).label("rank"),
     ]
 
 
-def _sqlite_percentiles(db: Any, rows_of: Any) -> list[tuple[Any, list[float]]]:
-    """``percentile_cont`` without it: the durations of each (bucket, group) numbered in a
-    window, and per percentile only the two rows around its position kept, interpolated here
-    as PostgreSQL does (``lo + (hi - lo) * fraction``)."""
-    bucket_group = (rows_of.c.b, rows_of.c.k)
-    numbered = select(
-        rows_of,
-        (func.row_number().over(partition_by=bucket_group, order_by=rows_of.c.duration) - 1).label(
-            "rn"
-        ),
-        func.count().over(partition_by=bucket_group).label("n"),
-    ).subquery("numbered")
-    c = numbered.c
-    picks: list[Any] = []
-    for i, p in enumerate(PERCENTILES):
-        position = literal(p) * (c.n - 1)
-        low = cast(position, Integer)  # truncation: position is never negative
-        high = func.min(low + 1, c.n - 1)
-        picks += [
-            func.max(case((c.rn == low, c.duration))).label(f"lo{i}"),
-            func.max(case((c.rn == high, c.duration))).label(f"hi{i}"),
-        ]
-    statement = select(c.b, c.k, *_sums(c), func.max(c.n).label("size"), *picks)
-    rows = []
-    for row in db.execute(statement.group_by(c.b, c.k)):
-        m = row._mapping
-        values = []
-        for i, p in enumerate(PERCENTILES):
-            at = p * (int(m["size"]) - 1)
-            first, second = float(m[f"lo{i}"]), float(m[f"hi{i}"])
-            values.append(first + (second - first) * (at - math.floor(at)))
-        rows.append((row, values))
-    return rows
+def _sqlite_figures(db: Any, per_trace: Any, max_groups: int) -> tuple[list[dict[str, Any]], int]:
+    """:func:`_trace_figures` on SQLite, which has no ``percentile_cont``: per (bucket,
+    group) the sums in SQL and the durations as one ``group_concat`` text, sorted here and
+    interpolated as PostgreSQL does (``lo + (hi - lo) * fraction`` at ``p * (n - 1)``).
+    Memory: one group's durations at a time. (Numbering the durations with window functions
+    in SQL cost SQLite three times as much.)"""
+    c = per_trace.c
+    query = select(
+        c.b,
+        c.k,
+        func.sum(c.failed).label("errors"),
+        *(func.sum(c[name]).label(name) for name, _, _ in _TOTALS),
+        func.group_concat(c.duration).label("durations"),
+    ).group_by(c.b, c.k)
+    figures = []
+    per_group: dict[str, int] = {}
+    for row in db.execute(query):
+        durations = sorted(map(int, row.durations.split(",")))
+        n = len(durations)
+        figure = _figure(int(row.b), row.k, n, int(row.errors or 0), (row.tin, row.tout, row.cost))
+        for p in PERCENTILES:
+            at = p * (n - 1)
+            low = int(at)
+            first, second = durations[low], durations[min(low + 1, n - 1)]
+            figure[f"p{round(p * 100)}_ms"] = (first + (second - first) * (at - low)) / 1e6
+        figures.append(figure)
+        per_group[row.k] = per_group.get(row.k, 0) + n
+    # the busiest groups first, ties by name (as row_number() over (count desc, k))
+    ranked = sorted(per_group, key=lambda k: (-per_group[k], k))
+    ranks = {k: i + 1 for i, k in enumerate(ranked[:max_groups])}
+    shown = [{"rank": ranks[f["k"]], **f} for f in figures if f["k"] in ranks]
+    return shown, max(0, len(per_group) - max_groups)
 
 
 def _score_means(
@@ -488,20 +470,16 @@ def _score_means(
 ) -> list[Any]:
     """Mean numeric trace score per (bucket, group, name), for ``groups`` (None: all)."""
     per_trace = _per_trace(store, range_, by, totals=False, scored=True)
-    query = (
-        select(
-            per_trace.c.b,
-            per_trace.c.k,
-            _SC.c.name,
-            func.avg(_SC.c.value).label("mean"),
-            func.count(_SC.c.value).label("n"),
-        )
-        .select_from(per_trace.join(_SC, _SC.c.trace_id == per_trace.c.trace_id))
-        .where(_SC.c.value.is_not(None))
-        .group_by(per_trace.c.b, per_trace.c.k, _SC.c.name)
-    )
+    c = per_trace.c
+    query = select(
+        c.b,
+        c.k,
+        c.score_name.label("name"),
+        func.avg(c.score_value).label("mean"),
+        func.count(c.score_value).label("n"),
+    ).group_by(c.b, c.k, c.score_name)
     if groups is not None:
-        query = query.where(per_trace.c.k.in_(groups))
+        query = query.where(c.k.in_(groups))
     return list(db.execute(query).all())
 
 

@@ -2,30 +2,19 @@
 (a decimal allowed) and ISO times.
 
 One parser, so that ``traces list --since``, a queue's ``filter.since``, a gate's
-``online.since`` and the dashboard's range read the same text the same way.
+``online.since`` and the dashboard's range read the same text the same way; durations are
+``llmops._duration``'s, which the config's ``retention`` reads too.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 
+from llmops._duration import duration_s
 from llmops._exceptions import InputError
 
 __all__ = ["duration_s", "since_ns"]
-
-# at most 9 digits: a longer number is a typo, and would overflow the nanoseconds of a BIGINT
-_DURATION = re.compile(r"\s*(\d{1,9}(?:\.\d+)?)\s*([smhdw])\s*")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-
-
-def duration_s(text: str) -> float | None:
-    """``30s``, ``15m``, ``2h``, ``7d``, ``2w`` in seconds; None where ``text`` is not one."""
-    found = _DURATION.fullmatch(text)
-    if found is None:
-        return None
-    return float(found.group(1)) * _UNIT_S[found.group(2)]
 
 
 def since_ns(value: str, name: str) -> int:

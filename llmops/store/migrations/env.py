@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from llmops.store import models
+from llmops.store._partitions import is_span_partition
 
 target_metadata = SQLModel.metadata
 _ = models
@@ -17,6 +18,8 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        # PostgreSQL's day partitions of spans are made on demand, not by migrations
+        include_name=lambda name, kind, _: kind != "table" or not is_span_partition(name),
     )
     with context.begin_transaction():
         context.run_migrations()
