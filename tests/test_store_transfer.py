@@ -29,11 +29,13 @@ from llmops.server import create_app
 from llmops.store import Store, export_store, get_alias, import_store, open_store, set_alias
 from llmops.store import models as _models
 from llmops.tracing import (
+    StoreSink,
     TraceFilter,
     add_scores,
     configure_tracing,
     create_score_config,
     flush,
+    list_traces,
     make_score,
     shutdown_tracing,
 )
@@ -54,7 +56,7 @@ def _fill(store: Store, root: Path, server: LiveServer) -> tuple[str, str]:
         with llmops.span("retrieve", kind="retriever") as child:
             child.set("docs", [{"id": "ab", "score": 0.25}])
         trace_id = top.trace_id_hex
-    # NUL in text and in JSON (PostgreSQL's ->> cannot read the latter: not on the API path)
+    # NUL in text and in JSON (both become U+FFFD on PostgreSQL)
     with llmops.span("nul\x00name", kind="chain", attributes={"x": "a\x00b"}) as other:
         nul_trace = other.trace_id_hex
     run = llmops.evaluate(
@@ -136,12 +138,16 @@ def _rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _as_postgres_keeps(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
-    """What PostgreSQL keeps of rows: NUL in text becomes U+FFFD (JSON keeps it escaped);
+    """What PostgreSQL keeps of rows: NUL in text and in JSON documents becomes U+FFFD;
     NaN compares equal to itself."""
 
     def same(value: Any) -> Any:
         if isinstance(value, str):
             return value.replace("\x00", "\ufffd")
+        if isinstance(value, dict):
+            return {same(key): same(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [same(item) for item in value]
         if isinstance(value, float) and math.isnan(value):
             return "NaN"
         return value
@@ -494,3 +500,109 @@ def test_an_export_is_one_snapshot_of_a_store_being_written(
     target = open_store(f"sqlite:///{tmp_path / 'target.db'}")
     import_store(target, tmp_path / "export")  # links hold: no version without its prompt
     assert get_version(target, "before", 1).template == "one"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("a" * 300, r"cannot write the export there: File name too long"),
+        ("file.txt/sub", r"cannot write the export there: Not a directory"),
+        ("file.txt", r"not an empty folder"),
+    ],
+    ids=["name-too-long", "under-a-file", "a-file"],
+)
+def test_an_export_target_that_cannot_be_written_is_one_line(
+    target: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LLMOPS_STORE_URL", f"sqlite:///{tmp_path / 'source.db'}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    for command in (["store", "export", target], ["store", "import", target]):
+        assert main(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and len(err) < 400, err
+        if command[1] == "export":
+            assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("tables", [",", "", " , "])
+def test_tables_naming_no_table_is_refused(
+    tables: str,
+    small_export: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LLMOPS_STORE_URL", f"sqlite:///{tmp_path / 'target.db'}")
+    assert main(["store", "export", str(tmp_path / "out"), "--tables", tables]) == 2
+    assert "--tables: no table named" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["store", "import", str(small_export), "--tables", tables]) == 2
+    assert "--tables: no table named" in capsys.readouterr().err
+
+
+def test_an_interrupted_export_leaves_the_folder_as_it_found_it(
+    small_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a full disk) part-way: the files written so far go, so a rerun starts clean;
+    a folder left by a killed export says so."""
+    from llmops.store import _transfer
+
+    store = open_store(f"sqlite:///{tmp_path / 'source.db'}")
+    import_store(store, small_export)
+    written: list[str] = []
+    real = _transfer._export_table
+
+    def stop_after_two(connection: Any, table: Any, path: Path) -> tuple[int, str]:
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(path.name)
+        return real(connection, table, path)
+
+    monkeypatch.setattr(_transfer, "_export_table", stop_after_two)
+    for folder, existed in ((tmp_path / "new", False), (tmp_path / "empty", True)):
+        written.clear()
+        if existed:
+            folder.mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            export_store(store, folder)
+        assert len(written) == 2
+        assert folder.exists() == existed and (not existed or not any(folder.iterdir()))
+    monkeypatch.undo()
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "prompts.jsonl").write_text("{}\n")  # what SIGKILL would leave: no manifest
+    with pytest.raises(llmops.InputError, match="an export that did not finish: delete it"):
+        export_store(store, killed)
+    assert export_store(store, tmp_path / "new").tables["prompts"] == 3
+
+
+@pytest.mark.postgres
+def test_nul_in_json_reaches_postgresql_as_the_span_writer_stores_it(
+    tmp_path: Path, pg_cluster: PostgresCluster
+) -> None:
+    """An export from SQLite keeps NUL (as the \\u0000 escape); PostgreSQL's JSON operators
+    fail on that, so the import stores U+FFFD as every other writer there does."""
+    source = open_store(f"sqlite:///{tmp_path / 'source.db'}")
+    row = {
+        "trace_id": "7" * 32, "span_id": "8" * 16, "name": "n", "kind": "llm",
+        "start_ns": 1_700_000_000 * 10**9, "end_ns": 1_700_000_001 * 10**9, "status_code": "OK",
+        "attributes": {"k\x00": "a\x00b", "gen_ai.request.model": "m\x00"},
+    }  # fmt: skip
+    StoreSink(source).write([row])
+    export_store(source, tmp_path / "export")
+    target = open_store(pg_cluster.create_database("nul_import"))
+    import_store(target, tmp_path / "export")
+    with target.read() as connection:
+        attributes = connection.execute(
+            select(cast(_models.SpanRecord.__table__.c.attributes, Text))  # type: ignore[attr-defined]
+        ).scalar_one()
+    assert orjson.loads(attributes) == {"k\ufffd": "a\ufffdb", "gen_ai.request.model": "m\ufffd"}
+    # the model filter reads the JSON document: PostgreSQL failed on the escape
+    found = list_traces(target, where=TraceFilter(model="m\ufffd"))
+    assert [summary.trace_id for summary in found] == ["7" * 32]

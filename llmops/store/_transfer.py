@@ -17,6 +17,7 @@ leaves the target as it was. Ids are kept, and PostgreSQL sequences are moved pa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
 import os
@@ -50,7 +51,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from llmops._exceptions import InputError
 from llmops._version import __version__
-from llmops.store._engine import display_url
+from llmops.store._engine import display_url, postgres_json
 from llmops.store._partitions import ensure_span_partitions
 from llmops.store._store import _known_revisions, head_revision
 
@@ -119,6 +120,8 @@ def _tables(names: Sequence[str] | None, where: str) -> list[Table]:
     if names is None:
         return ordered
     known = {table.name for table in ordered}
+    if not names:
+        raise InputError(f"{where}: no table named (tables: {', '.join(sorted(known))})")
     unknown = [name for name in names if name not in known]
     if unknown:
         raise InputError(
@@ -198,15 +201,59 @@ def export_store(
     """Write every table of ``store`` (or ``tables``) to ``directory``, a new or empty folder,
     from one snapshot; returns the rows written per table."""
     folder = Path(directory)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError(f"{folder}: not an empty folder: export writes into a new or empty one")
     chosen = _tables(tables, "--tables")
     revision = store.revision()
     if revision != head_revision():  # open_store refuses such a store already
         raise InputError(
             f"store {display_url(store.url)} is at revision {revision}: run `llmops store upgrade`"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise InputError(
+                f"{_shown(folder)}: not an empty folder: export writes into a new or empty one"
+                + (
+                    " (it holds an export that did not finish: delete it)"
+                    if _unfinished(folder)
+                    else ""
+                )
+            )
+        created = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"{_shown(folder)}: cannot write the export there: {exc.strerror}"
+        ) from None
+    try:
+        return _export(store, folder, chosen, revision)
+    except BaseException as exc:
+        # an export stopped part-way (Ctrl-C, a full disk) leaves the folder as it found it
+        for name in [f"{table.name}.jsonl" for table in chosen] + [f".{MANIFEST}.partial"]:
+            (folder / name).unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise InputError(
+                f"{_shown(folder)}: cannot write the export there: {exc.strerror}"
+            ) from None
+        raise
+
+
+def _shown(folder: Path) -> str:
+    """A folder for a message: bounded, whatever the user typed."""
+    text = str(folder)
+    return text if len(text) <= 200 else f"{text[:100]}...{text[-60:]}"
+
+
+def _unfinished(folder: Path) -> bool:
+    try:
+        names = {path.name for path in folder.iterdir()}
+    except OSError:
+        return False
+    return MANIFEST not in names and any(name.endswith(".jsonl") for name in names)
+
+
+def _export(store: Store, folder: Path, chosen: list[Table], revision: str) -> TransferReport:
     entries = []
     counts: dict[str, int] = {}
     with store.read() as connection:
@@ -255,7 +302,7 @@ class _Entry:
 def _read_manifest(folder: Path) -> tuple[str, list[_Entry]]:
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
+        raise InputError(f"{_shown(folder)}: no such folder")
     if not path.is_file():
         raise InputError(f"{path}: missing: not an llmops store export, or one that did not finish")
     if path.stat().st_size > MAX_LINE_BYTES:
@@ -324,7 +371,8 @@ class _Reader:
             if sql_null:
                 return None
             # the store's own serializer: the text imported is the text the store writes
-            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            document = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            return postgres_json(document) if self.postgres else document
         if value is None:
             if not self.nullable:
                 raise ValueError("null in a column that requires a value")
@@ -505,6 +553,20 @@ def import_store(
     (or ``tables``) in one transaction, ids kept. ``dry_run`` imports and rolls back: every
     check, the store's constraints included, and nothing written."""
     folder = Path(directory)
+    try:
+        return _import(store, folder, tables, dry_run, max_line_bytes)
+    except OSError as exc:
+        where = _shown(Path(exc.filename)) if isinstance(exc.filename, str) else _shown(folder)
+        raise InputError(f"{where}: cannot read the export: {exc.strerror}") from None
+
+
+def _import(
+    store: Store,
+    folder: Path,
+    tables: Sequence[str] | None,
+    dry_run: bool,
+    max_line_bytes: int,
+) -> TransferReport:
     revision, entries = _read_manifest(folder)
     if tables is not None:
         chosen = {table.name for table in _tables(tables, "--tables")}
