@@ -14,7 +14,6 @@ one replica at a time holds an evaluator's pass (``evaluator_claim``; the others
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 
 from llmops.evals import Evaluator, Scorer, ScorerEnv, evaluate_traces, evaluator_claim
+from llmops.server._background import BackgroundLoop
 from llmops.store import Store
 
 __all__ = ["EvaluatorRunner", "attach_evaluators"]
@@ -40,7 +40,7 @@ class _Counters:
     backlog: dict[str, bool] = field(default_factory=dict)
 
 
-class EvaluatorRunner:
+class EvaluatorRunner(BackgroundLoop):
     """Runs ``evaluators`` over new traces of ``store`` until :meth:`stop`."""
 
     def __init__(
@@ -64,20 +64,7 @@ class EvaluatorRunner:
         self._since = {e.key: start for e in self.evaluators}
         self._scorers: dict[str, list[Scorer]] = {}  # set up once, kept across passes
         self.counters = _Counters()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="llmops-evaluators", daemon=True)
-
-    def start(self) -> EvaluatorRunner:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> bool:
-        """Stop after the pass under way; False when it did not end within ``timeout_s``."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        super().__init__("llmops-evaluators")
 
     def run_once(self) -> None:
         """One pass of every evaluator (the thread's loop body)."""
@@ -116,18 +103,18 @@ class EvaluatorRunner:
         with self._lock:
             self.counters.passes += 1
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
+    def wait_s(self) -> float:
+        """No wait while an evaluator has a backlog, else the poll interval."""
+        with self._lock:
             busy = any(self.counters.backlog.values())
-            self._stop.wait(0 if busy else self.poll_s)
+        return 0 if busy else self.poll_s
 
     def snapshot(self) -> dict[str, Any]:
         """Counters and evaluators, as ``GET /api/v1/evaluators`` shows them."""
         with self._lock:
             c = self.counters
             return {
-                "running": self._thread.is_alive(),
+                "running": self.running,
                 "evaluators": [
                     {"name": e.name, "version": e.version, "key": e.key} for e in self.evaluators
                 ],

@@ -9,19 +9,19 @@ deletes are idempotent.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 
 from llmops.config import RetentionConfig
+from llmops.server._background import BackgroundLoop
 from llmops.store import Store, prune
 
 __all__ = ["RetentionRunner", "start_retention"]
 
 
-class RetentionRunner:
+class RetentionRunner(BackgroundLoop):
     """Prunes ``store`` by ``retention`` every ``interval_s`` until :meth:`stop`."""
 
     def __init__(
@@ -38,9 +38,7 @@ class RetentionRunner:
         self.interval_s = interval_s
         self.batch = batch
         self.pause_s = pause_s
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="llmops-retention", daemon=True)
+        super().__init__("llmops-retention")
         self._counters: dict[str, Any] = {
             "passes": 0,
             "traces": 0,
@@ -51,17 +49,6 @@ class RetentionRunner:
             "last_error": None,
             "last_pass_at": None,
         }
-
-    def start(self) -> RetentionRunner:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> bool:
-        """Stop after the batch under way; False when it did not end within ``timeout_s``."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        return not self._thread.is_alive()
 
     def run_once(self) -> None:
         """One pass (the thread's loop body); a store fault is counted and retried later."""
@@ -89,17 +76,15 @@ class RetentionRunner:
             c["partitions_dropped"] += len(report.partitions_dropped)
             c["last_pass_at"] = time.time()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval_s)
+    def wait_s(self) -> float:
+        return self.interval_s
 
     def snapshot(self) -> dict[str, Any]:
         """The retention and the counters, as ``GET /api/v1/retention`` shows them."""
         with self._lock:
             counters = {**self._counters, "deleted": dict(self._counters["deleted"])}
         return {
-            "running": self._thread.is_alive(),
+            "running": self.running,
             "traces": self.retention.traces or "forever",
             "eval_runs": self.retention.eval_runs or "forever",
             "interval_s": self.interval_s,
