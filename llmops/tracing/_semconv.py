@@ -155,18 +155,27 @@ def to_genai(attributes: dict[str, Any]) -> dict[str, Any]:
 _IndexedRule = tuple[int, str, str, Callable[[Any], Any]]
 
 
-@functools.lru_cache(maxsize=4)
 def _rules_by_source(
     conventions: tuple[tuple[str, tuple[Rule, ...]], ...],
 ) -> dict[str, tuple[_IndexedRule, ...]]:
-    """The rules of ``conventions`` by source name, each with its place in precedence order."""
+    """The rules of ``conventions`` by source name, each with its place in precedence order
+    (built once per tables object: an lru_cache would hash the whole tables every call)."""
+    built = _RULE_INDEX.get(id(conventions))
+    if built is not None and built[0] is conventions:
+        return built[1]
     index: dict[str, list[_IndexedRule]] = {}
     order = 0
     for _convention, rules in conventions:
         for source, target, transform in rules:
             index.setdefault(source, []).append((order, source, target, transform))
             order += 1
-    return {source: tuple(rules) for source, rules in index.items()}
+    by_source = {source: tuple(rules) for source, rules in index.items()}
+    _RULE_INDEX.clear()  # one tables object in use (tests may patch in another)
+    _RULE_INDEX[id(conventions)] = (conventions, by_source)
+    return by_source
+
+
+_RULE_INDEX: dict[int, tuple[object, dict[str, tuple[_IndexedRule, ...]]]] = {}
 
 
 def _first(rule: _IndexedRule) -> int:
@@ -380,8 +389,10 @@ def _lists(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Indexed keys ``a.b.{i}.rest`` as ``{"a.b": [{rest: value} for each i, in order]}``."""
     groups: dict[str, dict[int, dict[str, Any]]] = {}
     for key, value in attributes.items():
+        if key.count(".") < 3:  # most keys: skips the split (ingest maps every span)
+            continue
         parts = key.split(".", 3)
-        if len(parts) == 4 and parts[2].isdigit():
+        if parts[2].isdigit():
             name = f"{parts[0]}.{parts[1]}"
             groups.setdefault(name, {}).setdefault(int(parts[2]), {})[parts[3]] = value
     return {name: [items[i] for i in sorted(items)] for name, items in groups.items()}
