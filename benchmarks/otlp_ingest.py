@@ -11,8 +11,9 @@ requests over each. Floor: decoding alone, in this process.
 Targets: >= 20k spans/s per server process (issue #4); gRPC >= HTTP (issue #16).
 PostgreSQL (issue #20): the same HTTP requests to one server process on a throwaway local
 PostgreSQL (``_pg.py``; skipped without its binaries, or with ``--no-postgres``), then to
-``--processes`` servers on one database, each sent its share at once; target >= 20k spans/s
-with one process.
+``--processes`` servers on one database, each sent its share at once; and, like with like
+for that row, one server sent by as many concurrent senders (as a Collector's sending queue
+sends). Target >= 20k spans/s with one process.
 """
 
 from __future__ import annotations
@@ -309,11 +310,26 @@ def _postgres_figures(
                 )
             ]
             if processes > 1:
+                # like with like for the row below: one process fed as the processes are
+                # (a Collector's sending queue also sends concurrently: 10 consumers)
+                fed_url = create_database(url, "bench_senders")
+                fed = _llmops_processes(folder / "pg-fed", runs, spans, fed_url, 1, processes)
+                figures.append(
+                    rate(
+                        f"OTLP ingest on PostgreSQL: HTTP + decode + store, one process, "
+                        f"{processes} concurrent senders",
+                        measured=fed,
+                        peer=peer,
+                        peer_value=sqlite,
+                        note=target(fed.median, 20_000, at_most=False, text=">= 20k/s"),
+                    )
+                )
                 many_url = create_database(url, "bench_processes")
                 many = _llmops_processes(folder / "pg-many", runs, spans, many_url, processes)
                 figures.append(
                     rate(
-                        f"OTLP ingest on PostgreSQL: HTTP + decode + store, {processes} processes",
+                        f"OTLP ingest on PostgreSQL: HTTP + decode + store, {processes} processes, "
+                        f"{processes} concurrent senders",
                         measured=many,
                         peer=peer,
                         peer_value=sqlite,
@@ -354,10 +370,16 @@ def _llmops(
 
 
 def _llmops_processes(
-    folder: Path, runs: list[list[bytes]], spans: int, store_url: str, processes: int
+    folder: Path,
+    runs: list[list[bytes]],
+    spans: int,
+    store_url: str,
+    processes: int,
+    senders: int | None = None,
 ) -> Measurement:
-    """``processes`` `llmops server` processes on one PostgreSQL database, each sent its share
-    of every run over HTTP at the same time; spans/s until all are stored."""
+    """``processes`` `llmops server` processes on one PostgreSQL database, sent every run over
+    HTTP by ``senders`` threads at the same time (default: one per process), sender i to
+    process i mod ``processes``; spans/s until all are stored."""
     from concurrent.futures import ThreadPoolExecutor
 
     folder.mkdir()
@@ -380,12 +402,14 @@ def _llmops_processes(
         for url, server in zip(urls, servers, strict=True):
             _wait_healthy(f"{url}/health", server, 180)
 
+        threads = senders or processes
+
         def send(bodies: list[bytes]) -> None:
-            shares = [bodies[index::processes] for index in range(processes)]
-            with ThreadPoolExecutor(processes) as pool:
+            shares = [bodies[index::threads] for index in range(threads)]
+            with ThreadPoolExecutor(threads) as pool:
                 for done in [
-                    pool.submit(_send_http, url, share)
-                    for url, share in zip(urls, shares, strict=True)
+                    pool.submit(_send_http, urls[index % processes], share)
+                    for index, share in enumerate(shares)
                 ]:
                     done.result()
 
