@@ -380,9 +380,6 @@ class _Reader:
         if kind == "str":
             if not isinstance(value, str):
                 raise ValueError(f"expected a string, got {type(value).__name__}")
-            if self.postgres and "\x00" in value:
-                # as the span sink does: PostgreSQL text cannot hold NUL
-                value = value.replace("\x00", "\ufffd")
             if self.length is not None and len(value) > self.length:
                 raise ValueError(f"longer than {self.length} characters")
             return value

@@ -137,8 +137,7 @@ def to_genai(attributes: dict[str, Any]) -> dict[str, Any]:
     out = dict(attributes)
     # the rules of the span's own names only, in table order: a span has a handful of the
     # ~80 sources, and testing every rule against it cost ~4 us a span on the ingest path
-    index = _rules_by_source(CONVENTIONS)
-    matched = [rule for key in attributes if (rules := index.get(key)) for rule in rules]
+    matched = [rule for key in attributes if (rules := _RULES_BY_SOURCE.get(key)) for rule in rules]
     if len(matched) > 1:
         matched.sort(key=_first)
     for _order, source, target, transform in matched:
@@ -158,24 +157,14 @@ _IndexedRule = tuple[int, str, str, Callable[[Any], Any]]
 def _rules_by_source(
     conventions: tuple[tuple[str, tuple[Rule, ...]], ...],
 ) -> dict[str, tuple[_IndexedRule, ...]]:
-    """The rules of ``conventions`` by source name, each with its place in precedence order
-    (built once per tables object: an lru_cache would hash the whole tables every call)."""
-    built = _RULE_INDEX.get(id(conventions))
-    if built is not None and built[0] is conventions:
-        return built[1]
+    """The rules of ``conventions`` by source name, each with its place in precedence order."""
     index: dict[str, list[_IndexedRule]] = {}
     order = 0
     for _convention, rules in conventions:
         for source, target, transform in rules:
             index.setdefault(source, []).append((order, source, target, transform))
             order += 1
-    by_source = {source: tuple(rules) for source, rules in index.items()}
-    _RULE_INDEX.clear()  # one tables object in use (tests may patch in another)
-    _RULE_INDEX[id(conventions)] = (conventions, by_source)
-    return by_source
-
-
-_RULE_INDEX: dict[int, tuple[object, dict[str, tuple[_IndexedRule, ...]]]] = {}
+    return {source: tuple(rules) for source, rules in index.items()}
 
 
 def _first(rule: _IndexedRule) -> int:
@@ -830,6 +819,8 @@ CONVENTIONS: tuple[tuple[str, tuple[Rule, ...]], ...] = (
     ("openllmetry", OPENLLMETRY),
     ("langfuse", LANGFUSE),
 )
+# to_genai looks up the rules of a span's own names: a span has a handful of the ~80 sources
+_RULES_BY_SOURCE = _rules_by_source(CONVENTIONS)
 # A span's input and output text when it has no messages, first present wins.
 _INPUT_VALUES = (
     "input.value",
