@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import insert, inspect
 
@@ -140,6 +141,23 @@ def test_a_nul_in_an_attribute_is_no_failure_on_replay(store: Store) -> None:
     sink.write([row])  # a replay: recomputed from the stored span
     assert _stored(store) == first
     assert first["a" * 32][0] == 4.0 and first["a" * 32][3] == "m\ufffdx"
+
+
+def test_a_batch_that_fails_leaves_the_next_ones_stored(store: Store, rng: random.Random) -> None:
+    """A batch refused mid-transaction (a start time past 64 bits) rolls back all it did; on
+    PostgreSQL that includes the stage table its connection made, so the batches after it, on
+    the same pooled connection, make it again instead of failing."""
+    rows = _spans(rng, 12, 3)
+    sink = StoreSink(store)
+    bad = {**rows[0], "trace_id": "e" * 32, "start_ns": 2**70}
+    for _ in range(2):
+        with pytest.raises(Exception):  # noqa: B017 (the driver's own error, per store)
+            sink.write([bad])
+    for index in range(12):  # more than the pool's connections
+        sink.write(rows[index * 3 : index * 3 + 3])
+    with store.read() as db:
+        assert db.exec_driver_sql("SELECT count(*) FROM spans").scalar() == len(rows)
+    assert _stored(store) == _expected(rows)
 
 
 def test_dashboards_read_the_same_figures_with_and_without_totals(

@@ -42,6 +42,10 @@ _COLUMNS = (
     "trace_state",
 )
 _JSON_AT = frozenset(i for i, column in enumerate(_COLUMNS) if column in _JSON_COLUMNS)
+#: A stage table made in a transaction not yet committed (``StoreSink._copy``).
+_MADE = "made"
+_SAVEPOINT_NAME = "llmops_spans"
+_SAVEPOINT = f"SAVEPOINT {_SAVEPOINT_NAME}"
 #: NULL, as SQLite parameters bind it fastest (see StoreSink.write).
 _NULL = float("nan")
 
@@ -87,10 +91,7 @@ class StoreSink:
         self.store = store
         self._postgres = store.dialect == "postgresql"
         columns = ", ".join(_COLUMNS)
-        if self._postgres:
-            marks = ", ".join("%s::json" if c in _JSON_COLUMNS else "%s" for c in _COLUMNS)
-        else:
-            marks = ", ".join("?" for _ in _COLUMNS)
+        marks = ", ".join("?" for _ in _COLUMNS)  # SQLite's executemany
         self._sql = f"INSERT INTO spans ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         self._totals_sql = upsert_sql(store.dialect)
         # PostgreSQL: COPY into a temporary table (JSON as text), then one INSERT ... SELECT
@@ -101,32 +102,53 @@ class StoreSink:
             f"({', '.join(f'{c} text' for c in _COLUMNS)}) ON COMMIT DELETE ROWS"
         )
         values = ", ".join(f"{c}::{_STAGE_CASTS.get(c, 'text')}" for c in _COLUMNS)
-        self._from_stage_sql = (
-            f"INSERT INTO spans ({columns}) SELECT {values} FROM {_STAGE} ON CONFLICT DO NOTHING"
-        )
+        self._from_stage_sql = f"INSERT INTO spans ({columns}) SELECT {values} FROM {_STAGE}"
 
-    def _insert(self, connection: Any, prepared: list[tuple[Any, ...]]) -> int:
-        """Insert the prepared rows; returns how many were new (the others were stored)."""
-        if self._postgres:
-            return self._copy(connection, prepared)
-        result = connection.exec_driver_sql(self._sql, prepared)
-        return int(result.rowcount)
+    def _merge(self, connection: Any, totals: dict[str, list[Any]], replayed: bool) -> None:
+        """Merge a batch's ``totals`` into ``trace_totals``; ``replayed``: some of its spans
+        were stored already (a replay, a duplicate in the batch), and which is unknown, so its
+        traces are summed again from their stored spans."""
+        if replayed:
+            rebuild_totals(connection, list(totals))
+        else:
+            params = upsert_params(self.store.dialect, totals)
+            connection.exec_driver_sql(self._totals_sql, params)
 
-    def _copy(self, connection: Any, prepared: list[tuple[Any, ...]]) -> int:
-        """COPY the rows into this connection's stage table, then insert them from it in one
-        statement: half the CPU a span of an executemany in psycopg's pipeline mode (multi-row
-        VALUES measured no faster). The stage empties at commit."""
-        cursor = connection.connection.driver_connection.cursor()
-        # each time, not once per connection: a rolled-back first batch takes the table along
-        cursor.execute(self._stage_sql)
+    def _copy(
+        self, connection: Any, prepared: list[tuple[Any, ...]], totals: dict[str, list[Any]]
+    ) -> None:
+        """PostgreSQL: COPY the rows into this connection's stage table, then insert them from
+        it in one statement (half the CPU a span of an executemany in psycopg's pipeline mode;
+        multi-row VALUES measured no faster), and merge the totals. The stage empties at
+        commit."""
+        from psycopg.errors import UniqueViolation  # the store's driver on PostgreSQL
+
+        driver = connection.connection.driver_connection
+        cursor = driver.cursor()
+        info = connection.connection.info
+        if info.get(_STAGE) is not True:
+            # once per connection (each transaction, it cost a round trip a request): true
+            # once this transaction commits (see write), as a rollback takes the table along
+            cursor.execute(self._stage_sql)
+            info[_STAGE] = _MADE
         with cursor.copy(self._copy_sql) as copy:
             write_row = copy.write_row
             # in key order: concurrent writers of the same spans (replicas, a replay) wait on
             # each other's rows in one order, so never deadlock
             for values in sorted(prepared, key=_span_key):
                 write_row(values)
-        cursor.execute(self._from_stage_sql)
-        return int(cursor.rowcount)
+        try:
+            # a plain insert and the totals, in a savepoint, sent in one round trip: ON
+            # CONFLICT's speculative insertion cost about 20% more a row, and only a replay
+            # needs it
+            with driver.pipeline():
+                cursor.execute(_SAVEPOINT)
+                cursor.execute(self._from_stage_sql)
+                cursor.execute(self._totals_sql, upsert_params(self.store.dialect, totals))
+        except UniqueViolation:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT_NAME}")
+            cursor.execute(f"{self._from_stage_sql} ON CONFLICT DO NOTHING")
+            self._merge(connection, totals, replayed=True)
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -179,16 +201,15 @@ class StoreSink:
         if self._postgres and _may_hold_nul(prepared):
             prepared = [_postgres_values(values, _JSON_AT) for values in prepared]
         with self.store.bulk() as connection:
+            info = connection.connection.info
             if self._postgres:  # spans are partitioned by day there (llmops.store)
                 ensure_span_partitions(connection, {values[5] for values in prepared})
-            inserted = self._insert(connection, prepared)
-            if inserted < len(prepared):
-                # some spans were stored already (a replay, a duplicate in the batch): which
-                # is unknown, so these traces are summed again from their stored spans
-                rebuild_totals(connection, list(totals))
+                self._copy(connection, prepared, totals)
             else:
-                params = upsert_params(self.store.dialect, totals)
-                connection.exec_driver_sql(self._totals_sql, params)
+                inserted = connection.exec_driver_sql(self._sql, prepared).rowcount
+                self._merge(connection, totals, replayed=inserted < len(prepared))
+        if info.get(_STAGE) == _MADE:  # committed: the stage table lasts
+            info[_STAGE] = True
 
 
 _LOG_COLUMNS = (
