@@ -30,21 +30,26 @@ from _bench import HEADER, LEGEND, PEERS_VENV, Figure, cells, parser, text_table
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-# Quick and cheap first; the local model and the GPU last.
+# Quick and cheap first, then the local model and the GPU; the judges last: the longest, and
+# their figures (agreement with labels) do not depend on what else the machine is doing.
 ORDER = [
     "startup",
     "prompts",
     "tracing",
     "tracking",
-    "evals",
+    "scores",
+    "evaluate_traces",
+    "store_transfer",
     "otlp_ingest",
     "server",
+    "server_workers",
+    "evals",
     "rag_beir",
     "rag_clapnq",
     "local_model",
     "make_run",
-    "judges",
     "vllm_serving",
+    "judges",
 ]
 
 
