@@ -551,3 +551,14 @@ def test_one_replica_at_a_time_holds_an_evaluator_pass(store: Store) -> None:
             assert theirs  # released at the end of the first pass
     finally:
         replica.close()
+
+
+def test_a_server_without_evaluators_says_so_with_the_same_counters(store: Store) -> None:
+    """``GET /api/v1/evaluators`` answers on every server, as ``/api/v1/retention`` does: one
+    without ``--evaluators`` shows none running and zero counters, in the same shape."""
+    with LiveServer(create_app(store)) as live:
+        idle = httpx.get(f"{live.url}/api/v1/evaluators")
+    assert idle.status_code == 200
+    runner = EvaluatorRunner(store, [])
+    assert idle.json() == {**runner.snapshot(), "running": False}
+    assert idle.json()["evaluators"] == [] and idle.json()["passes"] == 0

@@ -246,6 +246,7 @@ def create_app(
         _api_traces,
         _api_tracking,
         _api_users,
+        _evaluators,
     )
     from llmops.server._ui import mount_ui
 
@@ -263,6 +264,7 @@ def create_app(
     hosts = HostPolicy.for_bind(host, port, allowed_hosts).also_on(port, other_ports)
     app.state.store = store
     app.state.ingest = ingest
+    app.state.evaluators = None  # llmops.server.attach_evaluators: where they run
     app.state.redactor = ingest.redactor  # scores' comments are masked like span text
     app.state.hosts = hosts
     # for the OTLP/gRPC receiver (llmops.server._grpc): the same token, pool and health
@@ -288,6 +290,7 @@ def create_app(
         _api_models,
         _api_indexes,
         _api_bundles,
+        _evaluators,  # its runner attached where the server runs evaluators
     ):
         app.include_router(module.router)
 

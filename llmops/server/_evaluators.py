@@ -112,31 +112,36 @@ class EvaluatorRunner(BackgroundLoop):
     def snapshot(self) -> dict[str, Any]:
         """Counters and evaluators, as ``GET /api/v1/evaluators`` shows them."""
         with self._lock:
-            c = self.counters
-            return {
-                "running": self.running,
-                "evaluators": [
-                    {"name": e.name, "version": e.version, "key": e.key} for e in self.evaluators
-                ],
-                "passes": c.passes,
-                "scored": c.scored,
-                "scores_written": c.scores_written,
-                "unmeasured": c.unmeasured,
-                "errors": c.errors,
-                "claimed_elsewhere": c.claimed_elsewhere,
-                "last_error": c.last_error,
-                "backlog": dict(c.backlog),
-            }
+            return _snapshot(self.running, self.evaluators, self.counters)
+
+
+def _snapshot(running: bool, evaluators: Sequence[Evaluator], c: _Counters) -> dict[str, Any]:
+    return {
+        "running": running,
+        "evaluators": [{"name": e.name, "version": e.version, "key": e.key} for e in evaluators],
+        "passes": c.passes,
+        "scored": c.scored,
+        "scores_written": c.scores_written,
+        "unmeasured": c.unmeasured,
+        "errors": c.errors,
+        "claimed_elsewhere": c.claimed_elsewhere,
+        "last_error": c.last_error,
+        "backlog": dict(c.backlog),
+    }
+
+
+#: Served by every app (``llmops.server.create_app``).
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/evaluators", summary="Online evaluators and their counters")
+def evaluators(request: Request) -> dict[str, Any]:
+    found: EvaluatorRunner | None = getattr(request.app.state, "evaluators", None)
+    if found is None:  # a server without --evaluators says so, as /api/v1/retention does
+        return _snapshot(False, [], _Counters())
+    return found.snapshot()
 
 
 def attach_evaluators(app: FastAPI, runner: EvaluatorRunner) -> None:
     """Serve ``runner``'s counters at ``GET /api/v1/evaluators`` (behind the app's token)."""
-    router = APIRouter(prefix="/api/v1")
-
-    @router.get("/evaluators", summary="Online evaluators and their counters")
-    def evaluators(request: Request) -> dict[str, Any]:
-        found: EvaluatorRunner = request.app.state.evaluators
-        return found.snapshot()
-
     app.state.evaluators = runner
-    app.include_router(router)
