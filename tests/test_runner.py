@@ -55,6 +55,33 @@ def test_failures_are_recorded_per_case_and_the_run_goes_on(store: Store) -> Non
     assert failed[0].status_code == "ERROR" and failed[0].kind == "evaluator"
 
 
+def test_each_case_trace_holds_its_input_and_output_but_not_the_answer(store: Store) -> None:
+    """A case's root span holds its input and the target's output, as an instrumented app's
+    root span does, so its trace can go to an annotation queue or a dataset and be judged;
+    never the expected answer, which a judge must not see."""
+    from llmops.evals._dataset_sources import trace_data
+    from llmops.tracing import list_traces
+
+    configure_tracing(store)
+    cases = [
+        Case(index=0, row={"question": "2+2?", "answer": "4"}, expected="4", input="2+2?"),
+        Case(index=1, row={"topic": "tea", "n": 2, "answer": "green"}, expected="green"),
+    ]
+
+    async def target(case: Case, repeat: int) -> TargetOutput:
+        return TargetOutput(f"said {case.index}")
+
+    results = asyncio.run(run_cases(cases, target, [build_scorer("exact_match")], run_id="io"))
+    flush()
+    traces = {trace.trace_id: trace for trace in list_traces(store, limit=10)}
+    found = trace_data(store, [traces[result.trace_id or ""] for result in results])
+    data = {trace.trace_id: row for trace, row, _ in found}
+    assert data[results[0].trace_id] == {"input": "2+2?", "output": "said 0"}
+    assert data[results[1].trace_id]["output"] == "said 1"
+    assert "green" not in str(data[results[1].trace_id]["input"])
+    assert "tea" in str(data[results[1].trace_id]["input"])
+
+
 def test_concurrency_is_bounded() -> None:
     in_flight = 0
     peak = 0

@@ -14,6 +14,9 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from llmops.evals._datasets import _text as text
 from llmops.evals._scoring import Context, Sample, Score, Scorer, ScorerUnmeasured, as_score
 from llmops.evals._suite import Case
 
@@ -149,6 +152,15 @@ async def score_result(result: CaseResult, scorers: Sequence[Scorer]) -> None:
         await asyncio.gather(*pending)
 
 
+def _row_text(case: Case) -> str:
+    """A case's fields as JSON, but any holding its expected answer: its input where no
+    column is one."""
+    fields = {
+        k: v for k, v in case.row.items() if case.expected is None or text(v) != case.expected
+    }
+    return orjson.dumps(fields, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _run_one(
     case: Case,
     repeat: int,
@@ -167,6 +179,9 @@ async def _run_one(
     }
     if repeat:
         attributes["llmops.eval.repeat"] = repeat
+    # the trace's input and output, as an instrumented app's root span has them: its trace can
+    # go to a queue or a dataset (llmops.evals._dataset_sources.trace_data) and be judged
+    attributes["input.value"] = case.input if case.input is not None else _row_text(case)
     with start(f"eval case {case.index}", kind="evaluator", attributes=attributes) as span:
         result.trace_id = span.trace_id_hex
         started = time.perf_counter()
@@ -189,6 +204,7 @@ async def _run_one(
             result.contexts = produced.contexts
             result.tool_calls = produced.tool_calls
             result.cached = produced.cached
+            span.set_attributes({"output.value": produced.text})
         result.latency_ms = (time.perf_counter() - started) * 1000
         await score_result(result, scorers)
         span.set_attributes(
