@@ -45,6 +45,7 @@ _JSON_AT = frozenset(i for i, column in enumerate(_COLUMNS) if column in _JSON_C
 #: A stage table made in a transaction not yet committed (``StoreSink._copy``).
 _MADE = "made"
 _SAVEPOINT_NAME = "llmops_spans"
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a duplicate key
 _SAVEPOINT = f"SAVEPOINT {_SAVEPOINT_NAME}"
 #: NULL, as SQLite parameters bind it fastest (see StoreSink.write).
 _NULL = float("nan")
@@ -121,8 +122,6 @@ class StoreSink:
         it in one statement (half the CPU a span of an executemany in psycopg's pipeline mode;
         multi-row VALUES measured no faster), and merge the totals. The stage empties at
         commit."""
-        from psycopg.errors import UniqueViolation  # the store's driver on PostgreSQL
-
         driver = connection.connection.driver_connection
         cursor = driver.cursor()
         info = connection.connection.info
@@ -145,7 +144,9 @@ class StoreSink:
                 cursor.execute(_SAVEPOINT)
                 cursor.execute(self._from_stage_sql)
                 cursor.execute(self._totals_sql, upsert_params(self.store.dialect, totals))
-        except UniqueViolation:
+        except Exception as exc:  # the driver's (psycopg, an optional dependency) error
+            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
             cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT_NAME}")
             cursor.execute(f"{self._from_stage_sql} ON CONFLICT DO NOTHING")
             self._merge(connection, totals, replayed=True)
