@@ -31,7 +31,7 @@ from _bench import HEADER, LEGEND, PEERS_VENV, Figure, cells, parser, text_table
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 # Quick and cheap first, then the local model and the GPU; the judges last: the longest, and
-# their figures (agreement with labels) do not depend on what else the machine is doing.
+# their figures are agreement with labels, not timings.
 ORDER = [
     "startup",
     "prompts",

@@ -5,6 +5,7 @@ the 0016 migration fills them from existing spans and goes down again."""
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
@@ -141,6 +142,24 @@ def test_a_nul_in_an_attribute_is_no_failure_on_replay(store: Store) -> None:
     sink.write([row])  # a replay: recomputed from the stored span
     assert _stored(store) == first
     assert first["a" * 32][0] == 4.0 and first["a" * 32][3] == "m\ufffdx"
+
+
+def test_replays_in_a_row_leave_the_connection_writing_and_quiet(
+    store: Store, rng: random.Random, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Replays one after another on one pooled connection, then new batches: a replay's
+    failed round trip (on PostgreSQL the insert that met the stored spans) must not leave the
+    driver believing it prepared what the server skipped, nor log a warning each time."""
+    rows = _spans(rng, 4, 3)
+    sink = StoreSink(store)
+    sink.write(rows[:3])
+    with caplog.at_level(logging.WARNING):
+        for _ in range(12):  # past psycopg's prepare threshold (5 executions), all replays
+            sink.write(rows[:3])
+        for index in range(1, 4):
+            sink.write(rows[index * 3 : index * 3 + 3])
+    assert _stored(store) == _expected(rows)
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 def test_a_batch_that_fails_leaves_the_next_ones_stored(store: Store, rng: random.Random) -> None:

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import typer
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError
 from llmops.cli._output import console, fmt_time, print_json, short
 from llmops.cli._table import WIDE, Col, print_table
@@ -273,7 +274,8 @@ def diff(
     from llmops.evals import diff_dataset_versions
 
     def selector(text: str) -> int | str:
-        return int(text) if text.isdigit() else text
+        number = ascii_int(text)
+        return text if number is None else number
 
     found = diff_dataset_versions(_store(), name, selector(old), selector(new))
     if as_json:

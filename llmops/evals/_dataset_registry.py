@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, StoreError
 from llmops._identity import current_actor
 from llmops.evals._datasets import Dataset, _Unreadable, rows_to_dataset
@@ -203,7 +204,8 @@ def parse_dataset_ref(text: str) -> tuple[str, int | str] | None:
     if found is None:
         return None
     selector = found.group(2)
-    return found.group(1), int(selector) if selector.isdigit() else selector
+    number = ascii_int(selector)
+    return found.group(1), selector if number is None else number
 
 
 def _canonical(row: DatasetRow) -> bytes:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, NotFoundError
 from llmops._identity import current_actor
 from llmops.store.models import BundleVersionRecord
@@ -107,8 +108,8 @@ def create_bundle(
 def get_bundle(store: Store, name: str, selector: str = "latest") -> Bundle:
     """A bundle version by number, or the newest."""
     query = select(BundleVersionRecord).where(BundleVersionRecord.name == name)
-    if selector.isdigit():
-        query = query.where(BundleVersionRecord.version == int(selector))
+    if (number := ascii_int(selector)) is not None:
+        query = query.where(BundleVersionRecord.version == number)
     elif selector == "latest":
         query = query.order_by(col(BundleVersionRecord.version).desc()).limit(1)
     else:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, NotFoundError
 from llmops.gates._bundles import get_bundle
 from llmops.store import GateToken, set_alias
@@ -90,7 +91,8 @@ def _resolve(store: Store, kind: str, name: str, selector: str) -> int:
         return resolve_index(store, f"{name}@{selector}").version
     from llmops.registry import get_model_version
 
-    chosen: int | str = int(selector) if selector.isdigit() else selector
+    number = ascii_int(selector)
+    chosen: int | str = selector if number is None else number
     return get_model_version(store, name, chosen).version
 
 

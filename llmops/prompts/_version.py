@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import yaml
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, OutputParseError
 from llmops._json import JSONValue
 from llmops._prompt_ref import PromptRef, RenderedMessages, RenderedText
@@ -27,8 +28,8 @@ def parse_ref(ref: str) -> tuple[str, int | str]:
         raise InputError(f"invalid prompt reference {ref!r}: expected NAME[@VERSION|@ALIAS]")
     if not selector or selector == LATEST:
         return name, LATEST
-    if selector.isdigit():
-        number = int(selector)
+    number = ascii_int(selector)
+    if number is not None:
         if number < 1:
             raise InputError(f"invalid prompt reference {ref!r}: versions start at 1")
         return name, number

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select
 
 from llmops._aio import interrupted_exit_code
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, NotFoundError
 from llmops._suggest import did_you_mean
 from llmops.rag._chunking import Chunk, split_documents
@@ -308,8 +309,8 @@ def resolve_index(store: Store, ref: str) -> IndexInfo:
         query = select(_I).where(_I.c.pipeline == name, _I.c.status == "ready")
         if not selector or selector == "latest":
             query = query.order_by(_I.c.version.desc()).limit(1)
-        elif selector.isdigit():
-            query = query.where(_I.c.version == int(selector))
+        elif (number := ascii_int(selector)) is not None:
+            query = query.where(_I.c.version == number)
         else:
             version = next((v for v, names in aliases.items() if selector in names), None)
             if version is None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError, StoreError
 from llmops._identity import current_actor
 from llmops.config import ModelConfig
@@ -166,8 +167,8 @@ def get_model_version(store: Store, name: str, selector: int | str | None = None
         name, selector = parse_model_ref(name)
     else:
         check_model_name(name)
-        if isinstance(selector, str) and selector.isdigit():
-            selector = int(selector)
+        if isinstance(selector, str) and (number := ascii_int(selector)) is not None:
+            selector = number
     with store.read() as connection:
         row = version_row(connection, _MODELS, name, selector)
     return version_of(name, row)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError
 from llmops.config import ModelConfig
 from llmops.store import LATEST, check_alias
@@ -40,8 +41,8 @@ def check_model_name(name: str) -> str:
 def _selector(ref: str, selector: str) -> int | str:
     if not selector or selector == LATEST:
         return LATEST
-    if selector.isdigit():
-        number = int(selector)
+    number = ascii_int(selector)
+    if number is not None:
         if number < 1:
             raise InputError(f"invalid model reference {ref!r}: versions start at 1")
         return number

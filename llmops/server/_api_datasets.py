@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from llmops._digits import ascii_int
 from llmops._exceptions import InputError
 from llmops.evals import (
     DatasetInfo,
@@ -48,9 +49,10 @@ def dataset(store: StoreDep, name: Name) -> Response:
 def rows(
     store: StoreDep, name: Name, selector: Selector, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
-    if not selector.isdigit() and not selector.replace("-", "").replace("_", "").isalnum():
+    number = ascii_int(selector)
+    if number is None and not selector.replace("-", "").replace("_", "").isalnum():
         raise InputError(f"invalid version {selector!r}: a number or an alias")
-    version = get_dataset_version(store, name, int(selector) if selector.isdigit() else selector)
+    version = get_dataset_version(store, name, selector if number is None else number)
     after = decode_cursor(cursor, (int,))
     found = dataset_rows(
         store, name, version.version, limit=limit + 1, after=after[0] if after else -1

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
+from llmops._digits import ascii_int
 from llmops.registry import (
     ModelInfo,
     get_model_version,
@@ -151,7 +152,8 @@ def _endpoints(store: Store, ref: str) -> list[dict[str, Any]]:
     summary="A version with its lineage: training run, eval runs, gate decisions, endpoints",
 )
 def version(store: StoreDep, name: Name, selector: Selector) -> Response:
-    found = get_model_version(store, name, int(selector) if selector.isdigit() else selector)
+    number = ascii_int(selector)
+    found = get_model_version(store, name, selector if number is None else number)
     lineage = model_lineage(store, name, found.version)
     decisions, bundles = _decisions(store, found.ref)
     return json_response(

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from llmops._digits import ascii_int
 from llmops.tracing._cost import COST
 from llmops.tracing._span import SPAN_KINDS
 
@@ -329,8 +330,8 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str):
+        return ascii_int(value.strip())
     return None
 
 
@@ -381,9 +382,10 @@ def _lists(attributes: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         if key.count(".") < 3:  # most keys: skips the split (ingest maps every span)
             continue
         parts = key.split(".", 3)
-        if parts[2].isdigit():
+        index = ascii_int(parts[2])
+        if index is not None:
             name = f"{parts[0]}.{parts[1]}"
-            groups.setdefault(name, {}).setdefault(int(parts[2]), {})[parts[3]] = value
+            groups.setdefault(name, {}).setdefault(index, {})[parts[3]] = value
     return {name: [items[i] for i in sorted(items)] for name, items in groups.items()}
 
 

@@ -104,6 +104,8 @@ class StoreSink:
         )
         values = ", ".join(f"{c}::{_STAGE_CASTS.get(c, 'text')}" for c in _COLUMNS)
         self._from_stage_sql = f"INSERT INTO spans ({columns}) SELECT {values} FROM {_STAGE}"
+        # a data-modifying WITH runs to completion whether or not the statement reads it
+        self._insert_sql = f"WITH new_spans AS ({self._from_stage_sql}) {self._totals_sql}"
 
     def _merge(self, connection: Any, totals: dict[str, list[Any]], replayed: bool) -> None:
         """Merge a batch's ``totals`` into ``trace_totals``; ``replayed``: some of its spans
@@ -137,13 +139,13 @@ class StoreSink:
             for values in sorted(prepared, key=_span_key):
                 write_row(values)
         try:
-            # a plain insert and the totals, in a savepoint, sent in one round trip: ON
-            # CONFLICT's speculative insertion cost about 20% more a row, and only a replay
-            # needs it
+            # a plain insert and the totals in one statement, after a savepoint, in one round
+            # trip: ON CONFLICT's speculative insertion cost about 20% more a row, and only a
+            # replay needs it. One statement, last: nothing sent after it is skipped when it
+            # fails (psycopg would take a skipped statement as prepared, and warns of it)
             with driver.pipeline():
                 cursor.execute(_SAVEPOINT)
-                cursor.execute(self._from_stage_sql)
-                cursor.execute(self._totals_sql, upsert_params(self.store.dialect, totals))
+                cursor.execute(self._insert_sql, upsert_params(self.store.dialect, totals))
         except Exception as exc:  # the driver's (psycopg, an optional dependency) error
             if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
                 raise

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, String, case, cast, func, literal, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from llmops._digits import ascii_digits, ascii_int
 from llmops._exceptions import InputError
 from llmops.store import Store
 from llmops.store import scores as _SC
@@ -94,7 +95,8 @@ class DashboardStats:
 def parse_duration(value: str, name: str) -> int:
     """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` (or plain seconds) as whole seconds > 0."""
     text = value.strip()
-    seconds = float(text) if text.isdigit() and len(text) <= 9 else duration_s(value)
+    number = ascii_int(text, 9)
+    seconds = float(number) if number is not None else duration_s(value)
     if seconds is None:
         raise InputError(f"{name}={value!r}: expected a duration such as 1h, 24h, 7d or 30d")
     if int(seconds) <= 0:
@@ -107,7 +109,7 @@ def _moment(value: str, name: str) -> int:
     from datetime import UTC, datetime
 
     text = value.strip()
-    if text.isdigit():
+    if ascii_digits(text):
         if len(text) > 19 or int(text) >= 2**63:
             raise InputError(f"{name}={value!r}: out of range (nanoseconds, 64 bits)")
         return int(text)
