@@ -165,6 +165,18 @@ def _serve(argv: list[str], env: dict[str, str], folder: Path) -> subprocess.Pop
     )
 
 
+def _stop(servers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every server at once, then each waited for (killed after 15 s)."""
+    for server in servers:
+        server.terminate()
+    for server in servers:
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+
+
 def _measure_server(
     argv: list[str],
     env: dict[str, str],
@@ -190,12 +202,7 @@ def _measure_server(
         for bodies in runs:
             samples.append(_ingest(send, db, bodies, spans, _count(db)))
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+        _stop([server])
     return Measurement.from_samples(samples)
 
 
@@ -415,14 +422,7 @@ def _llmops_processes(
 
         samples = [_ingest(send, store_url, bodies, spans, _count(store_url)) for bodies in runs]
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
+        _stop(servers)
     return Measurement.from_samples(samples)
 
 

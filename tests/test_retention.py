@@ -11,6 +11,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -310,19 +311,14 @@ def test_traces_go_in_bounded_batches(store: Store, rng: random.Random) -> None:
     assert len(sizes) >= 8 and max(sizes) <= 3
 
 
-@ON_POSTGRESQL
-def test_pruners_of_several_processes_on_one_postgresql_take_turns(
-    store: Store, store_url: str, rng: random.Random
-) -> None:
-    ids = [_trace(store, rng, OLD_NS + i * DAY_NS // 3) for i in range(12)]
-    _refer(store, "dataset_rows", ids[0], rng)
-    stores = [Store(store_url) for _ in range(3)]  # own connections, as processes have
-    reports: list[Any] = []
+def _on_each(stores: list[Store], work: Callable[[Store], object]) -> None:
+    """``work`` on each store in a thread of its own, all at once (as processes would); the
+    stores closed after, and the first error any thread met raised here."""
     errors: list[BaseException] = []
 
     def run(one: Store) -> None:
         try:
-            reports.append(_prune(one, batch=2))
+            work(one)
         except BaseException as exc:
             errors.append(exc)
 
@@ -334,6 +330,17 @@ def test_pruners_of_several_processes_on_one_postgresql_take_turns(
     for one in stores:
         one.close()
     assert errors == []
+
+
+@ON_POSTGRESQL
+def test_pruners_of_several_processes_on_one_postgresql_take_turns(
+    store: Store, store_url: str, rng: random.Random
+) -> None:
+    ids = [_trace(store, rng, OLD_NS + i * DAY_NS // 3) for i in range(12)]
+    _refer(store, "dataset_rows", ids[0], rng)
+    stores = [Store(store_url) for _ in range(3)]  # own connections, as processes have
+    reports: list[Any] = []
+    _on_each(stores, lambda one: reports.append(_prune(one, batch=2)))
     assert sum(report.traces for report in reports) == 11
     assert _count(store, "spans") == 2 and _count(store, "trace_totals") == 1
 
@@ -409,26 +416,15 @@ def test_postgresql_drops_old_days_whole(store: Store, rng: random.Random) -> No
 @ON_POSTGRESQL
 def test_partitions_are_made_on_demand_by_concurrent_writers(store: Store) -> None:
     days = [NOW_NS + k * DAY_NS for k in range(1, 6)]  # days nobody wrote yet
-    errors: list[BaseException] = []
     stores = [Store(store.url) for _ in range(4)]
     start = threading.Barrier(len(stores), timeout=30)
 
     def create(one: Store) -> None:
-        try:
-            start.wait()
-            with one.bulk() as connection:
-                ensure_span_partitions(connection, days)
-        except BaseException as exc:
-            errors.append(exc)
+        start.wait()
+        with one.bulk() as connection:
+            ensure_span_partitions(connection, days)
 
-    threads = [threading.Thread(target=create, args=(one,)) for one in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    for one in stores:
-        one.close()
-    assert errors == []
+    _on_each(stores, create)
     made = {n for n in _tables(store) if n.startswith("spans_d")}
     assert len(made) >= 5
     # absurd times land in the default partition; a replay of the same spans adds nothing
